@@ -1,14 +1,28 @@
-"""The ``kvs-sim`` command line."""
+"""The ``kvs-sim`` command line: a thin dispatcher over ``kvs_sim.commands``."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import sys
+
+from kvs_sim import __version__
+from kvs_sim.commands import COMMAND_MODULES
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kvs-sim", description=__doc__)
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser = argparse.ArgumentParser(
+        prog="kvs-sim",
+        description="Simulate the Flux KVS: scenarios in virtual time, checkers, live MQTT ranks.",
+    )
+    parser.add_argument("--version", action="version", version=f"kvs-sim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        modname = f"kvs_sim.commands.{name}"
+        if importlib.util.find_spec(modname) is None:
+            continue
+        importlib.import_module(modname).register(sub)
     return parser
 
 
@@ -18,4 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
-    return 0
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("kvs-sim: interrupted", file=sys.stderr)
+        return 130
