@@ -1,0 +1,68 @@
+"""Configuration of rank behaviour: service times, caches, Flux-version options.
+
+One frozen :class:`RankConfig` is shared by every rank of a cluster.  The default
+service times are calibrated on the figures a real Flux instance showed on a
+2-core machine (``shared/reference/flux-kvs-model.md``): a sequential put+commit
+on a single rank takes ~0.42 ms end to end, a commit into a directory of 2,000
+entries ~11 ms (so ~5 us per entry rewritten), a cached lookup ~0.1 ms.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+COMMIT_RESPONSES = ("observed", "documented")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServiceTimes:
+    """Seconds of service a rank spends per message of each kind."""
+
+    message: float = 10e-6
+    """Floor for any message (request parsing, dispatch)."""
+    commit_base: float = 150e-6
+    """Leader: applying one batch, before per-entry costs."""
+    commit_per_entry: float = 5e-6
+    """Leader: per directory entry rewritten while applying a batch."""
+    commit_per_txn: float = 10e-6
+    """Leader: per transaction in a batch (merging amortises ``commit_base``)."""
+    lookup: float = 40e-6
+    """Any rank: one lookup walk (per attempt; faults add a retry)."""
+    setroot: float = 15e-6
+    """Follower: applying one setroot event."""
+    load: float = 20e-6
+    """Any rank: serving one content load to a child."""
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or value < 0:
+                raise ValueError(f"service time {name} must be a number >= 0, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RankConfig:
+    """Behaviour shared by all ranks of one cluster."""
+
+    hash_name: str = "sha1"
+    inline_max: int | None = None
+    """Values longer than this are stored as ``valref``; None = the core's default."""
+    instance_owner: int = 0
+    """The uid that owns the instance (and ``primary``)."""
+    cache_expiry: float = 10.0
+    """Seconds an unused cache entry survives on a follower (Flux: about 10 s)."""
+    commit_response: str = "observed"
+    """``observed``: a commit issued on a follower reports the root *before* its own
+    write (Flux 0.88 as measured); ``documented``: it reports the root it produced."""
+    service: ServiceTimes = field(default_factory=ServiceTimes)
+
+    def __post_init__(self) -> None:
+        if self.commit_response not in COMMIT_RESPONSES:
+            raise ValueError(
+                f"commit_response must be one of {', '.join(COMMIT_RESPONSES)}, "
+                f"got {self.commit_response!r}"
+            )
+        if self.cache_expiry <= 0:
+            raise ValueError(f"cache_expiry must be > 0 seconds, got {self.cache_expiry!r}")
+        if self.inline_max is not None and self.inline_max < 0:
+            raise ValueError(f"inline_max must be >= 0, got {self.inline_max!r}")
