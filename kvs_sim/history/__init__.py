@@ -1,0 +1,49 @@
+"""Histories of a run: what clients did and when each rank moved its root.
+
+A history is the only input of the checkers (``kvs_sim.checks``) and metrics
+(``kvs_sim.metrics``).  :class:`Recorder` builds one during a run, :func:`save`
+and :func:`load` move it to and from JSON Lines.  The format is documented in
+``docs/history-format.md`` and in :mod:`kvs_sim.history._records`.
+"""
+
+from kvs_sim.history._jsonl import (
+    from_lines,
+    load,
+    record_from_dict,
+    record_to_dict,
+    save,
+    to_lines,
+)
+from kvs_sim.history._recorder import Recorder
+from kvs_sim.history._records import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    OP_NAMES,
+    READ_OPS,
+    Header,
+    History,
+    HistoryError,
+    Op,
+    RootEvent,
+    program_order_key,
+)
+
+__all__ = [
+    "FORMAT_NAME",
+    "FORMAT_VERSION",
+    "OP_NAMES",
+    "READ_OPS",
+    "Header",
+    "History",
+    "HistoryError",
+    "Op",
+    "Recorder",
+    "RootEvent",
+    "from_lines",
+    "load",
+    "program_order_key",
+    "record_from_dict",
+    "record_to_dict",
+    "save",
+    "to_lines",
+]

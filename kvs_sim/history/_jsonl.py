@@ -1,0 +1,296 @@
+"""Reading and writing histories as JSON Lines.
+
+Theory of operation
+-------------------
+One JSON object per line.  Line 1 is the header; every other line is an operation
+(``"kind": "op"``) or a root record (``"kind": "root"``).  Blank lines are skipped.
+The full format is in ``docs/history-format.md``; in short::
+
+    {"kind": "header", "format": "kvs-sim-history", "version": 1, "seed": 7,
+     "config": {"size": 4, "fanout": 2}, "claims": ["read-your-writes"]}
+    {"kind": "op", "id": 0, "process": "p1", "rank": 3, "op": "commit", "ns": "primary",
+     "key": null, "value": null, "invoke": 0.0, "complete": 0.0011, "ok": true,
+     "error": null, "version": 5, "reported_version": 4, "writes": {"x": 1},
+     "token": null}
+    {"kind": "root", "rank": 0, "ns": "primary", "version": 5, "time": 0.0004}
+
+Reading is strict about what it understands and lenient about what it does not:
+a wrong type, a missing required field, a duplicate op id or a line that is not
+JSON is a :class:`HistoryError` naming the file, the line and the reason; unknown
+fields are kept in ``extra`` and unknown operation names are kept as they are.
+Optional op fields may be left out of hand-written files (defaults: ``ns``
+``"primary"``, ``ok`` true when the op completed without ``error``, others null).
+
+Writing puts every known field on each line, in the order above, then any extra
+fields.  Ops and root records are interleaved by time (op ``invoke``, root
+``time``) with a stable merge that keeps each kind's own order, so
+``load(save(h)) == h`` and saving what was loaded gives the same bytes back.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import os
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from kvs_sim.history._records import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    Header,
+    History,
+    HistoryError,
+    Op,
+    RootEvent,
+)
+
+_HEADER_FIELDS = ("kind", "format", "version", "seed", "config", "claims")
+_OP_FIELDS = (
+    "kind",
+    "id",
+    "process",
+    "rank",
+    "op",
+    "ns",
+    "key",
+    "value",
+    "invoke",
+    "complete",
+    "ok",
+    "error",
+    "version",
+    "reported_version",
+    "writes",
+    "token",
+)
+_ROOT_FIELDS = ("kind", "rank", "ns", "version", "time")
+
+
+# ---------------------------------------------------------------------------
+# Records to dicts
+
+
+def record_to_dict(record: Header | Op | RootEvent) -> dict[str, Any]:
+    """The JSON object for one record, fields in the documented order."""
+    if isinstance(record, Header):
+        out: dict[str, Any] = {
+            "kind": "header",
+            "format": FORMAT_NAME,
+            "version": record.version,
+            "seed": record.seed,
+            "config": dict(record.config),
+            "claims": list(record.claims),
+        }
+        out.update(record.extra)
+        return out
+    if isinstance(record, Op):
+        out = {"kind": "op"}
+        for name in _OP_FIELDS[1:]:
+            out[name] = getattr(record, name)
+        if record.writes is not None:
+            out["writes"] = dict(record.writes)
+        out.update(record.extra)
+        return out
+    return {
+        "kind": "root",
+        "rank": record.rank,
+        "ns": record.ns,
+        "version": record.version,
+        "time": record.time,
+    }
+
+
+# ---------------------------------------------------------------------------
+# Dicts to records, validated
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return (isinstance(v, int | float) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+def _field(d: dict[str, Any], name: str, kind: str, *, required: bool, default: Any = None) -> Any:
+    if name not in d:
+        if required:
+            raise HistoryError(f"missing field {name!r}")
+        return default
+    v = d[name]
+    nullable = kind.endswith("?")
+    if v is None and nullable:
+        return None
+    check = {"int": _is_int, "num": _is_num, "str": lambda x: isinstance(x, str)}
+    check["bool"] = lambda x: isinstance(x, bool)
+    check["obj"] = lambda x: isinstance(x, dict)
+    base = kind.rstrip("?")
+    if not check[base](v):
+        want = {"int": "an integer", "num": "a finite number", "str": "a string"}.get(base)
+        want = want or {"bool": "true or false", "obj": "an object"}[base]
+        raise HistoryError(
+            f"field {name!r} must be {want}{' or null' if nullable else ''}, not {v!r}"
+        )
+    if base == "num":
+        return float(v)
+    return v
+
+
+def _header_from_dict(d: dict[str, Any]) -> Header:
+    fmt = d.get("format")
+    if fmt != FORMAT_NAME:
+        raise HistoryError(f"header format must be {FORMAT_NAME!r}, not {fmt!r}")
+    version = _field(d, "version", "int", required=True)
+    if version != FORMAT_VERSION:
+        raise HistoryError(f"unsupported history version {version} (this reads {FORMAT_VERSION})")
+    claims = d.get("claims", [])
+    if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
+        raise HistoryError(f"field 'claims' must be a list of strings, not {claims!r}")
+    return Header(
+        seed=_field(d, "seed", "int?", required=False),
+        config=_field(d, "config", "obj", required=False, default={}),
+        claims=tuple(claims),
+        version=version,
+        extra={k: v for k, v in d.items() if k not in _HEADER_FIELDS},
+    )
+
+
+def _op_from_dict(d: dict[str, Any]) -> Op:
+    complete = _field(d, "complete", "num?", required=False)
+    error = _field(d, "error", "str?", required=False)
+    rank = _field(d, "rank", "int", required=True)
+    if rank < 0:
+        raise HistoryError(f"field 'rank' must not be negative, not {rank}")
+    return Op(
+        id=_field(d, "id", "int", required=True),
+        process=_field(d, "process", "str", required=True),
+        rank=rank,
+        op=_field(d, "op", "str", required=True),
+        ns=_field(d, "ns", "str", required=False, default="primary"),
+        key=_field(d, "key", "str?", required=False),
+        value=d.get("value"),
+        invoke=_field(d, "invoke", "num", required=True),
+        complete=complete,
+        ok=_field(d, "ok", "bool", required=False, default=complete is not None and error is None),
+        error=error,
+        version=_field(d, "version", "int?", required=False),
+        reported_version=_field(d, "reported_version", "int?", required=False),
+        writes=_field(d, "writes", "obj?", required=False),
+        token=_field(d, "token", "str?", required=False),
+        extra={k: v for k, v in d.items() if k not in _OP_FIELDS},
+    )
+
+
+def _root_from_dict(d: dict[str, Any]) -> RootEvent:
+    extra = sorted(set(d) - set(_ROOT_FIELDS))
+    if extra:
+        raise HistoryError(f"unknown field(s) in a root record: {', '.join(extra)}")
+    return RootEvent(
+        rank=_field(d, "rank", "int", required=True),
+        ns=_field(d, "ns", "str", required=False, default="primary"),
+        version=_field(d, "version", "int", required=True),
+        time=_field(d, "time", "num", required=True),
+    )
+
+
+def record_from_dict(d: Any) -> Header | Op | RootEvent:
+    """The record a JSON object describes; :class:`HistoryError` if it is invalid."""
+    if not isinstance(d, dict):
+        raise HistoryError(f"a record must be a JSON object, not {type(d).__name__}")
+    kind = d.get("kind")
+    if kind == "header":
+        return _header_from_dict(d)
+    if kind == "op":
+        return _op_from_dict(d)
+    if kind == "root":
+        return _root_from_dict(d)
+    raise HistoryError(f"unknown record kind {kind!r} (expected 'header', 'op' or 'root')")
+
+
+def _reject_constant(name: str) -> Any:
+    raise HistoryError(f"{name} is not valid JSON")
+
+
+def from_lines(lines: Iterable[str], source: str = "<history>") -> History:
+    """Parse a history from its lines; errors name ``source`` and the line number."""
+    header: Header | None = None
+    ops: list[Op] = []
+    roots: list[RootEvent] = []
+    ids: dict[int, int] = {}
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line, parse_constant=_reject_constant)
+            if header is None and not (isinstance(d, dict) and d.get("kind") == "header"):
+                raise HistoryError("the first record must be the header")
+            record = record_from_dict(d)
+            if header is not None and isinstance(record, Header):
+                raise HistoryError("a second header (only the first record is a header)")
+            if isinstance(record, Op) and record.id in ids:
+                raise HistoryError(f"duplicate op id {record.id} (first on line {ids[record.id]})")
+        except json.JSONDecodeError as e:
+            raise HistoryError(f"{source}:{lineno}: not JSON: {e.msg} (column {e.colno})") from None
+        except HistoryError as e:
+            raise HistoryError(f"{source}:{lineno}: {e}") from None
+        if isinstance(record, Header):
+            header = record
+        elif isinstance(record, Op):
+            ids[record.id] = lineno
+            ops.append(record)
+        else:
+            roots.append(record)
+    if header is None:
+        raise HistoryError(f"{source}: empty history (expected a header on line 1)")
+    return History(header, tuple(ops), tuple(roots))
+
+
+def to_lines(history: History) -> Iterator[str]:
+    """The lines of ``history`` (without newlines): header, then records by time."""
+
+    def when(r: Op | RootEvent) -> float:
+        return r.invoke if isinstance(r, Op) else r.time
+
+    ops: Iterable[Op | RootEvent] = history.ops
+    roots: Iterable[Op | RootEvent] = history.roots
+    yield _dumps(record_to_dict(history.header))
+    for record in heapq.merge(ops, roots, key=when):
+        yield _dumps(record_to_dict(record))
+
+
+def _dumps(d: dict[str, Any]) -> str:
+    try:
+        return json.dumps(d, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as e:
+        raise HistoryError(f"record cannot be written as JSON: {e}: {d!r}") from None
+
+
+def save(history: History, path: str | os.PathLike[str]) -> None:
+    """Write ``history`` to ``path`` as JSON Lines (UTF-8)."""
+    with open(path, "w", encoding="utf-8") as f:
+        for line in to_lines(history):
+            f.write(line)
+            f.write("\n")
+
+
+def load(path: str | os.PathLike[str]) -> History:
+    """Read a history; :class:`HistoryError` with a one-line reason if it cannot.
+
+    A missing or unreadable file, text that is not UTF-8, a line that is not JSON
+    or a record that is invalid all raise :class:`HistoryError` naming the path
+    (and the line number for the last three).
+    """
+    name = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return from_lines(f, source=name)
+    except FileNotFoundError:
+        raise HistoryError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise HistoryError(f"{name}: is a directory, not a history file") from None
+    except UnicodeDecodeError as e:
+        raise HistoryError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise HistoryError(f"{name}: cannot read: {e.strerror or e}") from None
