@@ -1,0 +1,327 @@
+"""A follower rank: serves reads from a cache of the leader's hash tree.
+
+Theory of operation
+-------------------
+**Roots.**  A follower knows a namespace once it has asked the leader for its
+root (:class:`RootReq`, lazily, on first use; ``primary`` may be given at
+construction).  From then on each :class:`SetRoot` event with a newer sequence
+moves the root forward (older or repeated ones are ignored: monotonic reads), and
+wakes version waiters and watches.  Events of namespaces it does not know are
+ignored.
+
+**Cache.**  Tree objects are cached by blobref with the time they were last
+used.  A lookup that needs an object the cache lacks *faults* it in from the
+TBON parent (:class:`LoadReq`), which serves it from its own cache or faults it
+from its parent in turn, up to the leader.  Concurrent misses for one blobref
+share one load.  An entry unused for ``cache_expiry`` seconds is expired: it
+counts as absent the moment it is looked at, and a sweep reclaims such entries
+now and then.  ``dropcache`` empties the cache (no entry is in use between
+messages, so all of them may go).
+
+**Commits** are relayed to the leader with a cluster-unique transaction name.
+The client is answered when the setroot *naming* that transaction has been
+applied here, so the committer's next read on this rank sees its write
+(read-your-writes).  What the answer reports follows ``commit_response``:
+``observed`` (Flux 0.88) reports the root this rank had *before* applying it,
+``documented`` the root the commit produced.  If events were lost and the root
+jumped past the commit's version without naming it, the leader's
+:class:`RelayCommitResp` completes it instead.
+
+Namespace administration and checkpoint lookups are relayed to the leader
+unchanged (:class:`RelayReq`), their answers passed back to the client.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any
+
+from kvs_sim.core.errors import KVSError, error_for
+from kvs_sim.core.namespace import PRIMARY
+from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
+from kvs_sim.rank.config import RankConfig
+from kvs_sim.rank.messages import (
+    CheckpointLookupReq,
+    CommitReq,
+    DropCacheReq,
+    GetRootReq,
+    LoadReq,
+    LoadResp,
+    LookupReq,
+    NamespaceCreateReq,
+    NamespaceListReq,
+    NamespaceRemoved,
+    NamespaceRemoveReq,
+    RelayCommit,
+    RelayCommitResp,
+    RelayReq,
+    RelayResp,
+    RootReq,
+    RootResp,
+    SetRoot,
+    StatsReq,
+    WaitVersionReq,
+    WatchCancelReq,
+    WatchReq,
+)
+from kvs_sim.rank.port import Port
+
+
+class PendingCommit:
+    """A relayed commit waiting for its setroot."""
+
+    __slots__ = ("client", "ns", "seq")
+
+    def __init__(self, client: int, ns: str) -> None:
+        self.client = client
+        self.ns = ns
+        self.seq = -1  # the version it produced, once the leader said so
+
+
+class Follower(RankBase):
+    """Any rank but 0."""
+
+    __slots__ = ("_commits", "_last_sweep", "_txn_counter", "cache")
+
+    def __init__(
+        self,
+        rank: int,
+        parent: int,
+        port: Port,
+        config: RankConfig,
+        *,
+        hooks: RankHooks = NO_HOOKS,
+        primary: tuple[int, str, int] | None = None,
+    ) -> None:
+        super().__init__(rank, parent, port, config, hooks)
+        self.cache: dict[str, list[Any]] = {}  # ref -> [bytes, last used]
+        self._commits: dict[str, PendingCommit] | None = None
+        self._txn_counter = 0
+        self._last_sweep = 0.0
+        if primary is not None:
+            seq, rootref, owner = primary
+            self.roots[PRIMARY] = NsRoot(seq, rootref, owner)
+
+    def start(self) -> None:
+        if PRIMARY not in self.roots:
+            self.want_root(PRIMARY, _ignore)
+
+    # -- the cache -------------------------------------------------------------
+
+    def load_object(self, ref: str) -> bytes | None:
+        entry = self.cache.get(ref)
+        if entry is None:
+            return None
+        now = self.port.now()
+        if now - entry[1] > self.config.cache_expiry:
+            del self.cache[ref]
+            self.count("expired")
+            return None
+        entry[1] = now
+        return entry[0]  # type: ignore[no-any-return]
+
+    def want_object(self, ref: str, retry: Retry) -> None:
+        if self.park_object(ref, retry):
+            self.count("faults")
+            self.port.send(self.parent, LoadReq(origin=self.rank, ref=ref))
+
+    def sweep(self, now: float) -> None:
+        expiry = self.config.cache_expiry
+        stale = [ref for ref, entry in self.cache.items() if now - entry[1] > expiry]
+        for ref in stale:
+            del self.cache[ref]
+        if stale:
+            self.count("expired", len(stale))
+        self._last_sweep = now
+
+    def on_load_resp(self, msg: LoadResp) -> None:
+        self.port.work(self.config.service.message)
+        if msg.data is None:
+            err = error_for(msg.errnum or errno.EIO, f"blobref {msg.ref} could not be loaded")
+            self.resume_object(msg.ref, err)
+            return
+        now = self.port.now()
+        if now - self._last_sweep > self.config.cache_expiry:
+            self.sweep(now)
+        self.cache[msg.ref] = [msg.data, now]
+        self.resume_object(msg.ref, None)
+
+    def on_load(self, msg: LoadReq) -> None:
+        self.port.work(self.config.service.load)
+        data = self.load_object(msg.ref)
+        if data is not None:
+            self.count("loads_served")
+            self.port.send(msg.origin, LoadResp(ref=msg.ref, data=data))
+            return
+
+        def answer(err: KVSError | None) -> None:
+            if err is not None:
+                self.port.send(msg.origin, LoadResp(ref=msg.ref, errnum=err.errno or errno.EIO))
+            else:
+                self.on_load(msg)
+
+        self.want_object(msg.ref, answer)
+
+    def on_dropcache(self, req: DropCacheReq) -> None:
+        self.port.work(self.config.service.message)
+        self.count("dropped_objects", len(self.cache))
+        self.cache = {}
+        self.reply(req.client, None)
+
+    # -- roots -------------------------------------------------------------------
+
+    def want_root(self, name: str, retry: Retry) -> None:
+        if self.park_root(name, retry):
+            self.port.send(
+                0, RootReq(origin=self.rank, ns=name, userid=self.config.instance_owner)
+            )
+
+    def on_root_resp(self, msg: RootResp) -> None:
+        self.port.work(self.config.service.message)
+        if msg.errnum:
+            self.resume_root(msg.ns, error_for(msg.errnum, msg.errmsg))
+            return
+        st = self.roots.get(msg.ns)
+        if st is None:
+            self.roots[msg.ns] = NsRoot(msg.seq, msg.rootref, msg.owner)
+            hook = self.hooks.root_applied
+            if hook is not None:
+                hook(self.rank, msg.ns, msg.seq, msg.rootref, self.port.now())
+        elif msg.seq > st.seq:
+            self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
+        self.resume_root(msg.ns, None)
+
+    def on_setroot(self, msg: SetRoot) -> None:
+        self.port.work(self.config.service.setroot)
+        st = self.roots.get(msg.ns)
+        if st is None or msg.seq <= st.seq:
+            return
+        before = (st.seq, st.rootref)
+        self.advance_root(msg.ns, st, msg.seq, msg.rootref, msg.keys)
+        if self._commits:
+            self.complete_commits(msg, before)
+
+    def on_ns_removed(self, msg: NamespaceRemoved) -> None:
+        self.port.work(self.config.service.message)
+        self.drop_namespace(msg.ns)
+
+    # -- commits -----------------------------------------------------------------
+
+    def on_commit(self, req: CommitReq) -> None:
+        self.port.work(self.config.service.message)
+        try:
+            st = self.ns_for(req.ns, req.userid, self.retry_request(req, req.client))
+        except KVSError as err:
+            self.reply_error(req.client, err)
+            return
+        if st is None:
+            return
+        self._txn_counter += 1
+        name = f"{self.rank}.{self._txn_counter}"
+        if self._commits is None:
+            self._commits = {}
+        self._commits[name] = PendingCommit(req.client, req.ns)
+        self.port.send(
+            0,
+            RelayCommit(
+                origin=self.rank,
+                name=name,
+                ns=req.ns,
+                ops=req.ops,
+                flags=req.flags,
+                userid=req.userid,
+            ),
+        )
+
+    def on_commit_resp(self, msg: RelayCommitResp) -> None:
+        self.port.work(self.config.service.message)
+        pending = (self._commits or {}).get(msg.name)
+        if pending is None:
+            return  # already answered when its setroot arrived
+        if msg.errnum:
+            del self._commits[msg.name]  # type: ignore[union-attr]
+            self.reply_error(pending.client, error_for(msg.errnum, msg.errmsg))
+            return
+        pending.seq = msg.seq
+        st = self.roots.get(msg.ns)
+        if st is not None and st.seq >= msg.seq:
+            # The root moved past this commit without an event naming it.
+            del self._commits[msg.name]  # type: ignore[union-attr]
+            self.answer_commit(pending, st.seq, st.rootref, (st.seq, st.rootref))
+
+    def complete_commits(self, msg: SetRoot, before: tuple[int, str]) -> None:
+        commits = self._commits
+        assert commits is not None
+        for name in msg.names:
+            pending = commits.pop(name, None)
+            if pending is not None:
+                self.answer_commit(pending, msg.seq, msg.rootref, before)
+        late = [
+            name
+            for name, p in commits.items()
+            if p.ns == msg.ns and 0 <= p.seq <= msg.seq
+        ]
+        for name in late:
+            self.answer_commit(commits.pop(name), msg.seq, msg.rootref, (msg.seq, msg.rootref))
+
+    def answer_commit(
+        self, pending: PendingCommit, seq: int, rootref: str, before: tuple[int, str]
+    ) -> None:
+        if self.config.commit_response == "observed":
+            value = {"seq": before[0], "rootref": before[1]}
+        else:
+            value = {"seq": seq, "rootref": rootref}
+        self.reply(pending.client, value, seq=seq)
+
+    # -- relayed to the leader ------------------------------------------------------
+
+    def on_relayed(self, req: Any) -> None:
+        self.port.work(self.config.service.message)
+        self.port.send(0, RelayReq(origin=self.rank, req=req))
+
+    def on_relay_resp(self, msg: RelayResp) -> None:
+        self.port.work(self.config.service.message)
+        self.port.respond(msg.reply)
+
+    def on_stats(self, req: StatsReq) -> None:
+        self.port.work(self.config.service.message)
+        self.reply(req.client, self.stats())
+
+    def stats(self) -> dict[str, Any]:
+        now = self.port.now()
+        self.sweep(now)
+        stats = self.cache_stats()
+        stats["cache"] = {
+            "objects": len(self.cache),
+            "bytes": sum(len(entry[0]) for entry in self.cache.values()),
+            "dirty": 0,
+        }
+        stats["pending_commits"] = len(self._commits or ())
+        return stats
+
+    HANDLERS = {
+        LookupReq: RankBase.on_lookup,
+        GetRootReq: RankBase.on_getroot,
+        WaitVersionReq: RankBase.on_wait_version,
+        WatchReq: RankBase.on_watch,
+        WatchCancelReq: RankBase.on_watch_cancel,
+        SetRoot: on_setroot,
+        NamespaceRemoved: on_ns_removed,
+        CommitReq: on_commit,
+        RelayCommitResp: on_commit_resp,
+        RootResp: on_root_resp,
+        LoadReq: on_load,
+        LoadResp: on_load_resp,
+        DropCacheReq: on_dropcache,
+        StatsReq: on_stats,
+        NamespaceCreateReq: on_relayed,
+        NamespaceRemoveReq: on_relayed,
+        NamespaceListReq: on_relayed,
+        CheckpointLookupReq: on_relayed,
+        RelayResp: on_relay_resp,
+    }
+
+
+def _ignore(err: KVSError | None) -> None:
+    """Retry for a root fetched at start: nothing waits for it."""
+

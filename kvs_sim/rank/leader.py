@@ -1,0 +1,458 @@
+"""The leader (rank 0): owns every namespace's root and the content store.
+
+Theory of operation
+-------------------
+Commits arrive from local clients (:class:`CommitReq`) or relayed by followers
+(:class:`RelayCommit`).  Each is checked (namespace exists, caller may use it)
+and appended to its namespace's ready queue; the first one schedules an *apply*
+timer with no delay.  The timer is queued behind whatever already waits for the
+leader, so commits that arrive while the leader is busy pile up and are applied
+together as **one merged batch**, one new root, one version: the merging Flux
+does when it is idle.
+
+A batch takes the longest run of queued transactions with equal flags;
+``NO_MERGE`` transactions are applied alone.  If a merged batch fails, each of
+its transactions is applied again on its own so only the culprit gets the
+error.  A successful batch increments the namespace sequence, publishes a
+:class:`SetRoot` naming the batch's transactions and changed keys, answers local
+committers and sends :class:`RelayCommitResp` to the followers that relayed.
+
+Content lives in :class:`LeaderContent`: new objects are *dirty* in the leader's
+cache until flushed to the backing :class:`~kvs_sim.core.content.ContentStore`
+(after every batch; ``SYNC`` commits also write a checkpoint, from which a
+restarted leader resumes).  ``dropcache`` drops clean cache entries; later reads
+load them from the backing store.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import Any, NamedTuple
+
+from kvs_sim.core.apply import apply_transactions, empty_root
+from kvs_sim.core.content import ContentStore, MemoryStore, blobref
+from kvs_sim.core.errors import (
+    AlreadyExists,
+    InvalidArgument,
+    KVSError,
+    NoSuchKey,
+    NotSupported,
+    PermissionDenied,
+)
+from kvs_sim.core.flags import NO_MERGE, SYNC, TXN_COMPACT
+from kvs_sim.core.namespace import PRIMARY
+from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
+from kvs_sim.rank.config import RankConfig
+from kvs_sim.rank.messages import (
+    CheckpointLookupReq,
+    CommitReq,
+    DropCacheReq,
+    GetRootReq,
+    LoadReq,
+    LoadResp,
+    LookupReq,
+    NamespaceCreateReq,
+    NamespaceListReq,
+    NamespaceRemoved,
+    NamespaceRemoveReq,
+    RelayCommit,
+    RelayCommitResp,
+    RelayReq,
+    RelayResp,
+    Reply,
+    RootReq,
+    RootResp,
+    SetRoot,
+    StatsReq,
+    Timer,
+    WaitVersionReq,
+    WatchCancelReq,
+    WatchReq,
+)
+from kvs_sim.rank.port import Port
+
+
+class LeaderContent:
+    """The leader's object cache in front of its backing content store."""
+
+    __slots__ = ("backing", "cache", "dirty", "hash_name")
+
+    def __init__(self, backing: ContentStore) -> None:
+        self.backing = backing
+        self.hash_name = backing.hash_name
+        self.cache: dict[str, bytes] = {}
+        self.dirty: set[str] = set()
+
+    def store(self, data: bytes) -> str:
+        ref = blobref(data, self.hash_name)
+        if ref not in self.cache:
+            self.cache[ref] = data
+            if ref not in self.backing:
+                self.dirty.add(ref)
+        return ref
+
+    def get(self, ref: str) -> bytes | None:
+        data = self.cache.get(ref)
+        if data is None and ref in self.backing:
+            data = self.cache[ref] = self.backing.load(ref)
+        return data
+
+    def load(self, ref: str) -> bytes:
+        data = self.get(ref)
+        if data is None:
+            raise NoSuchKey(errno.ENOENT, f"blobref {ref} is not in the content store")
+        return data
+
+    def flush(self) -> int:
+        dirty = self.dirty
+        for ref in dirty:
+            self.backing.store(self.cache[ref])
+        n = len(dirty)
+        dirty.clear()
+        return n
+
+    def drop(self) -> int:
+        """Drop every clean entry; return how many."""
+        keep = {ref: self.cache[ref] for ref in self.dirty}
+        dropped = len(self.cache) - len(keep)
+        self.cache = keep
+        return dropped
+
+
+class Pending(NamedTuple):
+    """A queued transaction: who sent it and how to answer."""
+
+    name: str
+    ops: tuple[dict[str, Any], ...]
+    flags: int
+    origin: int  # 0 for a local client, else the relaying follower
+    client: int  # local client id (origin 0), -1 otherwise
+
+
+class Leader(RankBase):
+    """Rank 0."""
+
+    __slots__ = ("_queues", "_relay_origin", "_removing", "_txn_counter", "content")
+
+    def __init__(
+        self,
+        port: Port,
+        config: RankConfig,
+        *,
+        store: ContentStore | None = None,
+        hooks: RankHooks = NO_HOOKS,
+    ) -> None:
+        super().__init__(0, -1, port, config, hooks)
+        backing = store if store is not None else MemoryStore(config.hash_name)
+        self.content = LeaderContent(backing)
+        self._queues: dict[str, list[Pending]] = {}
+        self._relay_origin = -1
+        self._removing: set[str] = set()
+        self._txn_counter = 0
+        checkpoint = backing.get_checkpoint()
+        if checkpoint is not None:
+            seq, rootref = int(checkpoint["sequence"]), str(checkpoint["rootref"])
+        else:
+            seq, rootref = 0, empty_root(self.content)
+            self.content.flush()
+        self.roots[PRIMARY] = NsRoot(seq, rootref, config.instance_owner)
+
+    # -- content -------------------------------------------------------------
+
+    def load_object(self, ref: str) -> bytes | None:
+        return self.content.get(ref)
+
+    def want_object(self, ref: str, retry: Retry) -> None:
+        retry(NoSuchKey(errno.ENOENT, f"blobref {ref} is not in the content store"))
+
+    def want_root(self, name: str, retry: Retry) -> None:
+        retry(NotSupported(errno.EOPNOTSUPP, f"namespace {name!r} does not exist"))
+
+    def ns_or_error(self, name: str, userid: int) -> NsRoot:
+        st = self.roots.get(name)
+        if st is None or name in self._removing:
+            raise NotSupported(errno.EOPNOTSUPP, f"namespace {name!r} does not exist")
+        self.check_access(st, name, userid)
+        return st
+
+    # -- replies (relayed requests go back to the follower) ------------------
+
+    def deliver(self, reply: Reply) -> None:
+        if self._relay_origin > 0:
+            self.port.send(self._relay_origin, RelayResp(reply=reply))
+        else:
+            self.port.respond(reply)
+
+    def on_relay(self, msg: RelayReq) -> None:
+        self._relay_origin = msg.origin
+        try:
+            self.handle(msg.req)
+        finally:
+            self._relay_origin = -1
+
+    # -- commits -----------------------------------------------------------------
+
+    def on_commit(self, req: CommitReq) -> None:
+        self._txn_counter += 1
+        name = f"0.{self._txn_counter}"
+        self.enqueue(req.ns, req.userid, Pending(name, req.ops, req.flags, 0, req.client))
+
+    def on_relay_commit(self, msg: RelayCommit) -> None:
+        self.enqueue(msg.ns, msg.userid, Pending(msg.name, msg.ops, msg.flags, msg.origin, -1))
+
+    def enqueue(self, ns: str, userid: int, txn: Pending) -> None:
+        self.port.work(self.config.service.message)
+        try:
+            self.ns_or_error(ns, userid)
+            if txn.flags & SYNC and ns != PRIMARY:
+                raise InvalidArgument(errno.EINVAL, "FLUX_KVS_SYNC works only on the primary namespace")
+        except KVSError as err:
+            self.answer(ns, txn, err=err)
+            return
+        queue = self._queues.get(ns)
+        if queue is None:
+            self._queues[ns] = [txn]
+            self.port.timer(0.0, Timer(kind="apply", data=ns))
+        else:
+            queue.append(txn)
+
+    def on_timer(self, msg: Timer) -> None:
+        if msg.kind == "apply":
+            self.apply_ready(msg.data)
+        elif msg.kind == "ns-removed":
+            self._removing.discard(msg.data)
+
+    def apply_ready(self, ns: str) -> None:
+        queue = self._queues.pop(ns, None)
+        if not queue:
+            return
+        first = queue[0]
+        n = 1
+        if not first.flags & NO_MERGE:
+            while n < len(queue) and queue[n].flags == first.flags:
+                n += 1
+        if n < len(queue):
+            self._queues[ns] = queue[n:]
+            self.port.timer(0.0, Timer(kind="apply", data=ns))
+        self.apply_batch(ns, queue[:n])
+
+    def apply_batch(self, ns: str, batch: list[Pending]) -> None:
+        st = self.roots.get(ns)
+        if st is None:
+            err = NotSupported(errno.EOPNOTSUPP, f"namespace {ns!r} does not exist")
+            for txn in batch:
+                self.answer(ns, txn, err=err)
+            return
+        flags = batch[0].flags
+        svc = self.config.service
+        kwargs: dict[str, Any] = {"compact": bool(flags & TXN_COMPACT)}
+        if self.config.inline_max is not None:
+            kwargs["inline_max"] = self.config.inline_max
+        try:
+            result = apply_transactions(
+                self.content, st.rootref, [txn.ops for txn in batch], **kwargs
+            )
+        except KVSError as err:
+            self.port.work(svc.commit_base)
+            if len(batch) > 1:
+                self.count("unmerged_batches")
+                for txn in batch:
+                    self.apply_batch(ns, [txn])
+            else:
+                self.count("failed_commits")
+                self.answer(ns, batch[0], err=err)
+            return
+        self.port.work(
+            svc.commit_base
+            + svc.commit_per_txn * len(batch)
+            + svc.commit_per_entry * result.dirents_rewritten
+        )
+        self.count("transactions", len(batch))
+        self.count("versions")
+        if len(batch) > 1:
+            self.count("merged_transactions", len(batch))
+        self.content.flush()
+        seq = st.seq + 1
+        if flags & SYNC:
+            self.content.backing.put_checkpoint(
+                {
+                    "version": 1,
+                    "sequence": seq,
+                    "timestamp": self.port.now(),
+                    "rootref": result.rootref,
+                }
+            )
+            self.content.backing.flush()
+        self.port.publish(
+            SetRoot(
+                ns=ns,
+                seq=seq,
+                rootref=result.rootref,
+                names=tuple(txn.name for txn in batch),
+                keys=result.keys,
+                owner=st.owner,
+            )
+        )
+        self.advance_root(ns, st, seq, result.rootref, result.keys)
+        for txn in batch:
+            self.answer(ns, txn, seq=seq, rootref=result.rootref)
+
+    def answer(
+        self,
+        ns: str,
+        txn: Pending,
+        *,
+        seq: int = -1,
+        rootref: str = "",
+        err: KVSError | None = None,
+    ) -> None:
+        if txn.origin > 0:
+            if err is None:
+                resp = RelayCommitResp(name=txn.name, ns=ns, seq=seq, rootref=rootref)
+            else:
+                resp = RelayCommitResp(
+                    name=txn.name, ns=ns, errnum=err.errno or errno.EIO, errmsg=err.strerror or ""
+                )
+            self.port.send(txn.origin, resp)
+        elif err is not None:
+            self.reply_error(txn.client, err)
+        else:
+            self.reply(txn.client, {"rootref": rootref, "seq": seq}, seq=seq)
+
+    # -- namespaces ----------------------------------------------------------------
+
+    def require_owner(self, userid: int, what: str) -> None:
+        if userid != self.config.instance_owner:
+            raise PermissionDenied(errno.EPERM, f"user {userid} may not {what}")
+
+    def on_ns_create(self, req: NamespaceCreateReq) -> None:
+        self.port.work(self.config.service.commit_base)
+        try:
+            self.require_owner(req.userid, f"create namespace {req.ns!r}")
+            if not req.ns or "/" in req.ns or "::" in req.ns:
+                raise InvalidArgument(errno.EINVAL, f"invalid namespace name {req.ns!r}")
+            if req.ns in self.roots or req.ns in self._removing:
+                raise AlreadyExists(errno.EEXIST, f"namespace {req.ns!r} already exists")
+        except KVSError as err:
+            self.reply_error(req.client, err)
+            return
+        rootref = empty_root(self.content)
+        self.content.flush()
+        self.roots[req.ns] = NsRoot(0, rootref, req.owner)
+        hook = self.hooks.root_applied
+        if hook is not None:
+            hook(0, req.ns, 0, rootref, self.port.now())
+        self.reply(req.client, None)
+
+    def on_ns_remove(self, req: NamespaceRemoveReq) -> None:
+        self.port.work(self.config.service.message)
+        try:
+            self.require_owner(req.userid, f"remove namespace {req.ns!r}")
+            if req.ns == PRIMARY:
+                raise NotSupported(errno.EOPNOTSUPP, "the primary namespace cannot be removed")
+        except KVSError as err:
+            self.reply_error(req.client, err)
+            return
+        if req.ns in self.roots:
+            self.drop_namespace(req.ns)
+            queue = self._queues.pop(req.ns, None)
+            gone = NotSupported(errno.EOPNOTSUPP, f"namespace {req.ns!r} was removed")
+            for txn in queue or ():
+                self.answer(req.ns, txn, err=gone)
+            # Removal finishes in the background: the name stays taken a little.
+            self._removing.add(req.ns)
+            self.port.timer(0.0, Timer(kind="ns-removed", data=req.ns))
+            self.port.publish(NamespaceRemoved(ns=req.ns))
+        self.reply(req.client, None)
+
+    def on_ns_list(self, req: NamespaceListReq) -> None:
+        self.port.work(self.config.service.message)
+        try:
+            self.require_owner(req.userid, "list namespaces")
+        except KVSError as err:
+            self.reply_error(req.client, err)
+            return
+        listing = [
+            {"namespace": name, "owner": st.owner, "flags": 0}
+            for name, st in sorted(self.roots.items())
+        ]
+        self.reply(req.client, listing)
+
+    # -- followers' requests -----------------------------------------------------
+
+    def on_root_req(self, msg: RootReq) -> None:
+        self.port.work(self.config.service.message)
+        try:
+            st = self.ns_or_error(msg.ns, msg.userid)
+        except KVSError as err:
+            resp = RootResp(ns=msg.ns, errnum=err.errno or errno.EIO, errmsg=err.strerror or "")
+        else:
+            resp = RootResp(ns=msg.ns, seq=st.seq, rootref=st.rootref, owner=st.owner)
+        self.port.send(msg.origin, resp)
+
+    def on_load(self, msg: LoadReq) -> None:
+        self.port.work(self.config.service.load)
+        data = self.content.get(msg.ref)
+        self.count("loads_served")
+        if data is None:
+            self.port.send(msg.origin, LoadResp(ref=msg.ref, errnum=errno.ENOENT))
+        else:
+            self.port.send(msg.origin, LoadResp(ref=msg.ref, data=data))
+
+    # -- other client requests ---------------------------------------------------
+
+    def on_dropcache(self, req: DropCacheReq) -> None:
+        self.port.work(self.config.service.message)
+        self.count("dropped_objects", self.content.drop())
+        self.reply(req.client, None)
+
+    def on_stats(self, req: StatsReq) -> None:
+        self.port.work(self.config.service.message)
+        self.reply(req.client, self.stats())
+
+    def stats(self) -> dict[str, Any]:
+        stats = self.cache_stats()
+        cache = self.content.cache
+        stats["cache"] = {
+            "objects": len(cache),
+            "bytes": sum(len(v) for v in cache.values()),
+            "dirty": len(self.content.dirty),
+        }
+        stats["store"] = vars_of(self.content.backing.stats)
+        return stats
+
+    def on_checkpoint(self, req: CheckpointLookupReq) -> None:
+        self.port.work(self.config.service.message)
+        checkpoint = self.content.backing.get_checkpoint()
+        if checkpoint is None:
+            self.reply_error(req.client, NoSuchKey(errno.ENOENT, "no checkpoint has been written"))
+        else:
+            self.reply(req.client, checkpoint)
+
+    HANDLERS = {
+        LookupReq: RankBase.on_lookup,
+        GetRootReq: RankBase.on_getroot,
+        WaitVersionReq: RankBase.on_wait_version,
+        WatchReq: RankBase.on_watch,
+        WatchCancelReq: RankBase.on_watch_cancel,
+        CommitReq: on_commit,
+        RelayCommit: on_relay_commit,
+        RelayReq: on_relay,
+        Timer: on_timer,
+        NamespaceCreateReq: on_ns_create,
+        NamespaceRemoveReq: on_ns_remove,
+        NamespaceListReq: on_ns_list,
+        RootReq: on_root_req,
+        LoadReq: on_load,
+        DropCacheReq: on_dropcache,
+        StatsReq: on_stats,
+        CheckpointLookupReq: on_checkpoint,
+    }
+
+
+def vars_of(obj: Any) -> dict[str, Any]:
+    """A dataclass-or-object's fields as a plain dict (for stats replies)."""
+    fields = getattr(obj, "__dataclass_fields__", None)
+    if fields is not None:
+        return {name: getattr(obj, name) for name in fields}
+    return dict(vars(obj))

@@ -1,0 +1,164 @@
+"""Watches: a lookup that keeps answering as commits change the key.
+
+Theory of operation
+-------------------
+A watch lives on the rank its client talks to.  It answers once with the
+current value (or waits for the key to appear with ``WAITCREATE``), then looks
+the key up again whenever a new root mentions it, and answers again:
+
+* plain: every time a setroot's changed keys include the key;
+* ``WATCH_UNIQ``: only when the value differs from the last one sent;
+* ``WATCH_FULL``: also when a change to a parent directory (or anything below
+  the key) may have altered it, e.g. the parent was removed (``ENOENT``);
+* ``WATCH_APPEND``: only the bytes appended since the last answer.
+
+When the rank skipped versions (it learned a newer root without the keys in
+between), every watch of the namespace looks again.  A key removed under a watch
+ends the stream with ``ENOENT``; cancelling ends it with ``ENODATA``.  While a
+re-lookup is stalled on a missing object, further root changes are absorbed: the
+resumed lookup reads the newest root, which may skip intermediate values, as
+commit merging does in Flux.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING, Any
+
+from kvs_sim.core.errors import KVSError, NoData, NoSuchKey, NotSupported
+from kvs_sim.core.keys import normalize_key
+from kvs_sim.core.flags import WAITCREATE, WATCH_APPEND, WATCH_FULL, WATCH_UNIQ
+from kvs_sim.core.lookup import Stall, lookup
+from kvs_sim.rank.messages import WatchCancelReq, WatchReq
+
+if TYPE_CHECKING:
+    from kvs_sim.rank.base import NsRoot, RankBase
+
+
+class Watch:
+    """One client's watch of one key."""
+
+    __slots__ = ("busy", "client", "flags", "key", "last", "ns", "started")
+
+    def __init__(self, client: int, ns: str, key: str, flags: int) -> None:
+        self.client = client
+        self.ns = ns
+        self.key = key
+        self.flags = flags
+        self.last: bytes | None = None
+        self.started = False
+        self.busy = False
+
+
+def _touches(changed: str, key: str) -> bool:
+    """True if a change to ``changed`` may alter ``key`` (same, parent or child)."""
+    return changed == key or key.startswith(changed + ".") or changed.startswith(key + ".")
+
+
+class WatchMixin:
+    """Watch handling for :class:`~kvs_sim.rank.base.RankBase`."""
+
+    __slots__ = ()
+
+    def on_watch(self: RankBase, req: WatchReq) -> None:
+        self.port.work(self.config.service.lookup)
+        try:
+            st = self.ns_for(req.ns, req.userid, self.retry_request(req, req.client))
+        except KVSError as err:
+            self.reply_error(req.client, err)
+            return
+        if st is None:
+            return
+        try:
+            key = normalize_key(req.key)
+        except KVSError as err:
+            self.reply_error(req.client, err)
+            return
+        watch = Watch(req.client, req.ns, key, req.flags)
+        if st.watches is None:
+            st.watches = []
+        st.watches.append(watch)
+        if self.watches_by_client is None:
+            self.watches_by_client = {}
+        self.watches_by_client[req.client] = watch
+        self.watch_look(watch)
+
+    def on_watch_cancel(self: RankBase, req: WatchCancelReq) -> None:
+        self.port.work(self.config.service.message)
+        watch = (self.watches_by_client or {}).get(req.watch)
+        if watch is not None:
+            self.end_watch(watch, NoData(errno.ENODATA, "watch cancelled"))
+        self.reply(req.client, None)
+
+    def refresh_watches(
+        self: RankBase, name: str, st: NsRoot, keys: tuple[str, ...] | None
+    ) -> None:
+        changed = None if keys is None else frozenset(keys)
+        for watch in list(st.watches or ()):
+            if watch.busy:
+                continue
+            if changed is not None:
+                if watch.flags & WATCH_FULL:
+                    if not any(_touches(k, watch.key) for k in changed):
+                        continue
+                elif watch.key not in changed:
+                    continue
+            self.watch_look(watch)
+
+    def watch_look(self: RankBase, watch: Watch) -> None:
+        """Look the watched key up at the current root and answer if needed."""
+        st = self.roots.get(watch.ns)
+        if st is None:
+            self.end_watch(watch, NotSupported(errno.EOPNOTSUPP, f"namespace {watch.ns!r} gone"))
+            return
+        try:
+            value = lookup(self.load_object, st.rootref, watch.key, resolve_ns=self.resolve_ns)
+        except Stall as exc:
+            watch.busy = True
+
+            def resume(err: KVSError | None) -> None:
+                watch.busy = False
+                if err is not None:
+                    self.end_watch(watch, err)
+                elif (self.watches_by_client or {}).get(watch.client) is watch:
+                    self.watch_look(watch)
+
+            self.stall(exc, resume)
+            return
+        except NoSuchKey as err:
+            if not watch.started and watch.flags & WAITCREATE:
+                return
+            self.end_watch(watch, err)
+            return
+        except KVSError as err:
+            self.end_watch(watch, err)
+            return
+        self.watch_emit(watch, value, st.seq)
+
+    def watch_emit(self: RankBase, watch: Watch, value: bytes, seq: int) -> None:
+        if not watch.started:
+            watch.started = True
+            watch.last = value
+            self.reply(watch.client, value, seq=seq, final=False)
+            return
+        last = watch.last or b""
+        if watch.flags & WATCH_APPEND:
+            if len(value) <= len(last) or not value.startswith(last):
+                watch.last = value
+                return
+            watch.last = value
+            self.reply(watch.client, value[len(last) :], seq=seq, final=False)
+            return
+        if watch.flags & WATCH_UNIQ and value == last:
+            return
+        watch.last = value
+        self.reply(watch.client, value, seq=seq, final=False)
+
+    def end_watch(self: RankBase, watch: Watch, err: KVSError) -> None:
+        st = self.roots.get(watch.ns)
+        if st is not None and st.watches and watch in st.watches:
+            st.watches.remove(watch)
+        by_client = self.watches_by_client
+        if by_client and by_client.get(watch.client) is watch:
+            del by_client[watch.client]
+        self.reply_error(watch.client, err)

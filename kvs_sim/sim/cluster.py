@@ -1,0 +1,266 @@
+"""A simulated Flux instance: N ranks, one overlay, one engine, one seed.
+
+Theory of operation
+-------------------
+:class:`Cluster` wires the pieces: an :class:`~kvs_sim.sim.overlay.Overlay`
+(k-ary tree by default, or any tree a user supplies), a link latency model, the
+virtual-time :class:`~kvs_sim.sim.engine.Engine`, and one rank state machine per
+rank (:func:`kvs_sim.rank.make_rank`).  All randomness comes from one
+``random.Random(seed)`` owned by the engine, so a cluster is a function of its
+arguments: the same arguments give the same trace.
+
+Followers start knowing the primary namespace's initial root (as if they had
+fetched it at boot); everything else they learn on demand.
+
+Clients are :class:`~kvs_sim.handle.Handle` objects (``cluster.handle(rank)``);
+client code runs as ``async def`` processes spawned on the engine
+(``cluster.spawn``) or synchronously through :meth:`Cluster.wait`, which advances
+virtual time until a future is done.  With ``record=True`` every client operation
+and every root a rank applies goes into a :class:`~kvs_sim.history.Recorder`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import networkx as nx
+
+from kvs_sim.core.content import ContentStore, SQLiteStore
+from kvs_sim.core.namespace import PRIMARY
+from kvs_sim.handle import Handle
+from kvs_sim.history import Recorder
+from kvs_sim.rank import RankBase, RankConfig, RankHooks, make_rank
+from kvs_sim.sim.engine import Engine
+from kvs_sim.sim.latency import Constant, LinkModel, parse_latency
+from kvs_sim.sim.overlay import Overlay
+from kvs_sim.sim.process import SimFuture
+
+DEFAULT_LATENCY = "const:100us"
+"""Per-hop latency: with ~15 us of setroot service and ~5 us of routing, one hop of
+setroot lag comes to ~0.12 ms, and a fault round trip to ~0.3 ms per level (the
+reference instance: 0.3 ms lag to a follower, 2.7 ms first read at depth 3)."""
+
+
+class Channel:
+    """A message queue between client processes that records causal hand-offs.
+
+    ``send(handle, value)`` and ``recv(handle)`` are recorded as ``send``/``recv``
+    operations with one token, which is how the causal checker learns that the
+    receiver's later reads must see what the sender had done.
+    """
+
+    _ids = itertools.count()
+
+    def __init__(self, cluster: Cluster, latency: float = 0.0) -> None:
+        self.cluster = cluster
+        self.latency = latency
+        self.name = f"ch{next(Channel._ids)}"
+        self._items: list[tuple[str, Any]] = []
+        self._getters: list[tuple[Handle, SimFuture]] = []
+        self._sent = 0
+
+    def send(self, handle: Handle, value: Any) -> None:
+        self._sent += 1
+        token = f"{self.name}.{self._sent}"
+        rec = self.cluster.recorder
+        if rec is not None:
+            rec.op(
+                process=handle.name,
+                rank=handle.rank,
+                op="send",
+                token=token,
+                value=value,
+                invoke=self.cluster.now,
+                complete=self.cluster.now,
+            )
+        self.cluster.engine.call_later(self.latency, self._arrive, token, value)
+
+    def _arrive(self, token: str, value: Any) -> None:
+        self._items.append((token, value))
+        self._match()
+
+    def recv(self, handle: Handle) -> SimFuture:
+        fut = SimFuture()
+        self._getters.append((handle, fut))
+        self._match()
+        return fut
+
+    def _match(self) -> None:
+        while self._items and self._getters:
+            token, value = self._items.pop(0)
+            handle, fut = self._getters.pop(0)
+            rec = self.cluster.recorder
+            if rec is not None:
+                now = self.cluster.now
+                rec.op(
+                    process=handle.name,
+                    rank=handle.rank,
+                    op="recv",
+                    token=token,
+                    value=value,
+                    invoke=now,
+                    complete=now,
+                )
+            fut.set_result(value)
+
+
+class Cluster:
+    """A simulated KVS instance.  See the module docstring."""
+
+    def __init__(
+        self,
+        size: int = 8,
+        fanout: int = 2,
+        *,
+        seed: int = 0,
+        overlay: nx.Graph | None = None,
+        latency: str | Any = DEFAULT_LATENCY,
+        link_latency: dict[tuple[int, int], str | Any] | None = None,
+        loss: float = 0.0,
+        events: str = "tree",
+        broker_cost: float = 2e-6,
+        config: RankConfig | None = None,
+        store: ContentStore | str | None = None,
+        record: bool | Recorder = False,
+        claims: tuple[str, ...] = (),
+    ) -> None:
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise ValueError(f"seed must be an integer, got {seed!r}")
+        if overlay is not None:
+            self.overlay = Overlay.from_graph(overlay)
+        else:
+            if not isinstance(size, int) or size < 1:
+                raise ValueError(f"size must be an integer >= 1, got {size!r}")
+            if not isinstance(fanout, int) or fanout < 1:
+                raise ValueError(f"fanout must be an integer >= 1, got {fanout!r}")
+            self.overlay = Overlay.kary(size, fanout)
+        self.size = self.overlay.size
+        self.fanout = fanout
+        self.seed = seed
+        self.config = config or RankConfig()
+        links = LinkModel(
+            _latency(latency),
+            {link: _latency(spec) for link, spec in (link_latency or {}).items()} or None,
+            loss=loss,
+        )
+        self.engine = Engine(
+            self.overlay,
+            links=links,
+            rng=random.Random(seed),
+            events=events,
+            broker_cost=broker_cost,
+        )
+        if isinstance(record, Recorder):
+            self.recorder: Recorder | None = record
+        elif record:
+            self.recorder = Recorder(seed=seed, config=self.describe(), claims=claims)
+        else:
+            self.recorder = None
+        hooks = RankHooks(self._root_applied if self.recorder is not None else None)
+        backing = SQLiteStore(store, self.config.hash_name) if isinstance(store, str) else store
+        leader = make_rank(0, -1, self.engine, self.config, store=backing, hooks=hooks)
+        root = leader.roots[PRIMARY]
+        primary = (root.seq, root.rootref, root.owner)
+        self.ranks: list[RankBase] = [leader]
+        parent = self.overlay.parent
+        for r in range(1, self.size):
+            self.ranks.append(
+                make_rank(r, parent[r], self.engine, self.config, hooks=hooks, primary=primary)
+            )
+        if self.recorder is not None:
+            for r in range(self.size):
+                self.recorder.root(rank=r, ns=PRIMARY, version=root.seq, time=0.0)
+        self.engine.attach(self.ranks)
+        self.engine.start()
+        self._handles = itertools.count()
+
+    # -- description ---------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        """The configuration as plain data (goes into history headers)."""
+        return {
+            "size": self.size,
+            "fanout": self.fanout,
+            "seed": self.seed,
+            "depth": list(self.overlay.depth),
+            "commit_response": self.config.commit_response,
+        }
+
+    def _root_applied(self, rank: int, ns: str, seq: int, rootref: str, time: float) -> None:
+        assert self.recorder is not None
+        self.recorder.root(rank=rank, ns=ns, version=seq, time=time)
+
+    # -- time ------------------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """Virtual time in seconds."""
+        return self.engine.now()
+
+    def run(self, until: float | None = None, *, duration: float | None = None) -> None:
+        """Advance virtual time to ``until`` (or by ``duration``); None = until idle."""
+        if duration is not None:
+            until = self.now + duration
+        self.engine.run(until)
+
+    def wait(self, fut: Any, timeout: float | None = None) -> Any:
+        """Advance time until ``fut`` is done; return its result (or raise)."""
+        return self.engine.run_until_complete(fut, timeout=timeout)
+
+    # -- clients -----------------------------------------------------------------
+
+    def handle(
+        self, rank: int = 0, *, userid: int | None = None, name: str | None = None
+    ) -> Handle:
+        """A client handle on ``rank`` (acting as ``userid``, default the instance owner)."""
+        if not isinstance(rank, int) or not 0 <= rank < self.size:
+            raise ValueError(f"rank must be in 0..{self.size - 1}, got {rank!r}")
+        uid = self.config.instance_owner if userid is None else userid
+        return Handle(
+            self.engine,
+            rank,
+            userid=uid,
+            name=name or f"p{next(self._handles)}@{rank}",
+            recorder=self.recorder,
+        )
+
+    def spawn(self, coro: Coroutine[Any, Any, Any] | Callable[[], Awaitable[Any]]) -> SimFuture:
+        """Run an ``async def`` process on the engine; returns a future of its result."""
+        if callable(coro):
+            coro = coro()  # type: ignore[assignment]
+        return self.engine.spawn(coro)
+
+    def sleep(self, delay: float) -> SimFuture:
+        return self.engine.sleep(delay)
+
+    def channel(self, latency: float = 0.0) -> Channel:
+        return Channel(self, latency)
+
+    # -- observation ------------------------------------------------------------
+
+    def rank(self, r: int) -> RankBase:
+        return self.ranks[r]
+
+    def version(self, rank: int = 0, ns: str = PRIMARY) -> int:
+        """The root version rank ``rank`` currently serves (-1 if unknown there)."""
+        st = self.ranks[rank].roots.get(ns)
+        return -1 if st is None else st.seq
+
+    def converged(self, ns: str = PRIMARY) -> bool:
+        """True if every rank serves the leader's current version of ``ns``."""
+        target = self.version(0, ns)
+        return all(self.version(r, ns) == target for r in range(self.size))
+
+    def stats(self, rank: int) -> dict[str, Any]:
+        return self.ranks[rank].stats()  # type: ignore[attr-defined, no-any-return]
+
+
+def _latency(spec: str | Any) -> Any:
+    if isinstance(spec, str):
+        return parse_latency(spec)
+    if isinstance(spec, int | float):
+        return Constant(float(spec))
+    return spec

@@ -1,0 +1,241 @@
+"""Multi-rank behaviour of the simulated cluster, in virtual time."""
+
+from __future__ import annotations
+
+import errno
+
+import networkx as nx
+import pytest
+
+from kvs_sim.core.errors import KVSError
+from kvs_sim.core.flags import NO_MERGE, WAITCREATE, WATCH_APPEND, WATCH_UNIQ
+from kvs_sim.core.txn import Txn
+from kvs_sim.rank import RankConfig
+from kvs_sim.sim.cluster import Cluster
+
+
+def put(c: Cluster, rank: int, key: str, value: object, **kw: object) -> dict:
+    return c.wait(c.handle(rank).put(key, value, **kw))
+
+
+def get(c: Cluster, rank: int, key: str) -> object:
+    return c.wait(c.handle(rank).get(key))
+
+
+def test_read_your_writes_on_the_committing_follower() -> None:
+    c = Cluster(size=15, fanout=2, seed=1)
+    h = c.handle(14)
+    c.wait(h.put("x", 1))
+    assert c.wait(h.get("x")) == 1
+    c.wait(h.put("x", 2))
+    assert c.wait(h.get("x")) == 2
+
+
+def test_far_rank_is_stale_right_after_a_commit_then_converges() -> None:
+    c = Cluster(size=15, fanout=2, seed=1)
+    put(c, 0, "x", "old")
+    c.run()
+    leader = c.handle(0)
+    far = c.handle(14)
+    c.wait(leader.put("x", "new"))
+    # The commit returned on rank 0; the setroot is still travelling down the tree.
+    assert c.version(14) < c.version(0)
+    assert c.wait(far.get("x")) == "old"
+    c.run(duration=0.01)
+    assert c.converged()
+    assert c.wait(far.get("x")) == "new"
+
+
+def test_versions_only_move_forward_on_every_rank() -> None:
+    c = Cluster(size=31, fanout=2, seed=3, latency="uniform:50us,500us")
+    seen: dict[int, list[int]] = {r: [] for r in range(c.size)}
+
+    async def writer(rank: int) -> None:
+        h = c.handle(rank)
+        for i in range(10):
+            await h.put(f"k{rank}", i)
+
+    for r in (1, 7, 30):
+        c.spawn(writer(r))
+    for _ in range(60):
+        c.run(duration=0.0003)
+        for r in range(c.size):
+            seen[r].append(c.version(r))
+    c.run()
+    for r, versions in seen.items():
+        assert versions == sorted(versions), f"rank {r} went backwards: {versions}"
+    assert c.converged()
+
+
+def test_causal_handoff_through_get_version_and_wait_version() -> None:
+    c = Cluster(size=15, fanout=2, seed=2)
+    put(c, 0, "x", "old")
+    c.run()
+    writer, reader = c.handle(7), c.handle(14)
+    c.wait(writer.put("x", "new"))
+    v = c.wait(writer.get_version())
+    c.wait(reader.wait_version(v))
+    assert c.wait(reader.get("x")) == "new"
+
+
+def test_follower_commit_reports_previous_version_by_default() -> None:
+    c = Cluster(size=7, fanout=2, seed=2)
+    h = c.handle(6)
+    resp = c.wait(h.put("x", 1))
+    assert resp["seq"] == c.version(6) - 1
+    c2 = Cluster(size=7, fanout=2, seed=2, config=RankConfig(commit_response="documented"))
+    resp2 = c2.wait(c2.handle(6).put("x", 1))
+    assert resp2["seq"] == c2.version(6)
+
+
+def test_concurrent_commits_are_merged_and_no_merge_is_not() -> None:
+    def run(flags: int) -> tuple[int, int]:
+        c = Cluster(size=7, fanout=2, seed=5)
+        futs = [c.handle(r % 7).put(f"k{r}", r, flags=flags) for r in range(40)]
+        for f in futs:
+            c.wait(f)
+        c.run()
+        return c.version(0), 40
+
+    merged_versions, commits = run(0)
+    unmerged_versions, _ = run(NO_MERGE)
+    assert merged_versions < commits
+    assert unmerged_versions == commits
+
+
+def test_failed_transaction_in_a_merged_batch_fails_alone() -> None:
+    c = Cluster(size=3, fanout=2, seed=1)
+    h = c.handle(0)
+    bad = Txn()
+    bad.put("x", 1)
+    bad.ops  # noqa: B018 - building must not fail; applying must
+    bad_ops = [{"key": ".", "flags": 0, "dirent": bad.ops[0]["dirent"]}]
+    good = [h.put(f"g{i}", i) for i in range(5)]
+    failing = h.commit(bad_ops)
+    for f in good:
+        c.wait(f)
+    with pytest.raises(KVSError) as info:
+        c.wait(failing)
+    assert info.value.errno == errno.EINVAL
+    assert [get(c, 0, f"g{i}") for i in range(5)] == list(range(5))
+
+
+def test_dropcache_makes_reads_fault_again_with_the_same_values() -> None:
+    c = Cluster(size=15, fanout=2, seed=1)
+    for i in range(5):
+        put(c, 0, f"dir.k{i}", i)
+    c.run()
+    first = [get(c, 14, f"dir.k{i}") for i in range(5)]
+    faults = c.stats(14)["counters"].get("faults", 0)
+    assert faults > 0
+    again = [get(c, 14, f"dir.k{i}") for i in range(5)]
+    assert c.stats(14)["counters"].get("faults", 0) == faults  # all cached now
+    c.wait(c.handle(14).dropcache())
+    after = [get(c, 14, f"dir.k{i}") for i in range(5)]
+    assert first == again == after == list(range(5))
+    assert c.stats(14)["counters"]["faults"] > faults
+
+
+def test_cache_entries_expire_after_idle_time() -> None:
+    c = Cluster(size=3, fanout=2, seed=1, config=RankConfig(cache_expiry=1.0))
+    put(c, 0, "a.b", 1)
+    c.run()
+    get(c, 2, "a.b")
+    faults = c.stats(2)["counters"]["faults"]
+    c.run(duration=2.0)
+    assert c.stats(2)["cache"]["objects"] == 0
+    get(c, 2, "a.b")
+    assert c.stats(2)["counters"]["faults"] > faults
+
+
+def test_watch_plain_uniq_waitcreate_append_and_cancel() -> None:
+    c = Cluster(size=7, fanout=2, seed=1)
+    w = c.handle(5)
+    plain = w.watch("w", flags=WAITCREATE)
+    uniq = w.watch("w", flags=WAITCREATE | WATCH_UNIQ)
+    for value in (1, 1, 2):
+        put(c, 0, "w", value)
+        c.run()
+    assert plain.values == [b"1", b"1", b"2"]
+    assert uniq.values == [b"1", b"2"]
+    log = c.handle(5)
+    h0 = c.handle(0)
+    t = Txn()
+    t.append("log", b"a")
+    c.wait(h0.commit(t))
+    c.run()
+    app = log.watch("log", flags=WATCH_APPEND)
+    c.run()
+    t = Txn()
+    t.append("log", b"bc")
+    c.wait(h0.commit(t))
+    c.run()
+    assert app.values == [b"a", b"bc"]
+    c.wait(plain.cancel())
+    c.run()
+    assert plain.ended and plain.error is not None and plain.error.errno == errno.ENODATA
+
+
+def test_watch_without_waitcreate_on_a_missing_key_is_enoent() -> None:
+    c = Cluster(size=3, fanout=2, seed=1)
+    w = c.handle(2).watch("nope")
+    c.run()
+    assert w.ended and w.error is not None and w.error.errno == errno.ENOENT
+
+
+def test_namespaces_are_isolated_and_guarded() -> None:
+    c = Cluster(size=7, fanout=2, seed=1)
+    owner = c.handle(0)
+    c.wait(owner.namespace_create("job1", owner=1000))
+    alice = c.handle(6, userid=1000)
+    bob = c.handle(6, userid=1001)
+    c.wait(alice.put("x", 1, ns="job1"))
+    assert c.wait(alice.get("x", ns="job1")) == 1
+    with pytest.raises(KVSError) as info:
+        c.wait(alice.get("x"))
+    assert info.value.errno == errno.ENOENT  # primary is not job1
+    for fut in (bob.get("x", ns="job1"), bob.put("y", 1, ns="job1")):
+        with pytest.raises(PermissionError):
+            c.wait(fut)
+    with pytest.raises(KVSError) as info:
+        c.wait(alice.get("x", ns="nosuch"))
+    assert info.value.errno == errno.EOPNOTSUPP
+    with pytest.raises(FileExistsError):
+        c.wait(owner.namespace_create("job1", owner=1000))
+    names = [n["namespace"] for n in c.wait(owner.namespace_list())]
+    assert names == ["job1", "primary"]
+
+
+def test_same_seed_same_trace_different_seed_different_trace() -> None:
+    def trace(seed: int) -> list[tuple[float, int, object]]:
+        c = Cluster(size=15, fanout=2, seed=seed, latency="lognormal:100us,0.5")
+        log: list[tuple[float, int, object]] = []
+        for r in range(1, 15, 3):
+            c.spawn(_writer(c, r, log))
+        c.run()
+        return log
+
+    assert trace(7) == trace(7)
+    assert trace(7) != trace(8)
+
+
+async def _writer(c: Cluster, rank: int, log: list) -> None:
+    h = c.handle(rank)
+    for i in range(3):
+        resp = await h.put(f"k{rank}", i)
+        log.append((c.now, rank, resp["seq"]))
+
+
+def test_user_supplied_overlay_and_broker_events() -> None:
+    g = nx.Graph([(0, 1), (0, 2), (2, 3), (3, 4)])
+    c = Cluster(overlay=g, seed=1, events="broker")
+    put(c, 4, "x", 1)
+    c.run()
+    assert c.converged()
+    assert get(c, 3, "x") == 1
+
+
+@pytest.mark.parametrize("bad", [{"size": 0}, {"fanout": 0}, {"seed": "x"}, {"size": 2.5}])
+def test_bad_cluster_arguments_are_rejected_clearly(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        Cluster(**bad)  # type: ignore[arg-type]
