@@ -1,0 +1,257 @@
+"""RFC 11 tree objects: the JSON records a KVS hash tree is made of.
+
+Theory of operation
+-------------------
+A tree object is a plain ``dict`` in exactly the JSON shape of RFC 11 version 1::
+
+    {"ver": 1, "type": "val",     "data": "<base64>"}
+    {"ver": 1, "type": "valref",  "data": ["sha1-...", ...]}
+    {"ver": 1, "type": "dir",     "data": {"name": <tree object>, ...}}
+    {"ver": 1, "type": "dirref",  "data": ["sha1-..."]}
+    {"ver": 1, "type": "symlink", "data": {"target": "a.b", "namespace": "ns"}}
+
+Plain dicts (not classes) because they travel in messages, are stored as JSON,
+and are compared for equality; keeping one representation avoids conversions on
+the hot path.  Treat them as immutable once built: the apply code shares
+unchanged entries between old and new trees.
+
+``valref`` data names *raw* blobs whose concatenation is the value; ``dirref``
+names one stored ``dir`` (RFC 11 allows an array but limits it to one).  A
+``symlink`` without ``namespace`` points into the namespace it lives in.  The
+optional RFC 11 ``size`` member is accepted but never produced.  ``hdir`` is
+specified by RFC 11 but unimplemented in Flux, and rejected here.
+
+:func:`encode` is canonical (sorted keys, no whitespace, ASCII), so equal trees
+always serialise to equal bytes and therefore equal blobrefs.  :func:`validate`
+raises :class:`InvalidArgument` naming the first problem; :func:`decode` turns any
+undecodable or invalid bytes into :class:`ProtocolError` (EPROTO), as Flux does
+for bad objects coming off the wire or out of the store.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .content import is_blobref
+from .errors import InvalidArgument, KVSError, ProtocolError
+
+__all__ = [
+    "TYPES",
+    "VERSION",
+    "decode",
+    "dir_",
+    "dirref",
+    "dirref_ref",
+    "encode",
+    "symlink",
+    "type_of",
+    "val",
+    "val_data",
+    "val_size",
+    "validate",
+    "valref",
+]
+
+VERSION = 1
+#: The tree object types this implementation reads and writes.
+TYPES = ("val", "valref", "dir", "dirref", "symlink")
+_TYPES = frozenset(TYPES)
+_TOP_KEYS = frozenset(("ver", "type", "data", "size"))
+_SYMLINK_KEYS = frozenset(("target", "namespace"))
+
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
+
+
+def _bad(obj: object, why: str) -> InvalidArgument:
+    text = repr(obj)
+    if len(text) > 120:
+        text = text[:117] + "..."
+    return InvalidArgument(f"invalid tree object {text}: {why}")
+
+
+# ---------------------------------------------------------------------------
+# Constructors
+
+
+def val(data: bytes) -> dict[str, Any]:
+    """A ``val`` holding ``data`` inline (base64 in the JSON)."""
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"val() takes bytes, not {type(data).__name__}")
+    return {"ver": VERSION, "type": "val", "data": base64.b64encode(data).decode("ascii")}
+
+
+def valref(refs: list[str]) -> dict[str, Any]:
+    """A ``valref`` whose value is the concatenation of the blobs ``refs``."""
+    obj = {"ver": VERSION, "type": "valref", "data": list(refs)}
+    validate(obj)
+    return obj
+
+
+def dir_(entries: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``dir`` holding ``entries`` (name -> tree object), validated deeply."""
+    obj = {"ver": VERSION, "type": "dir", "data": dict(entries)}
+    validate(obj)
+    return obj
+
+
+def dirref(ref: str) -> dict[str, Any]:
+    """A ``dirref`` pointing at the stored ``dir`` named ``ref``."""
+    if not is_blobref(ref):
+        raise InvalidArgument(f"invalid blobref {ref!r}")
+    return {"ver": VERSION, "type": "dirref", "data": [ref]}
+
+
+def symlink(target: str, namespace: str | None = None) -> dict[str, Any]:
+    """A ``symlink`` to key ``target``, in ``namespace`` if given.
+
+    Targets are resolved from the root of the namespace (see
+    :mod:`kvs_sim.core.lookup`), so they are stored as given, unnormalised.
+    """
+    data: dict[str, str] = {"target": target}
+    if namespace is not None:
+        data["namespace"] = namespace
+    obj = {"ver": VERSION, "type": "symlink", "data": data}
+    validate(obj)
+    return obj
+
+
+# ---------------------------------------------------------------------------
+# Validation
+
+
+def validate(obj: Any, *, deep: bool = True) -> dict[str, Any]:
+    """Check that ``obj`` is a well-formed tree object and return it.
+
+    ``deep=False`` checks a ``dir``'s own shape but not its entries, for hot
+    paths that check entries lazily as they visit them.  Raises
+    :class:`InvalidArgument` naming what is wrong.
+    """
+    if type(obj) is not dict:
+        raise _bad(obj, f"expected a JSON object, got {type(obj).__name__}")
+    ver = obj.get("ver")
+    if ver != VERSION or type(ver) is not int:
+        raise _bad(obj, f"'ver' must be {VERSION}, got {ver!r}")
+    kind = obj.get("type")
+    if kind not in _TYPES:
+        if kind == "hdir":
+            raise _bad(obj, "type 'hdir' is not supported")
+        raise _bad(obj, f"'type' must be one of {', '.join(TYPES)}, got {kind!r}")
+    if "data" not in obj:
+        raise _bad(obj, "missing 'data'")
+    if len(obj) > 3 and not obj.keys() <= _TOP_KEYS:
+        extra = sorted(set(obj) - _TOP_KEYS)
+        raise _bad(obj, f"unexpected member(s) {', '.join(map(repr, extra))}")
+    data = obj["data"]
+    if kind == "val":
+        if type(data) is not str:
+            raise _bad(obj, "'val' data must be a base64 string")
+        try:
+            base64.b64decode(data, validate=True)
+        except (binascii.Error, ValueError) as e:
+            raise _bad(obj, f"'val' data is not valid base64 ({e})") from None
+    elif kind in ("valref", "dirref"):
+        if type(data) is not list or not data:
+            raise _bad(obj, f"{kind!r} data must be a non-empty array of blobrefs")
+        if kind == "dirref" and len(data) != 1:
+            raise _bad(obj, f"'dirref' must hold exactly one blobref, got {len(data)}")
+        for ref in data:
+            if not is_blobref(ref):
+                raise _bad(obj, f"{ref!r} is not a blobref")
+    elif kind == "dir":
+        if type(data) is not dict:
+            raise _bad(obj, "'dir' data must be an object")
+        if deep:
+            for name, entry in data.items():
+                if not name or "." in name:
+                    raise _bad(obj, f"invalid entry name {name!r}")
+                validate(entry)
+    else:  # symlink
+        if type(data) is not dict or not data.keys() <= _SYMLINK_KEYS:
+            raise _bad(obj, "'symlink' data must be an object with 'target' and 'namespace'")
+        target = data.get("target")
+        if type(target) is not str or not target:
+            raise _bad(obj, "'symlink' target must be a non-empty string")
+        ns = data.get("namespace")
+        if ns is not None and (type(ns) is not str or not ns):
+            raise _bad(obj, "'symlink' namespace must be a non-empty string")
+    if "size" in obj:
+        size = obj["size"]
+        if kind not in ("val", "valref") or type(size) is not int or size < 0:
+            raise _bad(obj, f"invalid 'size' {size!r}")
+    return obj
+
+
+# ---------------------------------------------------------------------------
+# Serialisation
+
+
+def encode(obj: Mapping[str, Any]) -> bytes:
+    """Canonical JSON bytes of ``obj``: sorted keys, compact, ASCII.
+
+    Does not validate (callers build objects with the constructors); equal
+    objects always give equal bytes.
+    """
+    return _ENCODER.encode(obj).encode("ascii")
+
+
+def decode(data: bytes, *, deep: bool = True) -> dict[str, Any]:
+    """Parse and validate a stored tree object.
+
+    Any failure (not JSON, not an object, not a valid tree object) is a
+    :class:`ProtocolError` whose message says why.  ``deep`` as for
+    :func:`validate`.
+    """
+    try:
+        obj = json.loads(data)
+    except (ValueError, TypeError) as e:
+        raise ProtocolError(f"undecodable tree object ({e})") from None
+    try:
+        return validate(obj, deep=deep)
+    except KVSError as e:
+        raise ProtocolError(e.strerror or "invalid tree object") from None
+
+
+# ---------------------------------------------------------------------------
+# Accessors
+
+
+def type_of(obj: Mapping[str, Any]) -> str:
+    """The RFC 11 type name of ``obj`` (``"val"``, ``"dir"``...)."""
+    try:
+        kind = obj["type"]
+    except (KeyError, TypeError):
+        raise _bad(obj, "missing 'type'") from None
+    if kind not in _TYPES:
+        raise _bad(obj, f"unknown type {kind!r}")
+    return str(kind)
+
+
+def val_data(obj: Mapping[str, Any]) -> bytes:
+    """The bytes held inline by a ``val`` object."""
+    if obj.get("type") != "val":
+        raise _bad(obj, "not a 'val'")
+    try:
+        return base64.b64decode(obj["data"])
+    except (binascii.Error, ValueError, TypeError) as e:
+        raise _bad(obj, f"'val' data is not valid base64 ({e})") from None
+
+
+def val_size(obj: Mapping[str, Any]) -> int:
+    """Decoded length of a ``val``'s data, computed without decoding it."""
+    text: str = obj["data"]
+    n = len(text)
+    if n == 0:
+        return 0
+    pad = 2 if text.endswith("==") else 1 if text.endswith("=") else 0
+    return n // 4 * 3 - pad
+
+
+def dirref_ref(obj: Mapping[str, Any]) -> str:
+    """The blobref a ``dirref`` points at."""
+    if obj.get("type") != "dirref":
+        raise _bad(obj, "not a 'dirref'")
+    return str(obj["data"][0])
