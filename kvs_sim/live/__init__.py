@@ -1,0 +1,54 @@
+"""Live mode: kvs-sim ranks over a real MQTT broker (mosquitto), in real time.
+
+The map (each module starts with its theory of operation):
+
+* :mod:`~kvs_sim.live.codec` -- versioned JSON payloads of every message;
+* :mod:`~kvs_sim.live.topics` -- the topic layout and broker URLs;
+* :mod:`~kvs_sim.live.overlay` -- tree routing (next hop) and rank sets;
+* :mod:`~kvs_sim.live.broker` -- a private, correctly configured mosquitto;
+* :mod:`~kvs_sim.live.transport` -- one MQTT v5 connection: non-blocking QoS 1,
+  persistent session, reconnection;
+* :mod:`~kvs_sim.live.engine` -- :class:`LiveEngine`, the ``Port`` of hosted ranks;
+* :mod:`~kvs_sim.live.client` -- :class:`LiveClient`, requests from outside.
+
+Names are imported lazily so that ``import kvs_sim.live.codec`` does not load
+aiomqtt.  See ``docs/live.md`` for the user's view.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Broker": "kvs_sim.live.broker",
+    "BrokerError": "kvs_sim.live.broker",
+    "MosquittoNotFound": "kvs_sim.live.broker",
+    "BrokerUnreachable": "kvs_sim.live.transport",
+    "LiveClient": "kvs_sim.live.client",
+    "RequestTimeout": "kvs_sim.live.client",
+    "LiveEngine": "kvs_sim.live.engine",
+    "CodecError": "kvs_sim.live.codec",
+    "URLError": "kvs_sim.live.topics",
+    "parse_url": "kvs_sim.live.topics",
+}
+
+__all__ = [
+    "Broker",
+    "BrokerError",
+    "BrokerUnreachable",
+    "CodecError",
+    "LiveClient",
+    "LiveEngine",
+    "MosquittoNotFound",
+    "RequestTimeout",
+    "URLError",
+    "parse_url",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kvs_sim.live' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -1,0 +1,256 @@
+"""Wire encoding of kvs-sim messages for the live (MQTT) engine.
+
+Theory of operation
+-------------------
+Every payload kvs-sim puts on the broker is one UTF-8 JSON object, so that
+``mosquitto_sub -v`` shows it readably::
+
+    {"v": 1, "t": "SetRoot", "f": {"ns": "primary", "seq": 4, ...}}
+
+``v`` is the codec version (this module speaks :data:`VERSION` only), ``t`` the
+message class name in :data:`~kvs_sim.rank.messages.MESSAGE_TYPES` and ``f`` its
+fields, all of them.  An *envelope* (:func:`encode_envelope`) adds the routing
+fields the engine needs at top level: ``dst`` (the final rank), ``src`` (the
+sending rank, ``-1`` for an external client) and ``id`` (a sender-unique string
+used to drop QoS 1 redeliveries).
+
+Values that JSON cannot carry are *tagged*: a one-key object whose key starts
+with ``$``:
+
+* ``{"$b64": "..."}``: ``bytes`` (base64);
+* ``{"$tuple": [...]}``: a tuple inside a field typed ``Any`` (``Reply.value`` of
+  a ``want="any"`` lookup is ``("val", b"...")``);
+* ``{"$msg": {"t": ..., "f": ...}}``: a message nested in a field typed ``Any``
+  (``RelayReq.req``, ``RelayResp.reply``);
+* ``{"$map": {...}}``: a plain dict that would otherwise look like a tag (a
+  directory holding one entry named ``$b64``).
+
+A field whose *declared* type is a tuple (``CommitReq.ops``, ``SetRoot.names``)
+travels as a plain JSON list and is restored from the dataclass annotation, so
+the common payloads stay untagged.  Dict keys must be strings (JSON would
+silently turn ``1`` into ``"1"``); floats must be finite.
+
+Anything that is not a payload of ours -- not JSON, not an object, another
+version, an unknown class, fields that do not fit -- raises :class:`CodecError`
+with the reason; the engine logs and drops it.  Decoding builds the dataclass,
+so a message's own validation runs on the receiving side as well.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import json
+import math
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kvs_sim.rank.messages import MESSAGE_TYPES
+
+VERSION = 1
+"""The payload format version written by :func:`encode` and accepted by :func:`decode`."""
+
+_TAGS = frozenset({"$b64", "$tuple", "$msg", "$map"})
+
+
+class CodecError(ValueError):
+    """A payload could not be encoded or decoded; the message says why.
+
+    Raised for foreign or malformed payloads, unknown versions or classes, and
+    values JSON cannot represent.  Never raised for a well-formed payload of
+    this version.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A message with its routing: final destination, sender and a unique id."""
+
+    dst: int
+    src: int
+    msg: Any
+    id: str = ""
+
+
+# ---------------------------------------------------------------------------
+# Field layout per message class, computed once from the annotations
+
+
+def _tuple_fields(cls: type) -> frozenset[str]:
+    hints = typing.get_type_hints(cls)
+    return frozenset(
+        f.name for f in dataclasses.fields(cls) if typing.get_origin(hints[f.name]) is tuple
+    )
+
+
+_FIELDS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+    name: (tuple(f.name for f in dataclasses.fields(cls)), _tuple_fields(cls))
+    for name, cls in MESSAGE_TYPES.items()
+}
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+
+
+def _enc(value: Any) -> Any:
+    """Map a field value to JSON-compatible data, tagging what JSON lacks."""
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise CodecError(f"cannot encode non-finite float {value!r}")
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return {"$b64": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, list):
+        return [_enc(v) for v in value]
+    if isinstance(value, tuple):
+        return {"$tuple": [_enc(v) for v in value]}
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise CodecError(f"cannot encode dict key {k!r}: keys must be str")
+            out[k] = _enc(v)
+        if len(out) == 1 and next(iter(out)) in _TAGS:
+            return {"$map": out}
+        return out
+    if type(value).__name__ in _FIELDS and MESSAGE_TYPES[type(value).__name__] is type(value):
+        return {"$msg": _enc_msg(value)}
+    raise CodecError(f"cannot encode value of type {type(value).__name__}: {value!r}")
+
+
+def _enc_msg(msg: Any) -> dict[str, Any]:
+    name = type(msg).__name__
+    layout = _FIELDS.get(name)
+    if layout is None or MESSAGE_TYPES[name] is not type(msg):
+        raise CodecError(f"not a kvs-sim message: {type(msg).__name__}")
+    names, tuples = layout
+    fields: dict[str, Any] = {}
+    for f in names:
+        value = getattr(msg, f)
+        if f in tuples and isinstance(value, tuple):
+            fields[f] = [_enc(v) for v in value]
+        else:
+            fields[f] = _enc(value)
+    return {"t": name, "f": fields}
+
+
+def _dumps(obj: dict[str, Any]) -> bytes:
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+
+
+def encode(msg: Any) -> bytes:
+    """Encode one message (any class in ``MESSAGE_TYPES``) as a payload."""
+    return _dumps({"v": VERSION, **_enc_msg(msg)})
+
+
+def encode_envelope(dst: int, src: int, msg: Any, id: str = "") -> bytes:
+    """Encode ``msg`` with its routing fields (see the module docstring)."""
+    return _dumps({"v": VERSION, "dst": dst, "src": src, "id": id, **_enc_msg(msg)})
+
+
+# ---------------------------------------------------------------------------
+# Decoding
+
+
+def _dec(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_dec(v) for v in value]
+    if isinstance(value, dict):
+        if len(value) == 1:
+            tag, inner = next(iter(value.items()))
+            decoder = _TAG_DECODERS.get(tag)
+            if decoder is not None:
+                return decoder(inner)
+        return {k: _dec(v) for k, v in value.items()}
+    return value
+
+
+def _dec_b64(inner: Any) -> bytes:
+    if not isinstance(inner, str):
+        raise CodecError(f"$b64 needs a string, got {type(inner).__name__}")
+    try:
+        return base64.b64decode(inner.encode("ascii"), validate=True)
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise CodecError(f"bad base64 in $b64: {exc}") from None
+
+
+def _dec_tuple(inner: Any) -> tuple[Any, ...]:
+    if not isinstance(inner, list):
+        raise CodecError(f"$tuple needs a list, got {type(inner).__name__}")
+    return tuple(_dec(v) for v in inner)
+
+
+def _dec_map(inner: Any) -> dict[str, Any]:
+    if not isinstance(inner, dict):
+        raise CodecError(f"$map needs an object, got {type(inner).__name__}")
+    return {k: _dec(v) for k, v in inner.items()}
+
+
+def _dec_msg(obj: Any) -> Any:
+    if not isinstance(obj, dict):
+        raise CodecError(f"a message must be an object, got {type(obj).__name__}")
+    name = obj.get("t")
+    if not isinstance(name, str):
+        raise CodecError("missing message type 't'")
+    cls = MESSAGE_TYPES.get(name)
+    if cls is None:
+        raise CodecError(f"unknown message type {name!r}")
+    raw = obj.get("f")
+    if not isinstance(raw, dict):
+        raise CodecError(f"{name}: fields 'f' must be an object")
+    names, tuples = _FIELDS[name]
+    unknown = set(raw) - set(names)
+    if unknown:
+        raise CodecError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
+    fields: dict[str, Any] = {}
+    for f, value in raw.items():
+        if f in tuples and isinstance(value, list):
+            fields[f] = tuple(_dec(v) for v in value)
+        else:
+            fields[f] = _dec(value)
+    try:
+        return cls(**fields)
+    except (TypeError, ValueError) as exc:
+        raise CodecError(f"{name}: {exc}") from None
+
+
+_TAG_DECODERS: dict[str, Callable[[Any], Any]] = {
+    "$b64": _dec_b64,
+    "$tuple": _dec_tuple,
+    "$msg": _dec_msg,
+    "$map": _dec_map,
+}
+
+
+def _load(data: bytes | bytearray | str) -> dict[str, Any]:
+    try:
+        obj = json.loads(data)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise CodecError(f"not a kvs-sim payload (not JSON: {exc})") from None
+    if not isinstance(obj, dict) or "v" not in obj:
+        raise CodecError("not a kvs-sim payload (no version field 'v')")
+    if obj["v"] != VERSION:
+        raise CodecError(f"unsupported payload version {obj['v']!r} (this build speaks {VERSION})")
+    return obj
+
+
+def decode(data: bytes | bytearray | str) -> Any:
+    """Decode a payload made by :func:`encode` (or the message of an envelope)."""
+    return _dec_msg(_load(data))
+
+
+def decode_envelope(data: bytes | bytearray | str) -> Envelope:
+    """Decode a payload made by :func:`encode_envelope`."""
+    obj = _load(data)
+    dst, src, ident = obj.get("dst"), obj.get("src"), obj.get("id", "")
+    if type(dst) is not int or type(src) is not int:
+        raise CodecError("envelope needs integer 'dst' and 'src'")
+    if not isinstance(ident, str):
+        raise CodecError("envelope 'id' must be a string")
+    return Envelope(dst=dst, src=src, msg=_dec_msg(obj), id=ident)

@@ -1,0 +1,176 @@
+"""MQTT topic layout of a live kvs-sim cluster, and the broker URL form.
+
+Theory of operation
+-------------------
+Every topic of a cluster lives under ``kvs-sim/<cluster>/`` so that several
+clusters share one broker without seeing each other's traffic:
+
+``kvs-sim/<cluster>/rank/<r>``
+    Messages *to* rank ``r``: rank-to-rank messages on their next hop, tree-mode
+    events from ``r``'s parent, and client requests.  Each payload is an
+    envelope (:func:`kvs_sim.live.codec.encode_envelope`) naming the final
+    destination, so the process hosting ``r`` forwards what is not for ``r``.
+``kvs-sim/<cluster>/event/<ns>/setroot`` and ``.../event/<ns>/removed``
+    Every event the leader publishes, always (``mosquitto_sub -t
+    'kvs-sim/+/event/#' -v`` shows them live).  In ``broker`` event mode the
+    ranks subscribe here instead of receiving events from their parent.
+``kvs-sim/<cluster>/client/<uuid>``
+    Replies to one external client; requests name it as their MQTT v5 response
+    topic and carry correlation data.
+``kvs-sim/<cluster>/status/<client-id>``
+    Retained liveness of one rank process: ``{"ranks": [...], "state": "up"}``,
+    replaced by ``"down"`` on a clean exit or by the broker (the will) on a crash.
+    A process starts its ranks only once every ancestor rank has a status here.
+
+A namespace name can hold characters MQTT reserves; ``/``, ``+``, ``#``, ``%``
+and NUL are percent-encoded in topic levels (:func:`quote_level`).
+
+URLs have the form ``mqtt://[user[:pass]@]HOST[:PORT][/CLUSTER]`` (``mqtts://``
+for TLS, port 8883 by default); :func:`parse_url` explains what is wrong with a
+bad one.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import dataclass
+
+ROOT = "kvs-sim"
+DEFAULT_CLUSTER = "default"
+_CLUSTER_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+class URLError(ValueError):
+    """A broker URL or cluster name is malformed; the message names the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerURL:
+    """Where the broker is and how to log in to it."""
+
+    host: str
+    port: int
+    cluster: str | None = None
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    def __str__(self) -> str:
+        """The URL without the password (safe to print in errors)."""
+        scheme = "mqtts" if self.tls else "mqtt"
+        user = f"{self.username}@" if self.username else ""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        path = f"/{self.cluster}" if self.cluster else ""
+        return f"{scheme}://{user}{host}:{self.port}{path}"
+
+
+def check_cluster(name: str) -> str:
+    """Return ``name`` if it is a valid cluster name (letters, digits, ``_.-``)."""
+    if not _CLUSTER_RE.match(name):
+        raise URLError(f"invalid cluster name {name!r}: use letters, digits, '_', '.' or '-'")
+    return name
+
+
+def parse_url(url: str) -> BrokerURL:
+    """Parse ``mqtt://[user[:pass]@]HOST[:PORT][/CLUSTER]``."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise URLError(
+            f"invalid broker URL {url!r}: expected mqtt://[user:pass@]HOST:PORT[/CLUSTER]"
+        )
+    try:
+        port = parts.port
+    except ValueError:
+        raise URLError(f"invalid broker URL {url!r}: bad port") from None
+    if not parts.hostname:
+        raise URLError(f"invalid broker URL {url!r}: no host")
+    if parts.query or parts.fragment:
+        raise URLError(f"invalid broker URL {url!r}: unexpected query or fragment")
+    path = parts.path.strip("/")
+    cluster = check_cluster(path) if path else None
+    tls = parts.scheme == "mqtts"
+    return BrokerURL(
+        host=parts.hostname,
+        port=port if port is not None else (8883 if tls else 1883),
+        cluster=cluster,
+        username=urllib.parse.unquote(parts.username) if parts.username else None,
+        password=urllib.parse.unquote(parts.password) if parts.password else None,
+        tls=tls,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Topic names
+
+
+_QUOTE = {"%": "%25", "/": "%2F", "+": "%2B", "#": "%23", "\0": "%00"}
+
+
+def quote_level(name: str) -> str:
+    """Percent-encode the characters a topic level cannot hold literally."""
+    if not any(c in name for c in _QUOTE):
+        return name
+    return "".join(_QUOTE.get(c, c) for c in name)
+
+
+def unquote_level(level: str) -> str:
+    return urllib.parse.unquote(level)
+
+
+def prefix(cluster: str) -> str:
+    return f"{ROOT}/{cluster}"
+
+
+def rank_topic(cluster: str, rank: int) -> str:
+    return f"{ROOT}/{cluster}/rank/{rank}"
+
+
+def event_topic(cluster: str, ns: str, kind: str) -> str:
+    """``kind`` is ``setroot`` or ``removed``."""
+    return f"{ROOT}/{cluster}/event/{quote_level(ns)}/{kind}"
+
+
+def event_filter(cluster: str) -> str:
+    return f"{ROOT}/{cluster}/event/#"
+
+
+def client_topic(cluster: str, client: str) -> str:
+    return f"{ROOT}/{cluster}/client/{client}"
+
+
+def status_topic(cluster: str, client_id: str) -> str:
+    return f"{ROOT}/{cluster}/status/{quote_level(client_id)}"
+
+
+def status_filter(cluster: str) -> str:
+    return f"{ROOT}/{cluster}/status/+"
+
+
+def rank_of_topic(cluster: str, topic: str) -> int | None:
+    """The rank ``r`` of ``kvs-sim/<cluster>/rank/<r>``, else None."""
+    head = f"{ROOT}/{cluster}/rank/"
+    if not topic.startswith(head):
+        return None
+    tail = topic[len(head) :]
+    return int(tail) if tail.isdigit() else None
+
+
+def _matches(filter_: str, topic: str) -> bool:
+    """MQTT filter matching with the ``$`` rule (``#``/``+`` never match a
+    leading ``$`` level); the stand-in while ``kvs_sim.topics`` is absent."""
+    if topic.startswith("$") and filter_[:1] in ("+", "#"):
+        return False
+    fl, tl = filter_.split("/"), topic.split("/")
+    for i, f in enumerate(fl):
+        if f == "#":
+            return True
+        if i >= len(tl) or (f != "+" and f != tl[i]):
+            return False
+    return len(fl) == len(tl)
+
+
+try:  # the project's shared matcher, once a colleague's kvs_sim.topics exists
+    from kvs_sim.topics import topic_matches  # type: ignore[import-not-found, unused-ignore]
+except ImportError:
+    topic_matches = _matches
