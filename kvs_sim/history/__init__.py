@@ -25,7 +25,9 @@ from kvs_sim.history._records import (
     HistoryError,
     Op,
     RootEvent,
+    done_key,
     program_order_key,
+    start_key,
 )
 
 __all__ = [
@@ -39,11 +41,13 @@ __all__ = [
     "Op",
     "Recorder",
     "RootEvent",
+    "done_key",
     "from_lines",
     "load",
     "program_order_key",
     "record_from_dict",
     "record_to_dict",
     "save",
+    "start_key",
     "to_lines",
 ]

@@ -23,7 +23,8 @@ A history has three parts:
   ``ns`` at ``time``.  Rank 0's record is the moment the version was created.
 
 Program order of a process is real-time order: operation B of a process comes
-after A when ``A.complete <= B.invoke``.  Operations of one process that overlap
+after A when ``A.complete <= B.invoke`` (ties broken by invocation time, then id:
+see :meth:`Op.precedes`).  Operations of one process that overlap
 (asynchronous futures) are concurrent and no session guarantee orders them.
 
 Values are JSON.  In ``writes``, ``null`` means the key was unlinked; a read that
@@ -112,8 +113,14 @@ class Op:
         return self.complete is not None
 
     def precedes(self, other: Op) -> bool:
-        """True when this operation completed before ``other`` was invoked."""
-        return self.complete is not None and self.complete <= other.invoke
+        """True when this operation completed before ``other`` was invoked.
+
+        Program order is real time: ``self.complete <= other.invoke``.  At a tie
+        the op invoked first, then the one recorded first, comes first; so two
+        zero-duration ops at one instant are ordered by id and never precede each
+        other both ways.
+        """
+        return self.complete is not None and done_key(self) < start_key(other)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,6 +131,18 @@ class RootEvent:
     ns: str
     version: int
     time: float
+
+
+def start_key(op: Op) -> tuple[float, float, int]:
+    """Where ``op`` starts in the order of :meth:`Op.precedes`."""
+    return (op.invoke, op.invoke, op.id)
+
+
+def done_key(op: Op) -> tuple[float, float, int]:
+    """Where ``op`` ends in the order of :meth:`Op.precedes` (after every start
+    key when it never completed)."""
+    end = op.complete if op.complete is not None else float("inf")
+    return (end, op.invoke, op.id)
 
 
 def program_order_key(op: Op) -> tuple[float, int]:

@@ -46,12 +46,14 @@ def test_public_surface_is_pinned() -> None:
         "READ_OPS",
         "Recorder",
         "RootEvent",
+        "done_key",
         "from_lines",
         "load",
         "program_order_key",
         "record_from_dict",
         "record_to_dict",
         "save",
+        "start_key",
         "to_lines",
     ]
 
