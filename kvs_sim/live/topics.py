@@ -27,7 +27,8 @@ and NUL are percent-encoded in topic levels (:func:`quote_level`).
 
 URLs have the form ``mqtt://[user[:pass]@]HOST[:PORT][/CLUSTER]`` (``mqtts://``
 for TLS, port 8883 by default); :func:`parse_url` explains what is wrong with a
-bad one.
+bad one.  Filters are matched with the project's :func:`kvs_sim.topics.topic_matches`
+(aiomqtt's ``Topic.matches`` gets the ``$`` rule wrong).
 """
 
 from __future__ import annotations
@@ -35,6 +36,18 @@ from __future__ import annotations
 import re
 import urllib.parse
 from dataclasses import dataclass
+
+from kvs_sim.topics import topic_matches
+
+__all__ = [
+    "BrokerURL",
+    "URLError",
+    "client_topic",
+    "event_topic",
+    "parse_url",
+    "rank_topic",
+    "topic_matches",
+]
 
 ROOT = "kvs-sim"
 DEFAULT_CLUSTER = "default"
@@ -154,23 +167,3 @@ def rank_of_topic(cluster: str, topic: str) -> int | None:
         return None
     tail = topic[len(head) :]
     return int(tail) if tail.isdigit() else None
-
-
-def _matches(filter_: str, topic: str) -> bool:
-    """MQTT filter matching with the ``$`` rule (``#``/``+`` never match a
-    leading ``$`` level); the stand-in while ``kvs_sim.topics`` is absent."""
-    if topic.startswith("$") and filter_[:1] in ("+", "#"):
-        return False
-    fl, tl = filter_.split("/"), topic.split("/")
-    for i, f in enumerate(fl):
-        if f == "#":
-            return True
-        if i >= len(tl) or (f != "+" and f != tl[i]):
-            return False
-    return len(fl) == len(tl)
-
-
-try:  # the project's shared matcher, once a colleague's kvs_sim.topics exists
-    from kvs_sim.topics import topic_matches  # type: ignore[import-not-found, unused-ignore]
-except ImportError:
-    topic_matches = _matches

@@ -1,0 +1,383 @@
+"""The live engine: kvs-sim ranks over a real MQTT broker, in real time.
+
+Theory of operation
+-------------------
+A :class:`LiveEngine` hosts a subset of a cluster's ranks in one asyncio process
+and implements :class:`~kvs_sim.rank.port.Port` for each of them.  It makes no
+protocol decision: it moves the messages ranks produce, exactly as the
+virtual-time engine does, so rank logic is shared line for line.
+
+Routing.  A rank's ``send(dst, msg)`` goes to the *next hop* on the tree overlay
+(:class:`~kvs_sim.live.overlay.Overlay`): the payload, an envelope naming the
+final ``dst`` and the ``src`` rank, is published to ``kvs-sim/<c>/rank/<hop>``.
+The process subscribed to that topic delivers the message if ``dst == hop`` and
+otherwise forwards it one hop further; the rank at ``hop`` never sees it, as a
+Flux broker routes a request without showing it to its KVS module.
+
+Events.  ``publish(event)`` always goes to ``kvs-sim/<c>/event/<ns>/<kind>`` for
+observers.  In ``tree`` mode it is also sent to each child's rank topic, and the
+engine hosting a child delivers it and re-sends it to that child's children, so
+events travel the overlay like Flux's.  In ``broker`` mode every engine
+subscribes to ``event/#`` and delivers each event to every hosted rank but its
+source (the broker does the fan-out).
+
+Clients.  An external client publishes a request to a rank topic with an MQTT v5
+response topic and correlation data.  The engine gives the request a fresh
+integer client id, remembers ``(response topic, correlation, the client's own
+id)`` and rewrites ``msg.client``; ``respond(reply)`` publishes the reply there,
+with ``client`` set back to the client's id, and forgets it after the final
+reply.  A ``WatchCancelReq`` names the watch by the client's own id and is
+translated the same way.
+
+Delivery.  Each hosted rank handles one message at a time: everything is called
+from the event loop thread, and ``handle`` never blocks.  Messages that arrive
+before the ranks are started are held and delivered, in order, after
+``start()``.  A payload that does not decode, a message for a rank not hosted
+here, or an exception in ``handle`` is logged and dropped; it never stops the
+engine.  QoS 1 redeliveries (after a reconnect) are dropped by envelope id.
+
+Start-up.  A rank's first act, ``start()``, sends a root request towards rank 0;
+a topic nobody has subscribed to yet silently drops it.  So each engine publishes
+a retained status under ``kvs-sim/<c>/status/<client-id>`` once subscribed (a will
+replaces it by ``down`` if the process dies) and starts its ranks only when every
+ancestor of theirs has a status, i.e. has a session that queues its messages.
+With ``local=True`` a message whose next hop is hosted in the same process skips
+the broker (faster; off by default so every hop is a real MQTT message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from kvs_sim.live import codec
+from kvs_sim.live import topics as tp
+from kvs_sim.live.codec import Envelope
+from kvs_sim.live.overlay import Overlay, format_ranks
+from kvs_sim.live.transport import Incoming, Transport, Will
+from kvs_sim.rank.config import RankConfig
+from kvs_sim.rank.messages import EVENT_TYPES, NamespaceRemoved, SetRoot, WatchCancelReq
+
+log = logging.getLogger("kvs_sim.live")
+
+EVENT_MODES = ("tree", "broker")
+_EVENT_KIND = {SetRoot: "setroot", NamespaceRemoved: "removed"}
+_DEDUP_WINDOW = 20_000
+
+RankFactory = Callable[..., Any]
+"""``make_rank(rank, parent, port, config)`` -> an object with ``start``/``handle``."""
+
+
+def _default_factory() -> RankFactory:
+    from kvs_sim.rank import make_rank
+
+    return make_rank
+
+
+class _RankPort:
+    """The :class:`~kvs_sim.rank.port.Port` of one hosted rank."""
+
+    __slots__ = ("engine", "rank")
+
+    def __init__(self, engine: LiveEngine, rank: int) -> None:
+        self.engine = engine
+        self.rank = rank
+
+    def now(self) -> float:
+        return self.engine.loop.time()
+
+    def work(self, seconds: float) -> None:
+        """Real time: the CPU time actually spent is the cost."""
+
+    def send(self, dst: int, msg: Any) -> None:
+        eng = self.engine
+        eng.stats["sent"] += 1
+        eng.send_hop(eng.overlay.next_hop(self.rank, dst), dst, self.rank, msg)
+
+    def publish(self, msg: Any) -> None:
+        self.engine.publish_event(self.rank, msg)
+
+    def respond(self, msg: Any) -> None:
+        self.engine.respond(msg)
+
+    def timer(self, delay: float, msg: Any) -> None:
+        self.engine.loop.call_later(max(0.0, delay), self.engine.deliver, self.rank, msg)
+
+
+class LiveEngine:
+    """Host ``ranks`` of a ``size``-rank cluster on the broker at ``url``."""
+
+    def __init__(
+        self,
+        url: str | tp.BrokerURL,
+        *,
+        size: int,
+        ranks: Sequence[int],
+        cluster: str | None = None,
+        overlay: Overlay | None = None,
+        fanout: int = 2,
+        config: RankConfig | None = None,
+        events: str = "tree",
+        make_rank: RankFactory | None = None,
+        ca_file: str | None = None,
+        local: bool = False,
+        connect_timeout: float = 5.0,
+        ready_timeout: float = 30.0,
+    ) -> None:
+        self.url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
+        self.cluster = tp.check_cluster(cluster or self.url.cluster or tp.DEFAULT_CLUSTER)
+        self.overlay = overlay or Overlay.kary(size, fanout)
+        if self.overlay.size != size:
+            raise ValueError(f"overlay has {self.overlay.size} ranks, size is {size}")
+        if events not in EVENT_MODES:
+            raise ValueError(f"events must be one of {', '.join(EVENT_MODES)}, got {events!r}")
+        if not ranks or any(not 0 <= r < size for r in ranks):
+            raise ValueError(f"ranks must be a non-empty subset of 0-{size - 1}, got {ranks!r}")
+        self.size = size
+        self.hosted = sorted(set(ranks))
+        self.events = events
+        self.config = config or RankConfig()
+        self.local = local
+        self.ready_timeout = ready_timeout
+        self.client_id = f"kvs-sim-{self.cluster}-ranks-{format_ranks(self.hosted)}"
+        self.ranks: dict[int, Any] = {}
+        self.stats = {k: 0 for k in ("received", "delivered", "sent", "forwarded", "dropped")}
+        self.ready = asyncio.Event()
+        self._factory = make_rank
+        self._rank_head = tp.rank_topic(self.cluster, 0)[:-1]
+        self._event_head = tp.event_filter(self.cluster)[:-1]
+        self._status_head = tp.status_filter(self.cluster)[:-1]
+        self._incarnation = uuid.uuid4().hex[:12]
+        self._ids = itertools.count(1)
+        self._client_ids = itertools.count(1)
+        self._clients: dict[int, tuple[str, bytes | None, int]] = {}
+        self._client_index: dict[tuple[str, int], int] = {}
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._held: list[tuple[int, Any]] | None = []
+        self._known: set[int] = set()
+        self._known_changed = asyncio.Event()
+        self._stopped = False
+        status = tp.status_topic(self.cluster, self.client_id)
+        subs = [tp.rank_topic(self.cluster, r) for r in self.hosted]
+        subs.append(tp.status_filter(self.cluster))
+        if events == "broker":
+            subs.append(tp.event_filter(self.cluster))
+        self.transport = Transport(
+            self.url,
+            client_id=self.client_id,
+            subscriptions=subs,
+            on_message=self._on_message,
+            ca_file=ca_file,
+            will=Will(status, self._status_payload("down")),
+            connect_timeout=connect_timeout,
+        )
+        self._status_topic = status
+
+    # -- lifecycle -----------------------------------------------------------
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return asyncio.get_running_loop()
+
+    def _status_payload(self, state: str) -> bytes:
+        return json.dumps({"ranks": self.hosted, "state": state, "pid": os.getpid()}).encode()
+
+    async def start(self) -> None:
+        """Connect, build the hosted ranks, wait for their ancestors, start them."""
+        factory = self._factory or _default_factory()
+        for r in self.hosted:
+            parent = self.overlay.parent(r)
+            self.ranks[r] = factory(r, parent, _RankPort(self, r), self.config)
+        await self.transport.start()
+        self.transport.publish(self._status_topic, self._status_payload("up"), retain=True)
+        await self._wait_for_ancestors()
+        for r in self.hosted:
+            try:
+                self.ranks[r].start()
+            except Exception:
+                log.exception("rank %d: start() failed", r)
+        held, self._held = self._held or [], None
+        for r, msg in held:
+            self.deliver(r, msg)
+        self.ready.set()
+
+    async def _wait_for_ancestors(self) -> None:
+        needed = {a for r in self.hosted for a in self.overlay.ancestors(r)} - set(self.hosted)
+        deadline = self.loop.time() + self.ready_timeout
+        while not needed <= self._known:
+            left = deadline - self.loop.time()
+            if left <= 0:
+                missing = format_ranks(sorted(needed - self._known))
+                log.warning(
+                    "ranks %s are not up after %g s; starting anyway", missing, self.ready_timeout
+                )
+                return
+            self._known_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._known_changed.wait(), left)
+
+    async def stop(self) -> None:
+        """Stop delivering, mark this process down, flush and disconnect."""
+        self._stopped = True
+        self.transport.publish(self._status_topic, self._status_payload("down"), retain=True)
+        await self.transport.close()
+
+    async def __aenter__(self) -> LiveEngine:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    # -- inbound -------------------------------------------------------------
+
+    def _on_message(self, inc: Incoming) -> None:
+        topic = inc.topic
+        if topic.startswith(self._rank_head):
+            tail = topic[len(self._rank_head) :]
+            if not tail.isdigit():
+                return self._drop(topic, "not a rank topic")
+            env = self._decode(inc)
+            if env is None:
+                return None
+            if inc.response_topic is not None:
+                return self._client_request(int(tail), env, inc)
+            return self.route(int(tail), env)
+        if topic.startswith(self._event_head):
+            env = self._decode(inc)
+            if env is not None and self.events == "broker" and isinstance(env.msg, EVENT_TYPES):
+                for r in self.hosted:
+                    if r != env.src:
+                        self.deliver(r, env.msg)
+            return None
+        if topic.startswith(self._status_head):
+            return self._status(inc)
+        return self._drop(topic, "unexpected topic")
+
+    def _decode(self, inc: Incoming) -> Envelope | None:
+        self.stats["received"] += 1
+        try:
+            env = codec.decode_envelope(inc.payload)
+        except codec.CodecError as exc:
+            self._drop(inc.topic, str(exc))
+            return None
+        if env.id:
+            if env.id in self._seen:
+                self.stats["dropped"] += 1
+                log.debug("duplicate %s on %s dropped", env.id, inc.topic)
+                return None
+            self._seen[env.id] = None
+            if len(self._seen) > _DEDUP_WINDOW:
+                self._seen.popitem(last=False)
+        return env
+
+    def _drop(self, topic: str, why: str) -> None:
+        self.stats["dropped"] += 1
+        log.warning("dropped a payload on %s: %s", topic, why)
+
+    def _status(self, inc: Incoming) -> None:
+        try:
+            ranks = json.loads(inc.payload)["ranks"]
+            self._known.update(int(r) for r in ranks)
+        except (ValueError, KeyError, TypeError):
+            return self._drop(inc.topic, "bad status payload")
+        self._known_changed.set()
+        return None
+
+    def route(self, hop: int, env: Envelope) -> None:
+        """A message arrived for ``hop``: deliver it there or forward it."""
+        msg = env.msg
+        if hop not in self.ranks:
+            return self._drop(tp.rank_topic(self.cluster, hop), f"rank {hop} is not hosted here")
+        if isinstance(msg, EVENT_TYPES):
+            self.deliver(hop, msg)
+            if self.events == "tree":
+                for child in self.overlay.children(hop):
+                    self.send_hop(child, child, hop, msg)
+            return None
+        if env.dst == hop:
+            return self.deliver(hop, msg)
+        if not 0 <= env.dst < self.size:
+            return self._drop(tp.rank_topic(self.cluster, hop), f"no rank {env.dst}")
+        self.stats["forwarded"] += 1
+        return self.send_hop(self.overlay.next_hop(hop, env.dst), env.dst, env.src, msg)
+
+    def _client_request(self, rank: int, env: Envelope, inc: Incoming) -> None:
+        msg = env.msg
+        own = getattr(msg, "client", None)
+        if rank not in self.ranks or not isinstance(own, int):
+            return self._drop(inc.topic, f"not a client request for a hosted rank: {msg!r}")
+        assert inc.response_topic is not None
+        cid = next(self._client_ids)
+        if isinstance(msg, WatchCancelReq):
+            watch = self._client_index.get((inc.response_topic, msg.watch), -1)
+            msg = replace(msg, client=cid, watch=watch)
+        else:
+            self._clients[cid] = (inc.response_topic, inc.correlation, own)
+            self._client_index[(inc.response_topic, own)] = cid
+            msg = replace(msg, client=cid)
+        return self.deliver(rank, msg)
+
+    def deliver(self, rank: int, msg: Any) -> None:
+        """Hand ``msg`` to hosted ``rank`` (held until the ranks are started)."""
+        if self._stopped:
+            return
+        if self._held is not None:
+            self._held.append((rank, msg))
+            return
+        self.stats["delivered"] += 1
+        try:
+            self.ranks[rank].handle(msg)
+        except Exception:
+            log.exception("rank %d failed handling %s; message dropped", rank, type(msg).__name__)
+
+    # -- outbound ------------------------------------------------------------
+
+    def send_hop(self, hop: int, dst: int, src: int, msg: Any) -> None:
+        """Put ``msg`` (final destination ``dst``) on the topic of rank ``hop``."""
+        if self.local and hop in self.ranks:
+            self.loop.call_soon(self.route, hop, Envelope(dst, src, msg))
+            return
+        ident = f"{self._incarnation}:{next(self._ids)}"
+        payload = codec.encode_envelope(dst, src, msg, ident)
+        self.transport.publish(tp.rank_topic(self.cluster, hop), payload)
+
+    def publish_event(self, src: int, msg: Any) -> None:
+        ns = getattr(msg, "ns", "")
+        kind = _EVENT_KIND.get(type(msg), type(msg).__name__.lower())
+        ident = f"{self._incarnation}:{next(self._ids)}"
+        payload = codec.encode_envelope(-1, src, msg, ident)
+        self.transport.publish(tp.event_topic(self.cluster, ns, kind), payload)
+        if self.events == "tree":
+            for child in self.overlay.children(src):
+                self.send_hop(child, child, src, msg)
+
+    def respond(self, reply: Any) -> None:
+        entry = self._clients.get(reply.client)
+        if entry is None:
+            log.debug("reply for unknown client %r dropped", reply.client)
+            return
+        response_topic, correlation, own = entry
+        if getattr(reply, "final", True):
+            del self._clients[reply.client]
+            self._client_index.pop((response_topic, own), None)
+        payload = codec.encode(replace(reply, client=own))
+        self.transport.publish(response_topic, payload, correlation=correlation)
+
+
+async def serve(engine: LiveEngine, stop: asyncio.Event) -> None:
+    """Run ``engine`` until ``stop`` is set."""
+    await engine.start()
+    try:
+        await stop.wait()
+    finally:
+        await engine.stop()
