@@ -214,11 +214,15 @@ class MissingObject(Stall):
 
 
 class MissingRoot(Stall):
-    """The root of ``namespace`` is not known locally: fetch it and retry."""
+    """The root of namespace ``ns`` is not known locally: fetch it and retry.
 
-    def __init__(self, namespace: str) -> None:
-        super().__init__(namespace)
-        self.namespace = namespace
+    The name is available as both ``ns`` and ``namespace``.
+    """
+
+    def __init__(self, ns: str) -> None:
+        super().__init__(ns)
+        self.ns = ns
+        self.namespace = ns
 
     def __str__(self) -> str:
         return f"root of namespace {self.namespace!r} is not known locally"

@@ -18,6 +18,7 @@ from .errors import InvalidArgument
 
 __all__ = [
     "ROOT",
+    "SYMLINK_MAX_DEPTH",
     "is_root",
     "join_key",
     "key_components",
@@ -29,6 +30,10 @@ __all__ = [
 
 #: The key of the root directory.
 ROOT = "."
+
+#: How deeply symlinks may nest while resolving one key before ``ELOOP``
+#: (flux-core's ``SYMLINK_CYCLE_LIMIT``).
+SYMLINK_MAX_DEPTH = 10
 
 
 def _invalid(key: object) -> InvalidArgument:
