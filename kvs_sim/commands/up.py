@@ -1,0 +1,96 @@
+"""``kvs-sim up``: run some (or all) ranks of a live cluster until stopped.
+
+Several ``up`` processes with disjoint ``--ranks`` on the same broker and cluster
+make one cluster; each starts its ranks once their ancestors are up.  The line
+``kvs-sim up: ready ...`` on stdout says the ranks have started.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    from kvs_sim.live.cmdline import add_broker_args
+
+    p: argparse.ArgumentParser = subparsers.add_parser(
+        "up",
+        help="run live ranks over an MQTT broker",
+        description="Run ranks of a live kvs-sim cluster over MQTT until Ctrl-C or SIGTERM.",
+    )
+    p.add_argument("--size", type=int, required=True, help="number of ranks in the cluster")
+    p.add_argument("--fanout", type=int, default=2, help="k of the k-ary tree (default 2)")
+    p.add_argument("--ranks", metavar="SPEC", help="ranks hosted here, e.g. 0-3,5 (default all)")
+    p.add_argument(
+        "--events", choices=("tree", "broker"), default="tree",
+        help="events travel the tree (default) or fan out from the broker",
+    )  # fmt: skip
+    p.add_argument(
+        "--commit-response", choices=("observed", "documented"), default="observed",
+        help="what a follower's commit reports (default: observed, as Flux 0.88)",
+    )  # fmt: skip
+    p.add_argument(
+        "--local", action="store_true",
+        help="deliver messages between ranks of this process without the broker",
+    )  # fmt: skip
+    add_broker_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from kvs_sim.live.cmdline import CommandError, fail, resolve, run_until_signalled, setup_logging
+    from kvs_sim.live.engine import LiveEngine
+    from kvs_sim.live.overlay import format_ranks, parse_ranks
+    from kvs_sim.live.transport import BrokerUnreachable
+    from kvs_sim.rank.config import RankConfig
+
+    setup_logging(args.verbose)
+    try:
+        url, cluster = resolve(args)
+        if args.size < 1 or args.fanout < 1:
+            raise CommandError("--size and --fanout must be >= 1")
+        try:
+            ranks = parse_ranks(args.ranks, args.size) if args.ranks else list(range(args.size))
+        except ValueError as exc:
+            raise CommandError(f"--ranks: {exc}") from None
+    except CommandError as exc:
+        return fail("up", str(exc))
+
+    async def main(stop: asyncio.Event) -> int:
+        engine = LiveEngine(
+            url,
+            cluster=cluster,
+            size=args.size,
+            fanout=args.fanout,
+            ranks=ranks,
+            events=args.events,
+            config=RankConfig(commit_response=args.commit_response),
+            ca_file=args.ca_file,
+            local=args.local,
+        )
+        starting = asyncio.ensure_future(engine.start())
+        stopping = asyncio.ensure_future(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # stopped while waiting for ancestors
+            starting.cancel()
+            await engine.transport.close()
+            return 0
+        stopping.cancel()
+        starting.result()
+        print(
+            f"kvs-sim up: ready: ranks {format_ranks(ranks)} of {args.size} "
+            f"(fanout {args.fanout}, events {args.events}) on {url} cluster {cluster!r}",
+            flush=True,
+        )
+        await stop.wait()
+        await engine.stop()
+        print(f"kvs-sim up: stopped ranks {format_ranks(ranks)}", flush=True)
+        return 0
+
+    try:
+        return int(run_until_signalled(main))
+    except BrokerUnreachable as exc:
+        return fail("up", str(exc))
