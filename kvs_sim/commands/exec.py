@@ -1,0 +1,148 @@
+"""``kvs-sim exec SCRIPT.py [ARGS...]``: run an unmodified Flux script in a simulation.
+
+Theory of operation
+-------------------
+``flux start script.py`` runs a script inside a fresh Flux instance; this does the
+same with a fresh simulated one.  The script's ``import flux`` must find the
+simulator's API, so the command puts the shim package directory
+``kvs_sim/flux/shim`` (whose ``flux`` package re-exports :mod:`kvs_sim.flux`)
+first on ``sys.path``, followed by the script's own directory as Python would.
+``KVS_SIM_URI`` tells the script's ``flux.Flux()`` which instance to attach to
+(``--size``, ``--fanout``, ``--seed``, ``--rank``, ``--commit-response``), and the
+shared instances are forgotten first, so every run starts from an empty KVS.
+The script then runs with :func:`runpy.run_path` as ``__main__`` with
+``sys.argv = [SCRIPT, *ARGS]``.
+
+Everything the run changed in the process (``sys.argv``, ``sys.path``,
+``KVS_SIM_URI``, imported ``flux`` modules) is put back afterwards, so the command
+can run in-process from ``kvs_sim.cli.main`` (the tests do).
+
+Exit codes, as ``python SCRIPT.py`` would give them: the script's own
+``sys.exit`` code; 1 with one clear line on stderr if the script is missing or
+raises (after the script's traceback, trimmed to its own frames); 2 for bad
+options (from argparse).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+PROG = "kvs-sim exec"
+
+
+def _int_at_least(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``exec`` subcommand to the ``kvs-sim`` parser."""
+    p = subparsers.add_parser(
+        "exec",
+        help="run an unmodified Flux Python script against a simulated instance",
+        description="Run SCRIPT (which does `import flux, flux.kvs`) against a fresh "
+        "simulated Flux instance, the way `flux start SCRIPT` would.  Options after "
+        "SCRIPT are passed to the script.",
+    )
+    p.add_argument("--size", type=_int_at_least(1), default=8, help="number of ranks (8)")
+    p.add_argument("--fanout", type=_int_at_least(1), default=2, help="tree overlay fanout (2)")
+    p.add_argument("--seed", type=_int_at_least(0), default=0, help="simulation seed (0)")
+    p.add_argument(
+        "--rank", type=_int_at_least(0), default=0, help="rank flux.Flux() attaches to (0)"
+    )
+    p.add_argument(
+        "--commit-response",
+        choices=("observed", "documented"),
+        default="observed",
+        help="what a commit on a follower reports: the previous version as observed on "
+        "Flux 0.88 (default), or the version it produced as documented",
+    )
+    p.add_argument("script", help="the Python script to run")
+    p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    p.set_defaults(func=run, exec_parser=p)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the script; return its exit code (see the module docstring)."""
+    from kvs_sim.flux.handle import URI_ENV, SimURI, forget_instances
+
+    if args.rank >= args.size:
+        args.exec_parser.error(f"--rank must be in 0..{args.size - 1}, got {args.rank}")
+    script = Path(args.script)
+    if not script.is_file():
+        what = "is a directory" if script.is_dir() else "no such file"
+        print(f"{PROG}: cannot run {args.script}: {what}", file=sys.stderr)
+        return 1
+    uri = SimURI(
+        size=args.size,
+        fanout=args.fanout,
+        seed=args.seed,
+        rank=args.rank,
+        commit_response=args.commit_response,
+    )
+    shim = Path(__file__).resolve().parent.parent / "flux" / "shim"
+    saved_argv, saved_path = sys.argv[:], sys.path[:]
+    saved_uri = os.environ.get(URI_ENV)
+    saved_modules = _pop_flux_modules()
+    forget_instances()
+    os.environ[URI_ENV] = str(uri)
+    sys.argv = [str(script), *args.args]
+    sys.path[0:0] = [str(shim), str(script.resolve().parent)]
+    try:
+        runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        return _exit_code(exc)
+    except Exception as exc:
+        _print_script_traceback(exc, script)
+        print(f"{PROG}: {args.script} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+        if saved_uri is None:
+            os.environ.pop(URI_ENV, None)
+        else:
+            os.environ[URI_ENV] = saved_uri
+        _pop_flux_modules()
+        sys.modules.update(saved_modules)
+        forget_instances()
+    return 0
+
+
+def _pop_flux_modules() -> dict[str, Any]:
+    """Remove ``flux`` and its submodules from ``sys.modules``; return them."""
+    names = [n for n in sys.modules if n == "flux" or n.startswith("flux.")]
+    return {name: sys.modules.pop(name) for name in names}
+
+
+def _exit_code(exc: SystemExit) -> int:
+    """What ``python SCRIPT`` exits with after ``sys.exit(code)``."""
+    code = exc.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _print_script_traceback(exc: BaseException, script: Path) -> None:
+    """Print the traceback from the script's first frame on (no runpy frames)."""
+    target = script.resolve()
+    tb = exc.__traceback__
+    while tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve() != target:
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb or exc.__traceback__, file=sys.stderr)
