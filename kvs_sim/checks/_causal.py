@@ -37,7 +37,15 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 
-from kvs_sim.checks._common import Verdict, Violation, is_read, norm_key, show_read, show_writes
+from kvs_sim.checks._common import (
+    Verdict,
+    Violation,
+    is_read,
+    norm_key,
+    prefixes,
+    show_read,
+    show_writes,
+)
 from kvs_sim.history import History, Op, done_key, start_key
 
 _Key = tuple[str, str]
@@ -60,11 +68,6 @@ def _merge(into: dict[_Key, _Bound], key: _Key, bound: _Bound) -> None:
         or (bound.version == cur.version and len(bound.chain) < len(cur.chain))
     ):
         into[key] = bound
-
-
-def _prefixes(key: str) -> list[str]:
-    parts = key.split(".")
-    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
 
 
 def _story(history: History, bound: _Bound) -> str:
@@ -138,7 +141,7 @@ def _check_read(
     """Whether a bound applies to read ``r``, and the violation if it breaks one."""
     assert r.key is not None and r.version is not None
     bound: _Bound | None = None
-    for k in _prefixes(norm_key(r.key)):
+    for k in prefixes(norm_key(r.key)):
         b = received.get((r.ns, k))
         if b is not None and (bound is None or b.version > bound.version):
             bound = b

@@ -136,6 +136,12 @@ def norm_key(key: str) -> str:
     return ".".join(part for part in key.split(".") if part)
 
 
+def prefixes(key: str) -> list[str]:
+    """A normalised key and its parent directories: ``a.b.c`` -> ``a``, ``a.b``, ``a.b.c``."""
+    parts = key.split(".")
+    return [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
 def canon(value: Any) -> str:
     """A value as canonical JSON, for comparing and hashing values."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"))

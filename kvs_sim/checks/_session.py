@@ -38,17 +38,14 @@ from kvs_sim.checks._common import (
     is_observation,
     is_read,
     norm_key,
+    prefixes,
     read_value,
     show_read,
     show_value,
     show_writes,
 )
-from kvs_sim.checks._state import ValueModel
+from kvs_sim.checks._state import ValueModel, value_matches
 from kvs_sim.history import History, Op, RootEvent
-
-
-def _committed(o: Op) -> bool:
-    return o.op == "commit" and o.version is not None and o.complete is not None
 
 
 def check_read_your_writes(history: History) -> Verdict:
@@ -57,18 +54,23 @@ def check_read_your_writes(history: History) -> Verdict:
     checked = 0
     violations: list[Violation] = []
     for ops in history.processes().values():
-        commits = [o for o in ops if _committed(o)]
-        if not commits:
+        # this process's completed commits by (rank, ns, written key)
+        index: dict[tuple[int, str, str], list[Op]] = defaultdict(list)
+        for o in ops:
+            if o.op == "commit" and o.version is not None and o.complete is not None:
+                for raw in o.writes or {}:
+                    index[(o.rank, o.ns, norm_key(raw))].append(o)
+        if not index:
             continue
+        latest = {k: Latest(cs) for k, cs in index.items()}
         for r in ops:
             if not is_read(r) or r.key is None or r.version is None:
                 continue
             key = norm_key(r.key)
-            mine = [
-                c
-                for c in commits
-                if c.rank == r.rank and c.ns == r.ns and c.precedes(r) and effect(c, key)
-            ]
+            groups = [(r.rank, r.ns, k) for k in prefixes(key)]
+            groups += [g for g in index if g[:2] == (r.rank, r.ns) and g[2].startswith(key + ".")]
+            found = [latest[g].before(r) for g in groups if g in latest]
+            mine = [c for c in found if c is not None and effect(c, key) is not None]
             if not mine:
                 continue
             checked += 1
@@ -82,13 +84,13 @@ def check_read_your_writes(history: History) -> Verdict:
                     Violation(summary=f"{show_read(r)} after {own}", ops=(c.id, r.id))
                 )
                 continue
-            got = canon(read_value(r))
             allowed = model.between(r.ns, key, c.version, r.version) | model.maybe(r.ns, key)
-            if got not in allowed:
+            if not value_matches(read_value(r), allowed):
+                got = show_value(canon(read_value(r)))
                 violations.append(
                     Violation(
                         summary=f"{show_read(r)} after {own}, but no commit between versions "
-                        f"{c.version} and {r.version} wrote {show_value(got)} there",
+                        f"{c.version} and {r.version} wrote {got} there",
                         ops=(c.id, r.id),
                     )
                 )

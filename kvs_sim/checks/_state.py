@@ -18,7 +18,9 @@ Assumptions, stated once:
 * a commit whose version is unknown but that did not fail (it never completed, or
   completed without saying) may have applied anywhere: its values are accepted at
   every version, which weakens the check only for that key;
-* failed commits (``error`` set, no ``version``) changed nothing.
+* failed commits (``error`` set, no ``version``) changed nothing;
+* directory contents are not modelled: a key that is a directory at a version
+  matches any JSON object a read returned (a listing), and nothing else.
 
 ``read-validity`` checks every read of a written key against the model: it is a
 sanity check of the producer (a simulator bug, a history with a wrong ``version``)
@@ -31,9 +33,11 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass
+from typing import Any
 
 from kvs_sim.checks._common import (
     ABSENT,
+    DIRECTORY,
     Verdict,
     Violation,
     canon,
@@ -134,6 +138,15 @@ class ValueModel:
         )
 
 
+def value_matches(value: Any, allowed: frozenset[str]) -> bool:
+    """True when a read's ``value`` is one of the ``allowed`` canonical values.
+
+    A key that is a directory matches any JSON object read (a listing): directory
+    contents are not modelled.
+    """
+    return canon(value) in allowed or (DIRECTORY in allowed and isinstance(value, dict))
+
+
 def _show_candidates(values: frozenset[str]) -> str:
     shown = sorted(show_value(c) for c in values)
     return shown[0] if len(shown) == 1 else "one of " + ", ".join(shown)
@@ -152,7 +165,7 @@ def check_read_validity(history: History) -> Verdict:
         checked += 1
         got = canon(read_value(o))
         allowed, setters = model.at(o.ns, o.key, o.version)
-        if got in allowed or got in model.maybe(o.ns, o.key):
+        if value_matches(read_value(o), allowed | model.maybe(o.ns, o.key)):
             continue
         why = (
             f"but {o.key} is {_show_candidates(allowed)} at version {o.version}"

@@ -403,6 +403,7 @@ def test_read_validity_knows_unlinks_directories_and_absent_keys() -> None:
     h.enoent("p2", 1, 1.0, "c", 2)
     h.get("p2", 1, 1.0, 1.1, "a", 5, 2)
     h.get("p2", 1, 1.0, 1.1, "a..b", 1, 1)
+    h.get("p2", 1, 1.0, 1.1, "a", {"b": 1}, 1)  # a directory read as a listing
     assert check_read_validity(h.history()).held is True
     h.enoent("p2", 1, 1.0, "a.b", 1)
     h.get("p2", 1, 1.0, 1.1, "a", 5, 1)  # a is a directory at version 1
@@ -492,3 +493,288 @@ def test_verdicts_serialise_to_json(name: str) -> None:
     d = checks.CHECKERS[name](hist).to_dict()
     assert json.loads(json.dumps(d)) == d
     assert d["guarantee"] == name
+
+
+# ---------------------------------------------------------------------------
+# Property tests against a small reference model of the KVS
+#
+# The model is a correct KVS by construction: the leader numbers versions in
+# order, every follower applies every version in order after a delay that grows
+# with its depth, a commit on a follower completes when its rank has applied the
+# version (read-your-writes), hand-offs pass get_version and the receiver waits
+# for it.  Its histories must satisfy every checker; one injected fault must be
+# caught by the checker for that guarantee, with the faulty record in evidence.
+
+import random  # noqa: E402
+from dataclasses import dataclass, field, replace  # noqa: E402
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kvs_sim.history import Op, from_lines, to_lines  # noqa: E402
+
+HOP = 0.01
+KEYS = ("x", "y", "z")
+
+
+@dataclass
+class Model:
+    rnd: random.Random
+    size: int
+    fanout: int
+    rec: Recorder = field(init=False)
+    depth: list[int] = field(init=False)
+    stores: list[dict[str, Any]] = field(default_factory=lambda: [{}])
+    applied: list[list[float]] = field(init=False)  # applied[rank][version]
+    clock: float = 0.0
+    last_created: float = 0.0
+    free_at: dict[str, float] = field(default_factory=dict)
+    rank_of: dict[str, int] = field(default_factory=dict)
+    # what the model knows makes an op a target for each fault
+    seen: dict[str, int] = field(default_factory=dict)  # highest version read
+    observed: dict[str, int] = field(default_factory=dict)  # read or waited for
+    own: dict[str, dict[str, int]] = field(default_factory=dict)  # own commits per key
+    known: dict[str, dict[str, int]] = field(default_factory=dict)  # own + handed off
+    received: dict[str, dict[str, int]] = field(default_factory=dict)
+    last_commit: dict[str, int] = field(default_factory=dict)
+    targets: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    tokens: int = 0
+
+    def __post_init__(self) -> None:
+        self.depth = [0]
+        for r in range(1, self.size):
+            self.depth.append(self.depth[(r - 1) // self.fanout] + 1)
+        self.rec = Recorder(
+            seed=0,
+            config={"size": self.size, "fanout": self.fanout, "depth": self.depth},
+            claims=tuple(checks.CHECKERS),
+        )
+        self.applied = [[0.0] for _ in range(self.size)]
+
+    def target(self, fault: str, op_id: int, bound: int) -> None:
+        self.targets.setdefault(fault, []).append((op_id, bound))
+
+    @property
+    def version(self) -> int:
+        return len(self.stores) - 1
+
+    def at(self, rank: int, t: float) -> int:
+        times = self.applied[rank]
+        return max(v for v in range(len(times)) if times[v] <= t)
+
+    def start(self, *procs: str) -> float:
+        self.clock += self.rnd.choice((0.0, self.rnd.uniform(0, 0.05)))
+        t = max([self.clock, *(self.free_at.get(p, 0.0) for p in procs)])
+        self.clock = t
+        return t
+
+    def create(self, arrival: float, writes: list[dict[str, Any]]) -> int:
+        t = max(arrival, self.last_created) + 0.001
+        self.last_created = t
+        store = dict(self.stores[-1])
+        for w in writes:
+            for k, val in w.items():
+                store[k] = val
+        self.stores.append(store)
+        v = self.version
+        self.rec.root(rank=0, version=v, time=t)
+        self.applied[0].append(t)
+        for r in range(1, self.size):
+            delay = self.depth[r] * HOP + self.rnd.uniform(0, 3 * HOP)
+            at = max(self.applied[r][-1], t + delay)
+            self.applied[r].append(at)
+            self.rec.root(rank=r, version=v, time=at)
+        return v
+
+    def commit(self, procs: list[str], key: str | None = None) -> None:
+        t = self.start(*procs)
+        keys = [key or self.rnd.choice(KEYS) for _ in procs]
+        writes = [{k: f"{p}@{t:.4f}#{i}"} for i, (p, k) in enumerate(zip(procs, keys, strict=True))]
+        arrival = t + max(self.depth[self.rank_of[p]] for p in procs) * HOP
+        v = self.create(arrival, writes)
+        for p, w in zip(procs, writes, strict=True):
+            rank = self.rank_of[p]
+            done = self.applied[rank][v] + 0.0005
+            op_id = self.rec.op(
+                process=p,
+                rank=rank,
+                op="commit",
+                writes=w,
+                invoke=t,
+                complete=done,
+                version=v,
+                reported_version=v if rank == 0 else v - 1,
+            )
+            self.free_at[p] = done
+            if p in self.last_commit:
+                self.target("monotonic-writes", op_id, self.last_commit[p])
+            if self.observed.get(p, 0) >= 1:
+                self.target("writes-follow-reads", op_id, self.observed[p])
+            self.last_commit[p] = v
+            for k in w:
+                self.own.setdefault(p, {})[k] = v
+                self.known.setdefault(p, {})[k] = v
+
+    def observe(self, p: str, op_id: int, v: int, key: str | None) -> None:
+        if self.seen.get(p, 0) >= 1:
+            self.target("monotonic-reads", op_id, self.seen[p])
+        self.seen[p] = max(self.seen.get(p, 0), v)
+        self.observed[p] = max(self.observed.get(p, 0), v)
+        if key is None:
+            return
+        if key in self.own.get(p, {}):
+            self.target("read-your-writes", op_id, self.own[p][key])
+        if key in self.received.get(p, {}):
+            self.target("causal", op_id, self.received[p][key])
+        if any(key in s for s in self.stores):
+            self.target("read-validity", op_id, v)
+
+    def read(self, p: str, key: str | None = None) -> None:
+        t = self.start(p)
+        rank = self.rank_of[p]
+        v = self.at(rank, t)
+        key = key or self.rnd.choice(KEYS)
+        value = self.stores[v].get(key)
+        op_id = self.rec.op(
+            process=p,
+            rank=rank,
+            op="get",
+            key=key,
+            value=value,
+            version=v,
+            invoke=t,
+            complete=t + 0.0002,
+            error=None if key in self.stores[v] else "ENOENT",
+        )
+        self.free_at[p] = t + 0.0002
+        self.observe(p, op_id, v, key)
+
+    def handoff(self, a: str, b: str) -> None:
+        t = self.start(a)
+        ra, rb = self.rank_of[a], self.rank_of[b]
+        v = self.at(ra, t)
+        gv = self.rec.op(process=a, rank=ra, op="get_version", version=v, invoke=t, complete=t)
+        self.observe(a, gv, v, None)
+        self.tokens += 1
+        token = f"t{self.tokens}"
+        self.rec.op(process=a, rank=ra, op="send", token=token, value=v, invoke=t, complete=t)
+        self.free_at[a] = t
+        t2 = max(t, self.free_at.get(b, 0.0)) + 0.001
+        self.rec.op(process=b, rank=rb, op="recv", token=token, value=v, invoke=t2, complete=t2)
+        done = max(t2, self.applied[rb][v]) if v else t2
+        self.rec.op(process=b, rank=rb, op="wait_version", version=v, invoke=t2, complete=done)
+        self.free_at[b] = done
+        self.clock = max(self.clock, t2)
+        self.observed[b] = max(self.observed.get(b, 0), v)
+        for k, kv in self.known.get(a, {}).items():
+            for d in (self.received.setdefault(b, {}), self.known.setdefault(b, {})):
+                d[k] = max(d.get(k, 0), kv)
+
+
+def generate(rnd: random.Random) -> Model:
+    m = Model(rnd, size=rnd.randint(2, 7), fanout=rnd.randint(1, 3))
+    procs = [f"p{i}" for i in range(rnd.randint(2, 4))]
+    for p in procs:
+        m.rank_of[p] = rnd.randrange(m.size)
+    for _ in range(rnd.randint(3, 25)):
+        kind = rnd.choice(("commit", "commit", "merged", "read", "read", "read", "handoff"))
+        if kind == "commit":
+            m.commit([rnd.choice(procs)])
+        elif kind == "merged":
+            m.commit(rnd.sample(procs, 2))
+        elif kind == "read":
+            m.read(rnd.choice(procs))
+        else:
+            a, b = rnd.sample(procs, 2)
+            m.handoff(a, b)
+    # a tail that makes every fault possible: a writer on a follower and a reader
+    m.rank_of["w"], m.rank_of["r"] = m.size - 1, rnd.randrange(m.size)
+    m.commit(["w"], "x")
+    m.read("w", "x")
+    m.read("w", "x")
+    m.commit(["w"], "y")
+    m.commit(["w"], "x")
+    m.handoff("w", "r")
+    for key in KEYS:
+        m.read("r", key)
+    return m
+
+
+FAULTS = (
+    "read-your-writes",
+    "monotonic-reads",
+    "monotonic-writes",
+    "writes-follow-reads",
+    "causal",
+    "read-validity",
+    "root-order",
+    "convergence",
+)
+
+
+def inject(fault: str, m: Model, rnd: random.Random) -> tuple[History, str, Op | Any]:
+    """One fault; returns the history, the guarantee that must catch it, the culprit."""
+    hist = m.rec.history()
+    if fault == "convergence":
+        final = hist.final_versions()["primary"]
+        victim = rnd.choice([r for r in hist.roots if r.rank != 0 and r.version == final])
+        roots = tuple(r for r in hist.roots if r != victim)
+        last = max((r for r in roots if r.rank == victim.rank), key=lambda r: r.version)
+        return replace(hist, roots=roots), fault, last
+    if fault == "root-order":
+        rank = rnd.randrange(1, m.size)
+        mine = [i for i, r in enumerate(hist.roots) if r.rank == rank]
+        i, j = sorted(rnd.sample(mine, 2))
+        roots = list(hist.roots)
+        a, b = roots[i], roots[j]
+        roots[i], roots[j] = replace(a, time=b.time), replace(b, time=a.time)
+        if a.time == b.time:  # same instant: make the later version clearly earlier
+            roots[j] = replace(roots[j], time=a.time - 1.0)
+        return replace(hist, roots=tuple(roots)), "monotonic-reads", roots[j]
+    op_id, bound = rnd.choice(m.targets[fault])
+    op = hist.op(op_id)
+    if fault in ("monotonic-writes", "writes-follow-reads"):
+        bad = replace(op, version=bound)
+    elif fault == "read-validity":
+        bad = replace(op, value="bogus", ok=True, error=None)
+    else:  # a read (or get_version) served from just below its bound
+        v = bound - 1
+        bad = replace(op, version=v)
+        if op.op == "get":
+            assert op.key is not None
+            present = op.key in m.stores[v]
+            bad = replace(
+                bad,
+                value=m.stores[v].get(op.key),
+                ok=present,
+                error=None if present else "ENOENT",
+            )
+    ops = tuple(bad if o.id == op_id else o for o in hist.ops)
+    return replace(hist, ops=ops), fault, bad
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.randoms(use_true_random=False))
+def test_reference_model_histories_satisfy_every_checker(rnd: random.Random) -> None:
+    m = generate(rnd)
+    hist = m.rec.history()
+    verdicts = check_all(hist)
+    assert violated_claims(verdicts, hist.header.claims) == [], report(verdicts, (), hist)
+    for v in verdicts:
+        assert v.held is True, (v.guarantee, report(verdicts, (), hist))
+    assert from_lines(list(to_lines(hist))) == hist
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.randoms(use_true_random=False), st.sampled_from(FAULTS))
+def test_a_single_injected_fault_is_caught_with_the_culprit_in_evidence(
+    rnd: random.Random, fault: str
+) -> None:
+    m = generate(rnd)
+    hist, guarantee, culprit = inject(fault, m, rnd)
+    verdict = checks.CHECKERS[guarantee](hist)
+    assert verdict.held is False, (fault, report([verdict], (), hist))
+    if isinstance(culprit, Op):
+        assert any(culprit.id in v.ops for v in verdict.violations), report([verdict], (), hist)
+    else:
+        assert any(culprit in v.roots for v in verdict.violations), report([verdict], (), hist)
