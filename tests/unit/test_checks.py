@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import random
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kvs_sim import checks
 from kvs_sim.checks import (
@@ -19,7 +23,7 @@ from kvs_sim.checks import (
     report,
     violated_claims,
 )
-from kvs_sim.history import History, Recorder
+from kvs_sim.history import History, Op, Recorder, from_lines, to_lines
 
 # ---------------------------------------------------------------------------
 # A tiny vocabulary for writing histories by hand
@@ -504,14 +508,6 @@ def test_verdicts_serialise_to_json(name: str) -> None:
 # version (read-your-writes), hand-offs pass get_version and the receiver waits
 # for it.  Its histories must satisfy every checker; one injected fault must be
 # caught by the checker for that guarantee, with the faulty record in evidence.
-
-import random  # noqa: E402
-from dataclasses import dataclass, field, replace  # noqa: E402
-
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from kvs_sim.history import Op, from_lines, to_lines  # noqa: E402
 
 HOP = 0.01
 KEYS = ("x", "y", "z")
