@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def main(stop: asyncio.Event) -> int:
         client = LiveClient(url, cluster=cluster, rank=args.rank, timeout=args.timeout,
-                            ca_file=args.ca_file)  # fmt: skip
+                            connect_timeout=1.0, ca_file=args.ca_file)  # fmt: skip
         async with client:
             tool = Tool(client, args.namespace, args.userid, lambda s: print(s, flush=True))
             work = asyncio.ensure_future(getattr(tool, args.subcmd)(args))

@@ -2,8 +2,11 @@
 
 Theory of operation
 -------------------
-A :class:`LiveClient` owns one MQTT connection with a random identity and a clean
-session, subscribed to its own reply topic ``kvs-sim/<cluster>/client/<uuid>``.
+A :class:`LiveClient` owns one MQTT connection with a random identity, subscribed
+to its own reply topic ``kvs-sim/<cluster>/client/<uuid>``.  Its session is
+persistent for a minute, so replies published while the broker restarts are
+queued for it, and requests made while it is away are held by paho and sent on
+reconnection.
 A request is any client request of :mod:`kvs_sim.rank.messages`, built by the
 caller around a client-local integer id (``build(id) -> msg``).  It is published
 to the target rank's topic with that reply topic as *response topic* and the id
@@ -38,6 +41,9 @@ from kvs_sim.live.transport import Incoming, Transport
 from kvs_sim.rank.messages import Reply, WatchCancelReq
 
 log = logging.getLogger("kvs_sim.live")
+
+CLIENT_SESSION_EXPIRY = 60
+"""Seconds the broker keeps a client's session (its replies) while it is away."""
 
 Build = Callable[[int], Any] | Any
 """A request, or a function of the client-local id returning one."""
@@ -111,7 +117,7 @@ class LiveClient:
             client_id=f"kvs-sim-client-{self.uuid}",
             subscriptions=[self.reply_topic],
             on_message=self._on_reply,
-            persistent=False,
+            session_expiry=CLIENT_SESSION_EXPIRY,
             ca_file=ca_file,
             connect_timeout=connect_timeout,
         )

@@ -97,6 +97,7 @@ class Transport:
         subscriptions: Iterable[str] = (),
         on_message: OnMessage | None = None,
         persistent: bool = True,
+        session_expiry: int = SESSION_EXPIRY,
         ca_file: str | None = None,
         will: Will | None = None,
         connect_timeout: float = 5.0,
@@ -107,6 +108,7 @@ class Transport:
         self.subscriptions = list(subscriptions)
         self.on_message = on_message
         self.persistent = persistent
+        self.session_expiry = session_expiry
         self.ca_file = ca_file
         self.will = will
         self.connect_timeout = connect_timeout
@@ -125,7 +127,7 @@ class Transport:
     def _make_client(self) -> aiomqtt.Client:
         props = Properties(PacketTypes.CONNECT)
         if self.persistent:
-            props.SessionExpiryInterval = SESSION_EXPIRY
+            props.SessionExpiryInterval = self.session_expiry
         tls = None
         if self.url.tls or self.ca_file:
             tls = aiomqtt.TLSParameters(ca_certs=self.ca_file)
