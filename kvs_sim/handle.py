@@ -42,7 +42,9 @@ class Future(Protocol):
 class Backend(Protocol):
     """What a handle needs from an engine."""
 
-    def request(self, rank: int, build: Callable[[int], Any], on_reply: Callable[[Any], None]) -> int: ...
+    def request(
+        self, rank: int, build: Callable[[int], Any], on_reply: Callable[[Any], None]
+    ) -> int: ...
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Any: ...
     def now(self) -> float: ...
     def future(self) -> Any: ...
@@ -218,7 +220,10 @@ class Handle:
 
         def done(rec_id: int, reply: m.Reply | None, value: Any) -> None:
             self.recorder.complete(
-                rec_id, time=self.backend.now(), value=_jsonable(value), version=reply.seq if reply else None
+                rec_id,
+                time=self.backend.now(),
+                value=_jsonable(value),
+                version=reply.seq if reply else None,
             )
 
         return self._call(
@@ -229,9 +234,7 @@ class Handle:
         )
 
     def getroot(self, *, ns: str = PRIMARY) -> Any:
-        return self._call(
-            lambda c: m.GetRootReq(client=c, ns=ns, userid=self.userid), record=None
-        )
+        return self._call(lambda c: m.GetRootReq(client=c, ns=ns, userid=self.userid), record=None)
 
     def get_version(self, *, ns: str = PRIMARY) -> Any:
         return self._call(
@@ -240,9 +243,7 @@ class Handle:
             finish=lambda r: r.value["seq"],
         )
 
-    def wait_version(
-        self, version: int, *, ns: str = PRIMARY, timeout: float | None = None
-    ) -> Any:
+    def wait_version(self, version: int, *, ns: str = PRIMARY, timeout: float | None = None) -> Any:
         fut = self._call(
             lambda c: m.WaitVersionReq(client=c, ns=ns, version=version, userid=self.userid),
             record=("wait_version", {"ns": ns, "version": version}),
@@ -285,7 +286,9 @@ class Handle:
 
     # -- writes ------------------------------------------------------------------
 
-    def commit(self, txn: Txn | Iterable[dict[str, Any]], *, ns: str = PRIMARY, flags: int = 0) -> Any:
+    def commit(
+        self, txn: Txn | Iterable[dict[str, Any]], *, ns: str = PRIMARY, flags: int = 0
+    ) -> Any:
         """Commit a transaction; the future gives ``{"seq", "rootref"}`` as the API
         reports it (see ``commit_response`` in the rank configuration)."""
         ops = tuple(txn.ops if isinstance(txn, Txn) else txn)
@@ -333,9 +336,7 @@ class Handle:
         )
 
     def namespace_list(self) -> Any:
-        return self._call(
-            lambda c: m.NamespaceListReq(client=c, userid=self.userid), record=None
-        )
+        return self._call(lambda c: m.NamespaceListReq(client=c, userid=self.userid), record=None)
 
     def checkpoint_lookup(self) -> Any:
         return self._call(lambda c: m.CheckpointLookupReq(client=c), record=None)

@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 
 from kvs_sim.core.errors import KVSError, NotSupported, PermissionDenied
 from kvs_sim.core.lookup import MissingObject, MissingRoot, Stall, lookup
+from kvs_sim.rank import watch
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import (
     GetRootReq,
@@ -36,7 +37,6 @@ from kvs_sim.rank.messages import (
     WaitVersionReq,
 )
 from kvs_sim.rank.port import Port
-from kvs_sim.rank.watch import WatchMixin
 
 Retry = Callable[[KVSError | None], None]
 """A parked continuation: called with None once the missing thing arrived, or with
@@ -72,7 +72,7 @@ class NsRoot:
         self.watches: list[Any] | None = None
 
 
-class RankBase(WatchMixin, ABC):
+class RankBase(ABC):
     """State and transitions shared by the leader and the followers."""
 
     __slots__ = (
@@ -114,7 +114,7 @@ class RankBase(WatchMixin, ABC):
             return
         handler(self, msg)
 
-    def start(self) -> None:
+    def start(self) -> None:  # noqa: B027 - a hook; most ranks need nothing at start
         """Called once when the engine starts (a follower may ask for its roots)."""
 
     def count(self, name: str, n: int = 1) -> None:
@@ -141,10 +141,8 @@ class RankBase(WatchMixin, ABC):
     # -- namespaces and access ------------------------------------------------
 
     def check_access(self, ns: NsRoot, name: str, userid: int) -> None:
-        if userid != self.config.instance_owner and userid != ns.owner:
-            raise PermissionDenied(
-                errno.EPERM, f"user {userid} may not access namespace {name!r}"
-            )
+        if userid not in (self.config.instance_owner, ns.owner):
+            raise PermissionDenied(errno.EPERM, f"user {userid} may not access namespace {name!r}")
 
     def ns_for(self, name: str, userid: int, retry: Retry) -> NsRoot | None:
         """The namespace state for a request, or None when the request was parked
@@ -174,7 +172,7 @@ class RankBase(WatchMixin, ABC):
                 _, client = heapq.heappop(waiters)
                 self.reply(client, seq, seq=seq)
         if st.watches:
-            self.refresh_watches(name, st, keys)
+            watch.refresh_watches(self, name, st, keys)
 
     def drop_namespace(self, name: str) -> None:
         """Forget a namespace; everything waiting on it fails with ENOTSUP."""
@@ -184,8 +182,8 @@ class RankBase(WatchMixin, ABC):
         err = NotSupported(errno.EOPNOTSUPP, f"namespace {name!r} was removed")
         for _, client in st.waiters or ():
             self.reply_error(client, err)
-        for watch in list(st.watches or ()):
-            self.end_watch(watch, err)
+        for w in list(st.watches or ()):
+            watch.end_watch(self, w, err)
 
     # -- stalls -----------------------------------------------------------------
 
@@ -297,6 +295,12 @@ class RankBase(WatchMixin, ABC):
         if st.waiters is None:
             st.waiters = []
         heapq.heappush(st.waiters, (req.version, req.client))
+
+    def on_watch(self, req: Any) -> None:
+        watch.on_watch(self, req)
+
+    def on_watch_cancel(self, req: Any) -> None:
+        watch.on_watch_cancel(self, req)
 
     def cache_stats(self) -> dict[str, Any]:
         """Flux-like statistics of this rank (``kvs.stats``)."""

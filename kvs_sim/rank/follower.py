@@ -118,7 +118,7 @@ class Follower(RankBase):
             self.count("expired")
             return None
         entry[1] = now
-        return entry[0]  # type: ignore[no-any-return]
+        return entry[0]
 
     def want_object(self, ref: str, retry: Retry) -> None:
         if self.park_object(ref, retry):
@@ -172,9 +172,7 @@ class Follower(RankBase):
 
     def want_root(self, name: str, retry: Retry) -> None:
         if self.park_root(name, retry):
-            self.port.send(
-                0, RootReq(origin=self.rank, ns=name, userid=self.config.instance_owner)
-            )
+            self.port.send(0, RootReq(origin=self.rank, ns=name, userid=self.config.instance_owner))
 
     def on_root_resp(self, msg: RootResp) -> None:
         self.port.work(self.config.service.message)
@@ -256,11 +254,7 @@ class Follower(RankBase):
             pending = commits.pop(name, None)
             if pending is not None:
                 self.answer_commit(pending, msg.seq, msg.rootref, before)
-        late = [
-            name
-            for name, p in commits.items()
-            if p.ns == msg.ns and 0 <= p.seq <= msg.seq
-        ]
+        late = [name for name, p in commits.items() if p.ns == msg.ns and 0 <= p.seq <= msg.seq]
         for name in late:
             self.answer_commit(commits.pop(name), msg.seq, msg.rootref, (msg.seq, msg.rootref))
 
@@ -324,4 +318,3 @@ class Follower(RankBase):
 
 def _ignore(err: KVSError | None) -> None:
     """Retry for a root fetched at start: nothing waits for it."""
-

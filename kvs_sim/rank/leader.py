@@ -205,7 +205,9 @@ class Leader(RankBase):
         try:
             self.ns_or_error(ns, userid)
             if txn.flags & SYNC and ns != PRIMARY:
-                raise InvalidArgument(errno.EINVAL, "FLUX_KVS_SYNC works only on the primary namespace")
+                raise InvalidArgument(
+                    errno.EINVAL, "FLUX_KVS_SYNC works only on the primary namespace"
+                )
         except KVSError as err:
             self.answer(ns, txn, err=err)
             return

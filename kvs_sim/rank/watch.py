@@ -23,11 +23,11 @@ commit merging does in Flux.
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from kvs_sim.core.errors import KVSError, NoData, NoSuchKey, NotSupported
-from kvs_sim.core.keys import normalize_key
 from kvs_sim.core.flags import WAITCREATE, WATCH_APPEND, WATCH_FULL, WATCH_UNIQ
+from kvs_sim.core.keys import normalize_key
 from kvs_sim.core.lookup import Stall, lookup
 from kvs_sim.rank.messages import WatchCancelReq, WatchReq
 
@@ -55,110 +55,108 @@ def _touches(changed: str, key: str) -> bool:
     return changed == key or key.startswith(changed + ".") or changed.startswith(key + ".")
 
 
-class WatchMixin:
-    """Watch handling for :class:`~kvs_sim.rank.base.RankBase`."""
+def on_watch(rank: RankBase, req: WatchReq) -> None:
+    rank.port.work(rank.config.service.lookup)
+    try:
+        st = rank.ns_for(req.ns, req.userid, rank.retry_request(req, req.client))
+    except KVSError as err:
+        rank.reply_error(req.client, err)
+        return
+    if st is None:
+        return
+    try:
+        key = normalize_key(req.key)
+    except KVSError as err:
+        rank.reply_error(req.client, err)
+        return
+    watch = Watch(req.client, req.ns, key, req.flags)
+    if st.watches is None:
+        st.watches = []
+    st.watches.append(watch)
+    if rank.watches_by_client is None:
+        rank.watches_by_client = {}
+    rank.watches_by_client[req.client] = watch
+    watch_look(rank, watch)
 
-    __slots__ = ()
 
-    def on_watch(self: RankBase, req: WatchReq) -> None:
-        self.port.work(self.config.service.lookup)
-        try:
-            st = self.ns_for(req.ns, req.userid, self.retry_request(req, req.client))
-        except KVSError as err:
-            self.reply_error(req.client, err)
-            return
-        if st is None:
-            return
-        try:
-            key = normalize_key(req.key)
-        except KVSError as err:
-            self.reply_error(req.client, err)
-            return
-        watch = Watch(req.client, req.ns, key, req.flags)
-        if st.watches is None:
-            st.watches = []
-        st.watches.append(watch)
-        if self.watches_by_client is None:
-            self.watches_by_client = {}
-        self.watches_by_client[req.client] = watch
-        self.watch_look(watch)
+def on_watch_cancel(rank: RankBase, req: WatchCancelReq) -> None:
+    rank.port.work(rank.config.service.message)
+    watch = (rank.watches_by_client or {}).get(req.watch)
+    if watch is not None:
+        end_watch(rank, watch, NoData(errno.ENODATA, "watch cancelled"))
+    rank.reply(req.client, None)
 
-    def on_watch_cancel(self: RankBase, req: WatchCancelReq) -> None:
-        self.port.work(self.config.service.message)
-        watch = (self.watches_by_client or {}).get(req.watch)
-        if watch is not None:
-            self.end_watch(watch, NoData(errno.ENODATA, "watch cancelled"))
-        self.reply(req.client, None)
 
-    def refresh_watches(
-        self: RankBase, name: str, st: NsRoot, keys: tuple[str, ...] | None
-    ) -> None:
-        changed = None if keys is None else frozenset(keys)
-        for watch in list(st.watches or ()):
-            if watch.busy:
-                continue
-            if changed is not None:
-                if watch.flags & WATCH_FULL:
-                    if not any(_touches(k, watch.key) for k in changed):
-                        continue
-                elif watch.key not in changed:
+def refresh_watches(rank: RankBase, name: str, st: NsRoot, keys: tuple[str, ...] | None) -> None:
+    changed = None if keys is None else frozenset(keys)
+    for watch in list(st.watches or ()):
+        if watch.busy:
+            continue
+        if changed is not None:
+            if watch.flags & WATCH_FULL:
+                if not any(_touches(k, watch.key) for k in changed):
                     continue
-            self.watch_look(watch)
+            elif watch.key not in changed:
+                continue
+        watch_look(rank, watch)
 
-    def watch_look(self: RankBase, watch: Watch) -> None:
-        """Look the watched key up at the current root and answer if needed."""
-        st = self.roots.get(watch.ns)
-        if st is None:
-            self.end_watch(watch, NotSupported(errno.EOPNOTSUPP, f"namespace {watch.ns!r} gone"))
-            return
-        try:
-            value = lookup(self.load_object, st.rootref, watch.key, resolve_ns=self.resolve_ns)
-        except Stall as exc:
-            watch.busy = True
 
-            def resume(err: KVSError | None) -> None:
-                watch.busy = False
-                if err is not None:
-                    self.end_watch(watch, err)
-                elif (self.watches_by_client or {}).get(watch.client) is watch:
-                    self.watch_look(watch)
+def watch_look(rank: RankBase, watch: Watch) -> None:
+    """Look the watched key up at the current root and answer if needed."""
+    st = rank.roots.get(watch.ns)
+    if st is None:
+        end_watch(rank, watch, NotSupported(errno.EOPNOTSUPP, f"namespace {watch.ns!r} gone"))
+        return
+    try:
+        value = lookup(rank.load_object, st.rootref, watch.key, resolve_ns=rank.resolve_ns)
+    except Stall as exc:
+        watch.busy = True
 
-            self.stall(exc, resume)
-            return
-        except NoSuchKey as err:
-            if not watch.started and watch.flags & WAITCREATE:
-                return
-            self.end_watch(watch, err)
-            return
-        except KVSError as err:
-            self.end_watch(watch, err)
-            return
-        self.watch_emit(watch, value, st.seq)
+        def resume(err: KVSError | None) -> None:
+            watch.busy = False
+            if err is not None:
+                end_watch(rank, watch, err)
+            elif (rank.watches_by_client or {}).get(watch.client) is watch:
+                watch_look(rank, watch)
 
-    def watch_emit(self: RankBase, watch: Watch, value: bytes, seq: int) -> None:
-        if not watch.started:
-            watch.started = True
+        rank.stall(exc, resume)
+        return
+    except NoSuchKey as err:
+        if not watch.started and watch.flags & WAITCREATE:
+            return
+        end_watch(rank, watch, err)
+        return
+    except KVSError as err:
+        end_watch(rank, watch, err)
+        return
+    watch_emit(rank, watch, value, st.seq)
+
+
+def watch_emit(rank: RankBase, watch: Watch, value: bytes, seq: int) -> None:
+    if not watch.started:
+        watch.started = True
+        watch.last = value
+        rank.reply(watch.client, value, seq=seq, final=False)
+        return
+    last = watch.last or b""
+    if watch.flags & WATCH_APPEND:
+        if len(value) <= len(last) or not value.startswith(last):
             watch.last = value
-            self.reply(watch.client, value, seq=seq, final=False)
-            return
-        last = watch.last or b""
-        if watch.flags & WATCH_APPEND:
-            if len(value) <= len(last) or not value.startswith(last):
-                watch.last = value
-                return
-            watch.last = value
-            self.reply(watch.client, value[len(last) :], seq=seq, final=False)
-            return
-        if watch.flags & WATCH_UNIQ and value == last:
             return
         watch.last = value
-        self.reply(watch.client, value, seq=seq, final=False)
+        rank.reply(watch.client, value[len(last) :], seq=seq, final=False)
+        return
+    if watch.flags & WATCH_UNIQ and value == last:
+        return
+    watch.last = value
+    rank.reply(watch.client, value, seq=seq, final=False)
 
-    def end_watch(self: RankBase, watch: Watch, err: KVSError) -> None:
-        st = self.roots.get(watch.ns)
-        if st is not None and st.watches and watch in st.watches:
-            st.watches.remove(watch)
-        by_client = self.watches_by_client
-        if by_client and by_client.get(watch.client) is watch:
-            del by_client[watch.client]
-        self.reply_error(watch.client, err)
+
+def end_watch(rank: RankBase, watch: Watch, err: KVSError) -> None:
+    st = rank.roots.get(watch.ns)
+    if st is not None and st.watches and watch in st.watches:
+        st.watches.remove(watch)
+    by_client = rank.watches_by_client
+    if by_client and by_client.get(watch.client) is watch:
+        del by_client[watch.client]
+    rank.reply_error(watch.client, err)
