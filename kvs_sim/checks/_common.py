@@ -197,8 +197,10 @@ def describe(op: Op) -> str:
         bits.append("{" + show_writes(op) + "}")
     elif op.key is not None:
         bits.append(op.key)
-    if op.op in ("get", "watch", "recv", "send") and op.ok and op.value is not None:
+    if op.op in ("get", "watch") and op.ok:
         bits.append(f"-> {show_value(canon(op.value))}")
+    elif op.op in ("send", "recv") and op.value is not None:
+        bits.append(f"passing {show_value(canon(op.value))}")
     if op.token is not None:
         bits.append(f"token {op.token}")
     if op.version is not None:

@@ -57,7 +57,7 @@ def check_read_your_writes(history: History) -> Verdict:
         # this process's completed commits by (rank, ns, written key)
         index: dict[tuple[int, str, str], list[Op]] = defaultdict(list)
         for o in ops:
-            if o.op == "commit" and o.version is not None and o.complete is not None:
+            if o.op == "commit" and o.ok and o.version is not None and o.complete is not None:
                 for raw in o.writes or {}:
                     index[(o.rank, o.ns, norm_key(raw))].append(o)
         if not index:

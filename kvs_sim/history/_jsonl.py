@@ -158,20 +158,26 @@ def _header_from_dict(d: dict[str, Any]) -> Header:
 
 
 def _op_from_dict(d: dict[str, Any]) -> Op:
-    complete = _field(d, "complete", "num?", required=False)
-    error = _field(d, "error", "str?", required=False)
+    op_id = _field(d, "id", "int", required=True)
+    process = _field(d, "process", "str", required=True)
     rank = _field(d, "rank", "int", required=True)
     if rank < 0:
         raise HistoryError(f"field 'rank' must not be negative, not {rank}")
+    name = _field(d, "op", "str", required=True)
+    invoke = _field(d, "invoke", "num", required=True)
+    complete = _field(d, "complete", "num?", required=False)
+    if complete is not None and complete < invoke:
+        raise HistoryError(f"'complete' ({complete}) is before 'invoke' ({invoke})")
+    error = _field(d, "error", "str?", required=False)
     return Op(
-        id=_field(d, "id", "int", required=True),
-        process=_field(d, "process", "str", required=True),
+        id=op_id,
+        process=process,
         rank=rank,
-        op=_field(d, "op", "str", required=True),
+        op=name,
         ns=_field(d, "ns", "str", required=False, default="primary"),
         key=_field(d, "key", "str?", required=False),
         value=d.get("value"),
-        invoke=_field(d, "invoke", "num", required=True),
+        invoke=invoke,
         complete=complete,
         ok=_field(d, "ok", "bool", required=False, default=complete is not None and error is None),
         error=error,

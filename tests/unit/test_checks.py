@@ -714,9 +714,9 @@ def inject(fault: str, m: Model, rnd: random.Random) -> tuple[History, str, Op |
     if fault == "convergence":
         final = hist.final_versions()["primary"]
         victim = rnd.choice([r for r in hist.roots if r.rank != 0 and r.version == final])
-        roots = tuple(r for r in hist.roots if r != victim)
-        last = max((r for r in roots if r.rank == victim.rank), key=lambda r: r.version)
-        return replace(hist, roots=roots), fault, last
+        kept = tuple(r for r in hist.roots if r != victim)
+        last = max((r for r in kept if r.rank == victim.rank), key=lambda r: r.version)
+        return replace(hist, roots=kept), fault, last
     if fault == "root-order":
         rank = rnd.randrange(1, m.size)
         mine = [i for i, r in enumerate(hist.roots) if r.rank == rank]

@@ -203,6 +203,12 @@ HEADER = '{"kind": "header", "format": "kvs-sim-history", "version": 1}'
             "duplicate op id 1 (first on line 2)",
         ),
         (HEADER + '\n{"kind": "root", "rank": 0, "version": 1}', ":2:", "missing field 'time'"),
+        (
+            HEADER + '\n{"kind": "op", "id": 1, "process": "p", "rank": 0, "op": "get",'
+            ' "invoke": 2, "complete": 1}',
+            ":2:",
+            "'complete' (1.0) is before 'invoke' (2.0)",
+        ),
         (HEADER + "\n" + HEADER, ":2:", "second header"),
     ],
 )
