@@ -34,6 +34,7 @@ never fires; the simulation cannot, so it returns instead.
 from __future__ import annotations
 
 import errno
+import importlib
 import itertools
 import os
 from collections import deque
@@ -176,7 +177,7 @@ def forget_instances() -> None:
 
 def _live_instance(uri: str) -> tuple[Any, int]:
     try:
-        from kvs_sim import live
+        live = importlib.import_module("kvs_sim.live")
     except ImportError as exc:
         raise RuntimeError(
             f"{uri!r} is a live URI: it needs kvs_sim.live, which cannot be imported ({exc})"
