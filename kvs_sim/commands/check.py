@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any
 
@@ -47,9 +48,9 @@ def _without_samples(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     """Load, check, print; return the exit code described in the module docstring."""
-    from kvs_sim.checks import check_all, render_verdicts, unknown_claims, violated_claims
+    from kvs_sim.checks import check_all, violated_claims
     from kvs_sim.history import HistoryError, load
-    from kvs_sim.metrics import compute_metrics, render_tables
+    from kvs_sim.metrics import compute_metrics
 
     try:
         history = load(args.history)
@@ -60,6 +61,32 @@ def run(args: argparse.Namespace) -> int:
     verdicts = check_all(history)
     metrics = compute_metrics(history)
     broken = violated_claims(verdicts, claims)
+    try:
+        _print(
+            args=args,
+            history=history,
+            claims=claims,
+            broken=broken,
+            verdicts=verdicts,
+            metrics=metrics,
+        )
+    except BrokenPipeError:  # `kvs-sim check h.jsonl | head`: the verdict still counts
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 1 if broken else 0
+
+
+def _print(
+    *,
+    args: argparse.Namespace,
+    history: Any,
+    claims: list[str],
+    broken: list[str],
+    verdicts: list[Any],
+    metrics: dict[str, Any],
+) -> None:
+    from kvs_sim.checks import render_verdicts, unknown_claims
+    from kvs_sim.metrics import render_tables
+
     if args.json:
         doc = {
             "history": args.history,
@@ -85,4 +112,3 @@ def run(args: argparse.Namespace) -> int:
             console.print(item)
         for table in render_tables(metrics):
             console.print(table)
-    return 1 if broken else 0
