@@ -1,0 +1,106 @@
+"""``kvs-sim exec``: an unmodified Flux script against a fresh simulated instance."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kvs_sim.cli import main
+
+SCRIPT = Path(__file__).parent / "scripts" / "flux_hello.py"
+
+
+def run_exec(capsys: Any, *argv: str) -> tuple[int, str, str]:
+    code = main(["exec", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_exec_runs_a_flux_script_in_process(capsys: Any) -> None:
+    before = (sys.argv[:], sys.path[:], os.environ.get("KVS_SIM_URI"))
+    code, out, err = run_exec(capsys, "--rank", "3", "--seed", "1", str(SCRIPT), "a", "-b")
+    assert code == 0, err
+    assert out.splitlines() == [
+        "rank 3 of 8",
+        "who: world",
+        "args: ['a', '-b']",
+        "entries: ['args', 'who']",
+        "count: 2",
+        "watched: [2, 3]",
+    ]
+    assert (sys.argv, sys.path, os.environ.get("KVS_SIM_URI")) == before
+    assert "flux" not in sys.modules
+    code, out, _ = run_exec(capsys, "--size", "2", "--rank", "1", str(SCRIPT))
+    assert code == 0 and out.startswith("rank 1 of 2\n")
+    assert "entries: ['args', 'who']" in out  # a fresh instance: no "count" from run 1
+
+
+def test_exec_exit_codes(capsys: Any, tmp_path: Path) -> None:
+    code, _, err = run_exec(capsys, str(SCRIPT), "--exit", "3")
+    assert code == 3 and err == ""
+    code, _, err = run_exec(capsys, str(SCRIPT), "--fail")
+    assert code == 1
+    assert 'flux_hello.py", line' in err and "runpy" not in err
+    assert err.splitlines()[-1].endswith("failed: RuntimeError: asked to fail")
+    code, _, err = run_exec(capsys, str(tmp_path / "missing.py"))
+    assert code == 1 and err.count("\n") == 1 and "missing.py: no such file" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--size", "0", "x.py"],
+        ["--rank", "8", str(SCRIPT)],
+        ["--seed", "minus", "x.py"],
+        ["--commit-response", "sometimes", "x.py"],
+        [],
+    ],
+)
+def test_exec_bad_flags_exit_2(capsys: Any, argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["exec", *argv])
+    assert info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_exec_commit_response_reaches_the_instance(capsys: Any, tmp_path: Path) -> None:
+    script = tmp_path / "report.py"
+    script.write_text(
+        "import flux, flux.kvs\n"
+        "h = flux.Flux()\n"
+        "flux.kvs.put(h, 'x', 1)\n"
+        "f = flux.kvs.commit_async(h)\n"
+        "f.get()\n"
+        "print(flux.kvs.get_version(h) - f.get_sequence())\n"
+    )
+    assert run_exec(capsys, "--rank", "5", str(script))[:2] == (0, "1\n")
+    argv = ["--rank", "5", "--commit-response", "documented", str(script)]
+    assert run_exec(capsys, *argv)[:2] == (0, "0\n")
+
+
+def test_python_m_kvs_sim_exec_in_a_subprocess() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KVS_SIM_URI"}
+    out = subprocess.run(
+        [sys.executable, "-m", "kvs_sim", "exec", "--rank", "2", str(SCRIPT), "x"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[:3] == ["rank 2 of 8", "who: world", "args: ['x']"]
+    failed = subprocess.run(
+        [sys.executable, "-m", "kvs_sim", "exec", str(SCRIPT), "--fail"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=60,
+    )
+    assert failed.returncode == 1 and "asked to fail" in failed.stderr
