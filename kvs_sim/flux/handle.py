@@ -258,6 +258,8 @@ class Flux:
         continuation, makes it return after that continuation.
         """
         del reactor, flags
+        if _running(self._instance):
+            raise RuntimeError("reactor_run() cannot be called from inside the simulation")
         self._stopped = False
         while not self._stopped:
             if self._ready:
@@ -317,6 +319,13 @@ class Flux:
         """Advance the instance until ``fut`` is done; its result, or raise.
 
         A timeout that passes raises ``TimedOut`` (``ETIMEDOUT``), as Flux does."""
+        if not fut.done() and _running(self._instance):
+            raise RuntimeError(
+                "a blocking flux.kvs call cannot run inside an async process or an engine "
+                "callback (it would have to run the simulation from inside itself): there, "
+                "await commit_async()/kvs_watch_async() futures, or await the plain handle's "
+                "futures (flux_handle.handle.get(key) ...)"
+            )
         if timeout is None or fut.done():
             return self._instance.wait(fut)
         try:
@@ -335,6 +344,11 @@ class Flux:
         wake = self._wake
         if wake is not None and not wake.done():
             wake.set_result(None)
+
+
+def _running(instance: Any) -> bool:
+    """True if the instance's engine is running right now (we are called from it)."""
+    return bool(getattr(getattr(instance, "engine", None), "_running", False))
 
 
 def _idle(instance: Any) -> bool:

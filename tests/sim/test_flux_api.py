@@ -556,3 +556,15 @@ def test_async_processes_use_the_same_api(c: Cluster) -> None:
     w, r = c.spawn(write()), c.spawn(watch())
     c.run()
     assert r.result() == [0, 1, 2, 3] and isinstance(w.result(), int)
+
+
+def test_blocking_calls_inside_a_process_say_what_to_do(c: Cluster) -> None:
+    h = Flux(cluster=c, rank=1)
+
+    async def blocking() -> Any:
+        return kvs.get(h, "x")
+
+    task = c.spawn(blocking())
+    c.run()
+    with pytest.raises(RuntimeError, match="await commit_async"):
+        task.result()
