@@ -13,6 +13,10 @@ shared instances are forgotten first, so every run starts from an empty KVS.
 The script then runs with :func:`runpy.run_path` as ``__main__`` with
 ``sys.argv = [SCRIPT, *ARGS]``.
 
+The five instance options may come before or after SCRIPT (``kvs-sim exec
+script.py --size 8 --rank 3`` works); every other argument after SCRIPT is the
+script's, and so is everything after a ``--``.
+
 Everything the run changed in the process (``sys.argv``, ``sys.path``,
 ``KVS_SIM_URI``, imported ``flux`` modules) is put back afterwards, so the command
 can run in-process from ``kvs_sim.cli.main`` (the tests do).
@@ -80,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the script; return its exit code (see the module docstring)."""
     from kvs_sim.flux.handle import URI_ENV, SimURI, forget_instances
 
+    args.args = _take_own_options(args)
     if args.rank >= args.size:
         args.exec_parser.error(f"--rank must be in 0..{args.size - 1}, got {args.rank}")
     script = Path(args.script)
@@ -120,6 +125,33 @@ def run(args: argparse.Namespace) -> int:
         sys.modules.update(saved_modules)
         forget_instances()
     return 0
+
+
+_OWN = {"--size": "size", "--fanout": "fanout", "--seed": "seed", "--rank": "rank"}
+_OWN["--commit-response"] = "commit_response"
+
+
+def _take_own_options(args: argparse.Namespace) -> list[str]:
+    """Apply exec's own options found after SCRIPT (up to ``--``); return the rest."""
+    parser: argparse.ArgumentParser = args.exec_parser
+    rest: list[str] = []
+    tokens = list(args.args)
+    while tokens:
+        token = tokens.pop(0)
+        if token == "--":
+            rest.extend(tokens)
+            break
+        name, eq, value = token.partition("=")
+        if name not in _OWN:
+            rest.append(token)
+            continue
+        if not eq:
+            if not tokens:
+                parser.error(f"argument {name}: expected one argument")
+            value = tokens.pop(0)
+        ns = parser.parse_args([name, value, args.script])
+        setattr(args, _OWN[name], getattr(ns, _OWN[name]))
+    return rest
 
 
 def _pop_flux_modules() -> dict[str, Any]:

@@ -40,6 +40,15 @@ def test_exec_runs_a_flux_script_in_process(capsys: Any) -> None:
     assert "entries: ['args', 'who']" in out  # a fresh instance: no "count" from run 1
 
 
+def test_exec_options_may_follow_the_script(capsys: Any) -> None:
+    code, out, _ = run_exec(capsys, str(SCRIPT), "--size", "4", "x", "--rank=3", "--", "--seed")
+    assert code == 0
+    assert out.splitlines()[:3] == ["rank 3 of 4", "who: world", "args: ['x', '--seed']"]
+    with pytest.raises(SystemExit) as info:
+        main(["exec", str(SCRIPT), "--rank", "nine"])
+    assert info.value.code == 2 and "--rank" in capsys.readouterr().err
+
+
 def test_exec_exit_codes(capsys: Any, tmp_path: Path) -> None:
     code, _, err = run_exec(capsys, str(SCRIPT), "--exit", "3")
     assert code == 3 and err == ""
