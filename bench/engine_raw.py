@@ -9,10 +9,12 @@ store the root, look for waiters in an empty dict).  Prints one JSON line:
      "peak_rss_mib": ..., "idle_bytes_per_rank": ..., ...}
 
 ``deliveries_per_s`` is the median of ``--repeat`` runs of the engine loop alone
-(building the cluster is not timed).  ``idle_bytes_per_rank`` is tracemalloc's count
+(building the cluster is not timed); ``deliveries_per_cpu_s`` is the same over
+process CPU time, steadier on a shared machine.  ``idle_bytes_per_rank`` is tracemalloc's count
 for an overlay + engine + toy ranks of ``--idle-ranks`` ranks, after start().
 
     python bench/engine_raw.py [--ranks 1024] [--fanout 2] [--events 1000] [--work 0]
+                               [--latency 100us | uniform:50us,150us ...]
     python bench/engine_raw.py --profile   # cProfile of one run, top entries to stderr
 """
 
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kvs_sim.sim.engine import Engine
-from kvs_sim.sim.latency import Constant, LinkModel
+from kvs_sim.sim.latency import LinkModel
 from kvs_sim.sim.overlay import Overlay
 
 
@@ -102,10 +104,12 @@ class ToyLeader:
             self.port.timer(self.interval, _TICK)
 
 
-def build(ranks: int, fanout: int, events: int, interval: float, work: float) -> Engine:
+def build(
+    ranks: int, fanout: int, events: int, interval: float, work: float, *, latency: str = "100us"
+) -> Engine:
     engine = Engine(
         Overlay.kary(ranks, fanout),
-        links=LinkModel(Constant(100e-6)),
+        links=LinkModel(latency),
         rng=random.Random(1),
     )
     toys: list[Any] = [ToyLeader(engine, events, interval)]
@@ -115,15 +119,19 @@ def build(ranks: int, fanout: int, events: int, interval: float, work: float) ->
     return engine
 
 
-def one_run(args: argparse.Namespace) -> tuple[int, float]:
-    engine = build(args.ranks, args.fanout, args.events, args.interval, args.work)
+def one_run(args: argparse.Namespace) -> tuple[int, float, float]:
+    engine = build(
+        args.ranks, args.fanout, args.events, args.interval, args.work, latency=args.latency
+    )
     gc.collect()
     t0 = time.perf_counter()
+    c0 = time.process_time()
     engine.run()
+    cpu = time.process_time() - c0
     wall = time.perf_counter() - t0
     expected = args.events * (args.ranks - 1) + args.events  # events + leader's timers
     assert engine.deliveries == expected, (engine.deliveries, expected)
-    return engine.deliveries, wall
+    return engine.deliveries, wall, cpu
 
 
 def idle_bytes_per_rank(ranks: int, fanout: int) -> float:
@@ -144,19 +152,22 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--events", type=int, default=1000, help="setroots published")
     ap.add_argument("--interval", type=float, default=50e-6, help="seconds between setroots")
     ap.add_argument("--work", type=float, default=0.0, help="declared work per setroot")
+    ap.add_argument("--latency", default="100us", help="per-hop latency spec")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--idle-ranks", type=int, default=16384)
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args(argv)
     if args.profile:
-        engine = build(args.ranks, args.fanout, args.events, args.interval, args.work)
+        engine = build(
+            args.ranks, args.fanout, args.events, args.interval, args.work, latency=args.latency
+        )
         prof = cProfile.Profile()
         prof.runcall(engine.run)
         pstats.Stats(prof, stream=sys.stderr).sort_stats("tottime").print_stats(12)
         return
     runs = [one_run(args) for _ in range(args.repeat)]
-    walls = [w for _, w in runs]
-    wall = statistics.median(walls)
+    wall = statistics.median(w for _, w, _ in runs)
+    cpu = statistics.median(c for _, _, c in runs)
     deliveries = runs[0][0]
     idle = idle_bytes_per_rank(args.idle_ranks, args.fanout)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -169,7 +180,9 @@ def main(argv: list[str] | None = None) -> None:
                 "fanout": args.fanout,
                 "deliveries": deliveries,
                 "wall_s": round(wall, 4),
+                "deliveries_per_cpu_s": round(deliveries / cpu),
                 "work_s": args.work,
+                "latency": args.latency,
                 "peak_rss_mib": round(peak, 1),
                 "idle_ranks": args.idle_ranks,
                 "idle_bytes_per_rank": round(idle),

@@ -13,8 +13,12 @@ what the entry is, with ``n`` ranks:
   engine forwards it to that rank's children at once (arrival + ``hop_cost`` +
   link latency), whether or not the rank is busy: Flux brokers forward events in
   the overlay, not in the KVS module.  Then it is queued for the rank like a message;
-* ``2n <= code < 3n``: rank ``code - 2n`` finished its work: take its next message;
-* ``code == 3n``: ``msg`` is ``(fn, args)``: client code (``call_at``, process
+* ``2n <= code < 3n``: the same, for every child of rank ``code - 2n`` at once.
+  With a fixed latency all children of a rank receive an event at the same time,
+  so one heap entry per *forwarding* rank suffices (half the heap traffic of one
+  entry per rank in a binary tree, 1/32 with Flux's fanout);
+* ``3n <= code < 4n``: rank ``code - 3n`` finished its work: take its next message;
+* ``code == 4n``: ``msg`` is ``(fn, args)``: client code (``call_at``, process
   steps, replies to clients), run outside any rank context.
 
 Service time.  A rank handles one message at a time.  While handling, the rank
@@ -72,53 +76,22 @@ def _outside(what: str) -> RuntimeError:
 
 
 class Engine:
-    """Discrete-event engine for ranks on an :class:`Overlay`; implements ``Port``."""
+    """Discrete-event engine for ranks on an :class:`Overlay`; implements ``Port``.
 
-    __slots__ = (
-        "_bk_last",
-        "_broker_cost",
-        "_broker_free",
-        "_busy",
-        "_busy_time",
-        "_cb",
-        "_children",
-        "_cids",
-        "_client_latency",
-        "_clients",
-        "_const",
-        "_cur",
-        "_deliveries",
-        "_down",
-        "_ev_fwd",
-        "_ev_last",
-        "_events",
-        "_events_lost",
-        "_from_broker",
-        "_fwd",
-        "_handlers",
-        "_heap",
-        "_hop_cost",
-        "_links",
-        "_n",
-        "_next",
-        "_now",
-        "_pair_last",
-        "_parent",
-        "_pending",
-        "_ranks",
-        "_replies_dropped",
-        "_rng",
-        "_running",
-        "_srcs",
-        "_started",
-        "_stop",
-        "_to_broker",
-        "_tracer",
-        "_up",
-        "_work",
-        "events",
-        "overlay",
-    )
+    Ranks get the engine itself as their port.  ``now()`` is the time the current
+    message was taken (declared work does not advance it); ``send``, ``publish``,
+    ``respond`` and ``timer`` leave at ``now() + work declared so far``.
+
+    ``tracer(time, src, dst, msg)``, if given, sees every arrival at a rank when it
+    arrives (before any queueing): ``src`` is the sending rank, the parent for tree
+    events, the rank itself for timers, :data:`CLIENT` for client requests and
+    :data:`BROKER` for broker-mode events.  Replies reaching a client are traced
+    with ``dst == CLIENT``.  A tracer must not call port methods.
+
+    Counters (read them, do not write them; exact whenever no rank is being handled):
+    ``deliveries``, ``events_processed``, ``events_lost``, ``replies_dropped``, and
+    :meth:`busy_time`, :meth:`link_messages`, :meth:`queue_length`.
+    """
 
     def __init__(
         self,
@@ -183,9 +156,8 @@ class Engine:
         # paths skip sampling, and (with no loss) inline event forwarding.
         default = links.default
         plain = isinstance(default, Constant) and not links.overrides
-        self._const: float | None = (
-            default.delay if isinstance(default, Constant) and plain else None
-        )
+        self._const: float | None = default.delay if plain else None  # type: ignore[union-attr]
+        self._sample = default.sample if not links.overrides else None
         self._fwd: float | None = (
             self._hop_cost + self._const if self._const is not None and not links.loss else None
         )
@@ -197,10 +169,14 @@ class Engine:
         self._clients: dict[int, tuple[int, Callable[[Any], Any]]] = {}
         self._cids = itertools.count(1)
         self._srcs: dict[int, int] = {}
-        self._deliveries = 0
-        self._events = 0
-        self._events_lost = 0
-        self._replies_dropped = 0
+        self.deliveries = 0
+        """Message arrivals at ranks (events, requests, timers included)."""
+        self.events_processed = 0
+        """Heap entries processed."""
+        self.events_lost = 0
+        """Event copies dropped by ``LinkModel.loss``."""
+        self.replies_dropped = 0
+        """Replies to client ids the engine did not know (or no longer knew)."""
         self._stop = False
         self._running = False
         self._started = False
@@ -270,12 +246,12 @@ class Engine:
         elif r == 0:
             self._fanout(t, 0.0, 0, msg, None)
         else:
-            path = self.overlay.path(r, 0)
             t += self._route(r, 0)
-            if self._pair_last is not None:
+            if self._pair_last is not None:  # key -1-r: r's events to rank 0, apart from sends
                 t = max(t, self._pair_last.get(-1 - r, 0.0))
                 self._pair_last[-1 - r] = t
-            self._call(t, self._foreign_event, 0, path[-2], msg, r)
+            child_of_0 = self.overlay.legs(r, 0)[0][-1]
+            self._call(t, self._foreign_event, 0, child_of_0, msg, r)
 
     def respond(self, msg: Any) -> None:
         r = self._cur
@@ -284,7 +260,7 @@ class Engine:
         cid = msg.client
         entry = self._clients.get(cid)
         if entry is None:
-            self._replies_dropped += 1
+            self.replies_dropped += 1
             return
         owner, on_reply = entry
         if owner != r:
@@ -386,10 +362,12 @@ class Engine:
 
     def step(self) -> bool:
         """Process one heap entry; False if there was none."""
+        if self._running:
+            raise RuntimeError("step() called while the engine is running")
         if not self._heap:
             return False
         t, seq, code, msg = heappop(self._heap)
-        self._events += 1
+        self.events_processed += 1
         n = self._n
         if code < n:
             self._arrive(t, self._srcs.pop(seq, CLIENT), code, msg)
@@ -446,8 +424,8 @@ class Engine:
                         tracer(t, srcs.pop(seq, CLIENT), r, msg)
                 elif r >= n2:
                     if r >= n3:  # a rank is free again, or client code
-                        self._deliveries += deliv
-                        self._events += nev
+                        self.deliveries += deliv
+                        self.events_processed += nev
                         deliv = nev = 0
                         slow(t, r, msg)
                         if self._stop:
@@ -479,7 +457,8 @@ class Engine:
                     continue
                 else:  # an event reaches r (random latency or loss): forward it
                     r -= n
-                    fanout(t, hop, r, msg, None)
+                    if children[r]:
+                        fanout(t, hop, r, msg, None)
                     deliv += 1
                     if tracer is not None:
                         tracer(t, parent[r], r, msg)
@@ -497,8 +476,8 @@ class Engine:
         finally:
             self._cur = -1
             self._running = False
-            self._deliveries += deliv
-            self._events += nev
+            self.deliveries += deliv
+            self.events_processed += nev
 
     # ------------------------------------------------------------------ internals
 
@@ -516,7 +495,7 @@ class Engine:
             self._busy_time[r] += w
 
     def _arrive(self, t: float, src: int, r: int, msg: Any) -> None:
-        self._deliveries += 1
+        self.deliveries += 1
         if self._tracer is not None:
             self._tracer(t, src, r, msg)
         if self._busy[r] <= t and self._pending[r] is None:
@@ -562,26 +541,8 @@ class Engine:
 
     def _route(self, src: int, dst: int) -> float:
         """Count the links from ``src`` to ``dst`` and return the travel time."""
-        parent = self._parent
-        depth = self.overlay.depth
-        ups: list[int] = []
-        downs: list[int] = []
-        a, b = src, dst
-        da, db = depth[a], depth[b]
-        while da > db:
-            ups.append(a)
-            a = parent[a]
-            da -= 1
-        while db > da:
-            downs.append(b)
-            b = parent[b]
-            db -= 1
-        while a != b:
-            ups.append(a)
-            a = parent[a]
-            downs.append(b)
-            b = parent[b]
-        up, down = self._up, self._down
+        ups, downs = self.overlay.legs(src, dst)
+        up, down, parent = self._up, self._down, self._parent
         for c in ups:
             up[c] += 1
         for c in downs:
@@ -593,7 +554,7 @@ class Engine:
         sample, rng = self._links.sample, self._rng
         for c in ups:
             delay += sample(c, parent[c], rng)
-        for c in reversed(downs):
+        for c in downs:
             delay += sample(parent[c], c, rng)
         return delay
 
@@ -607,16 +568,30 @@ class Engine:
         if not kids:
             return
         down, n = self._down, self._n
-        if exclude is None and self._fwd is not None:  # fixed latency: one entry for all kids
-            self._ev_fwd[r] += 1
-            heappush(self._heap, (t + (hop + self._const), self._next(), 2 * n + r, msg))  # type: ignore[operator]
-            return
         const, loss = self._const, self._links.loss
+        if exclude is None and not loss:
+            if const is not None:  # one entry for all kids
+                self._ev_fwd[r] += 1
+                heappush(self._heap, (t + (hop + const), self._next(), 2 * n + r, msg))
+                return
+            smp = self._sample
+            if smp is not None:  # one random model for every link: the general case, inlined
+                heap, nxt, rng, last = self._heap, self._next, self._rng, self._ev_last
+                assert last is not None
+                for c in kids:
+                    down[c] += 1
+                    ta = t + (hop + smp(rng))
+                    prev = last[c]
+                    if ta < prev:  # noqa: PLR1730 (faster than max() here)
+                        ta = prev
+                    last[c] = ta
+                    heappush(heap, (ta, nxt(), c + n, msg))
+                return
         last = self._ev_last
         for c in kids:
             down[c] += 1
             if loss and self._rng.random() < loss:
-                self._events_lost += 1
+                self.events_lost += 1
                 continue
             ta = t + (hop + (const if const is not None else self._links.sample(r, c, self._rng)))
             if last is not None:
@@ -655,7 +630,7 @@ class Engine:
             t += cost
             out[dst] += 1
             if loss and rng.random() < loss:
-                self._events_lost += 1
+                self.events_lost += 1
                 continue
             ta = t + (const if const is not None else links.sample(BROKER, dst, rng))
             self._push_msg(self._ordered(n + dst, ta), BROKER, dst, msg)
@@ -667,25 +642,6 @@ class Engine:
         on_reply(reply)
 
     # ------------------------------------------------------------------ counters
-
-    @property
-    def deliveries(self) -> int:
-        """Message arrivals at ranks (events, requests, timers included)."""
-        return self._deliveries
-
-    @property
-    def events_processed(self) -> int:
-        """Heap entries processed."""
-        return self._events
-
-    @property
-    def events_lost(self) -> int:
-        return self._events_lost
-
-    @property
-    def replies_dropped(self) -> int:
-        """Replies to client ids the engine did not know (or no longer knew)."""
-        return self._replies_dropped
 
     @property
     def pending_events(self) -> int:
@@ -728,7 +684,7 @@ class Engine:
     def __repr__(self) -> str:
         return (
             f"<Engine n={self._n} events={self.events} t={self._now:.9g} "
-            f"queued={len(self._heap)} deliveries={self._deliveries}>"
+            f"queued={len(self._heap)} deliveries={self.deliveries}>"
         )
 
 

@@ -181,30 +181,39 @@ class Overlay:
             d -= 1
         return dst if parent[dst] == src else parent[src]
 
-    def path(self, src: int, dst: int) -> list[int]:
-        """Every rank from ``src`` to ``dst`` inclusive along the tree."""
+    def legs(self, src: int, dst: int) -> tuple[list[int], list[int]]:
+        """The links crossed from ``src`` to ``dst``, named by their child end, in path
+        order: ``ups`` climb (``c -> parent[c]``), then ``downs`` descend
+        (``parent[c] -> c``).  ``len(ups) + len(downs)`` is the hop count."""
         self._check(src)
         self._check(dst)
         parent = self.parent
         depth = self.depth
-        up = [src]
-        down = [dst]
+        ups: list[int] = []
+        downs: list[int] = []
         a, b = src, dst
-        while depth[a] > depth[b]:
+        da, db = depth[a], depth[b]
+        while da > db:
+            ups.append(a)
             a = parent[a]
-            up.append(a)
-        while depth[b] > depth[a]:
+            da -= 1
+        while db > da:
+            downs.append(b)
             b = parent[b]
-            down.append(b)
+            db -= 1
         while a != b:
+            ups.append(a)
             a = parent[a]
+            downs.append(b)
             b = parent[b]
-            up.append(a)
-            down.append(b)
-        down.pop()  # the common ancestor is already at the end of ``up``
-        down.reverse()
-        up.extend(down)
-        return up
+        downs.reverse()
+        return ups, downs
+
+    def path(self, src: int, dst: int) -> list[int]:
+        """Every rank from ``src`` to ``dst`` inclusive along the tree."""
+        ups, downs = self.legs(src, dst)
+        top = self.parent[ups[-1]] if ups else src  # the lowest common ancestor
+        return [*ups, top, *downs]
 
     def ranks_at_depth(self, d: int) -> list[int]:
         """Ranks whose distance from rank 0 is ``d``, ascending (empty past the leaves)."""

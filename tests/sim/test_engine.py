@@ -497,3 +497,55 @@ def test_link_override_changes_one_link() -> None:
     eng.run()
     assert toys[1].log[0][0] == pytest.approx(D)
     assert toys[2].log[0][0] == pytest.approx(1e-3)
+
+
+def test_idle_memory_per_rank_is_small() -> None:
+    import gc
+    import tracemalloc
+
+    n = 16384
+
+    class Idle:
+        __slots__ = ()
+
+        def handle(self, msg: Any) -> None:
+            pass
+
+    ranks = [Idle() for _ in range(n)]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        eng = Engine(Overlay.kary(n, 2), rng=random.Random(0))
+        eng.attach(ranks)
+        eng.start()
+        per_rank = (tracemalloc.get_traced_memory()[0] - before) / n
+    finally:
+        tracemalloc.stop()
+    assert per_rank < 400, per_rank  # overlay + engine + bound handlers, ~210 B measured
+
+
+def test_simfuture_states_and_callbacks() -> None:
+    from kvs_sim.sim.process import InvalidStateError
+
+    fut = SimFuture()
+    seen: list[Any] = []
+    fut.add_done_callback(lambda f: seen.append(f.result()))
+    assert not fut.done()
+    with pytest.raises(InvalidStateError):
+        fut.result()
+    fut.set_result(5)
+    assert seen == [5] and fut.done() and fut.exception() is None
+    fut.add_done_callback(lambda f: seen.append("late"))  # runs at once
+    assert seen == [5, "late"]
+    with pytest.raises(InvalidStateError):
+        fut.set_result(6)
+    failed = SimFuture()
+    failed.set_exception(ValueError("bad"))
+    assert isinstance(failed.exception(), ValueError)
+    with pytest.raises(ValueError, match="bad"):
+        failed.result()
+    gone = SimFuture()
+    assert gone.cancel() and not gone.cancel() and gone.cancelled()
+    with pytest.raises(CancelledError):
+        gone.exception()
