@@ -17,6 +17,8 @@ client code runs as ``async def`` processes spawned on the engine
 (``cluster.spawn``) or synchronously through :meth:`Cluster.wait`, which advances
 virtual time until a future is done.  With ``record=True`` every client operation
 and every root a rank applies goes into a :class:`~kvs_sim.history.Recorder`.
+``tracer`` is passed to the engine as is (see :class:`~kvs_sim.sim.engine.Engine`):
+it sees every message arrival, e.g. to draw a space-time diagram.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from kvs_sim.core.namespace import PRIMARY
 from kvs_sim.handle import Handle
 from kvs_sim.history import Recorder
 from kvs_sim.rank import RankBase, RankConfig, RankHooks, make_rank
-from kvs_sim.sim.engine import Engine
+from kvs_sim.sim.engine import Engine, Tracer
 from kvs_sim.sim.latency import Constant, LinkModel, parse_latency
 from kvs_sim.sim.overlay import Overlay
 from kvs_sim.sim.process import SimFuture
@@ -126,6 +128,7 @@ class Cluster:
         store: ContentStore | str | None = None,
         record: bool | Recorder = False,
         claims: tuple[str, ...] = (),
+        tracer: Tracer | None = None,
     ) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
@@ -152,6 +155,7 @@ class Cluster:
             rng=random.Random(seed),
             events=events,
             broker_cost=broker_cost,
+            tracer=tracer,
         )
         if isinstance(record, Recorder):
             self.recorder: Recorder | None = record
