@@ -45,7 +45,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from kvs_sim.handle import Handle
 
-__all__ = ["DEFAULT_URI", "URI_ENV", "Flux", "Instance", "SimURI", "parse_uri"]
+__all__ = ["DEFAULT_URI", "URI_ENV", "Flux", "Instance", "SimURI", "forget_instances", "parse_uri"]
 
 URI_ENV = "KVS_SIM_URI"
 """The environment variable naming the instance ``Flux()`` attaches to."""
