@@ -356,6 +356,8 @@ def test_kvsdir_reads_writes_and_snapshots(c: Cluster, rank: int) -> None:
     assert kvs.get(h, "top.sub.new") == 5 and not kvs.exists(h, "top.f1")
     top.fill({"g": 1, "h.i": 2})
     assert kvs.get(h, "top.h.i") == 2
+    top.mkdir("m", {"z": 1})  # filled at top.m (Flux's binding would look for "m")
+    assert kvs.get(h, "top.m.z") == 1
     top["async"] = "yes"
     top.commit_async().get()
     assert kvs.get(h, "top.async") == "yes"
