@@ -210,9 +210,9 @@ class Engine:
         return self._now
 
     def work(self, seconds: float) -> None:
-        if self._cur < 0:
-            raise _outside("work")
-        if not seconds >= 0:
+        if self._cur < 0 or not seconds >= 0:  # one test on the common path
+            if self._cur < 0:
+                raise _outside("work")
             raise ValueError(f"work() needs seconds >= 0, not {seconds!r}")
         self._work += seconds
 
