@@ -54,6 +54,8 @@ VERSION = 1
 """The payload format version written by :func:`encode` and accepted by :func:`decode`."""
 
 _TAGS = frozenset({"$b64", "$tuple", "$msg", "$map"})
+_SCALARS = frozenset({str, int, bool, type(None)})
+"""Types that pass through unchanged (checked by exact type: the hot path)."""
 
 
 class CodecError(ValueError):
@@ -133,8 +135,10 @@ def _enc_msg(msg: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for f in names:
         value = getattr(msg, f)
-        if f in tuples and isinstance(value, tuple):
-            fields[f] = [_enc(v) for v in value]
+        if type(value) in _SCALARS:
+            fields[f] = value
+        elif f in tuples and isinstance(value, tuple):
+            fields[f] = [v if type(v) in _SCALARS else _enc(v) for v in value]
         else:
             fields[f] = _enc(value)
     return {"t": name, "f": fields}
@@ -159,6 +163,8 @@ def encode_envelope(dst: int, src: int, msg: Any, id: str = "") -> bytes:
 
 
 def _dec(value: Any) -> Any:
+    if type(value) in _SCALARS:
+        return value
     if isinstance(value, list):
         return [_dec(v) for v in value]
     if isinstance(value, dict):
@@ -205,13 +211,15 @@ def _dec_msg(obj: Any) -> Any:
     if not isinstance(raw, dict):
         raise CodecError(f"{name}: fields 'f' must be an object")
     names, tuples = _FIELDS[name]
-    unknown = set(raw) - set(names)
+    unknown = raw.keys() - names
     if unknown:
         raise CodecError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
     fields: dict[str, Any] = {}
     for f, value in raw.items():
-        if f in tuples and isinstance(value, list):
-            fields[f] = tuple(_dec(v) for v in value)
+        if type(value) in _SCALARS:
+            fields[f] = value
+        elif f in tuples and isinstance(value, list):
+            fields[f] = tuple([_dec(v) for v in value])
         else:
             fields[f] = _dec(value)
     try:

@@ -153,6 +153,7 @@ class LiveEngine:
         self.stats = {k: 0 for k in ("received", "delivered", "sent", "forwarded", "dropped")}
         self.ready = asyncio.Event()
         self._factory = make_rank
+        self._rank_topics = [tp.rank_topic(self.cluster, r) for r in range(size)]
         self._rank_head = tp.rank_topic(self.cluster, 0)[:-1]
         self._event_head = tp.event_filter(self.cluster)[:-1]
         self._status_head = tp.status_filter(self.cluster)[:-1]
@@ -349,7 +350,7 @@ class LiveEngine:
             return
         ident = f"{self._incarnation}:{next(self._ids)}"
         payload = codec.encode_envelope(dst, src, msg, ident)
-        self.transport.publish(tp.rank_topic(self.cluster, hop), payload)
+        self.transport.publish(self._rank_topics[hop], payload)
 
     def publish_event(self, src: int, msg: Any) -> None:
         ns = getattr(msg, "ns", "")

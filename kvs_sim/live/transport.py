@@ -20,6 +20,14 @@ callback must not raise (paho would drop the connection); it is wrapped so
 that an exception is logged and the message dropped.  aiomqtt's ``messages``
 iterator is still used, as the way to learn that the connection was lost.
 
+*Writes without a detour.*  aiomqtt answers paho's "I have data to write" by
+scheduling ``add_writer`` from another loop turn, waiting for epoll to report the
+socket writable, writing, and removing the writer again: two ``epoll_ctl`` calls,
+a self-pipe write and an extra loop turn per burst.  The socket is almost always
+writable, so this transport writes on the next loop turn (``call_soon``) and
+registers a writer only if the kernel buffer is full.  On this machine it saves
+about 0.1 ms per hop.
+
 *A connection that survives the broker.*  With ``persistent=True`` the client
 connects with ``clean_start=False`` and a session expiry interval, so the broker
 keeps its subscriptions and queues QoS 1 messages while it is away (and, with
@@ -41,6 +49,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +161,7 @@ class Transport:
         client.pending_calls_threshold = 1000
         self._paho = client._client
         self._paho.on_message = self._deliver
+        self._direct_writes(client, self._paho)
         return client
 
     async def start(self) -> None:
@@ -250,6 +260,44 @@ class Transport:
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             log.warning("publish to %s failed: %s", topic, paho.error_string(info.rc))
         # MQTT_ERR_NO_CONN: paho holds a QoS 1 message and sends it on reconnect.
+
+    @staticmethod
+    def _direct_writes(client: aiomqtt.Client, pc: paho.Client) -> None:
+        """Write queued packets on the next loop turn (see the module docstring);
+        fall back to a writer callback only when the socket buffer is full."""
+        loop = asyncio.get_running_loop()
+        loop_thread = threading.get_ident()
+        state = {"scheduled": False, "fd": -1}
+
+        def write_now() -> None:
+            state["scheduled"] = False
+            try:
+                pc.loop_write()
+            except Exception as exc:
+                if not client._disconnected.done():
+                    client._disconnected.set_exception(exc)
+                return
+            sock = pc._sock
+            if pc.want_write() and sock is not None and state["fd"] < 0:
+                state["fd"] = sock.fileno()
+                loop.add_writer(state["fd"], write_now)
+
+        def register(_c: Any, _u: Any, _sock: Any) -> None:
+            if state["scheduled"]:
+                return
+            state["scheduled"] = True
+            if threading.get_ident() == loop_thread:
+                loop.call_soon(write_now)
+            else:
+                loop.call_soon_threadsafe(write_now)
+
+        def unregister(_c: Any, _u: Any, _sock: Any) -> None:
+            if state["fd"] >= 0:
+                loop.remove_writer(state["fd"])
+                state["fd"] = -1
+
+        pc.on_socket_register_write = register
+        pc.on_socket_unregister_write = unregister
 
     def _flush_early(self) -> None:
         early, self._early = self._early, []

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import selectors
-import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -23,6 +20,7 @@ import pytest
 from kvs_sim.handle import Handle
 from kvs_sim.live.broker import Broker
 from kvs_sim.live.client import LiveBackend, LiveClient
+from kvs_sim.live.launch import UpCluster
 from kvs_sim.rank import messages as m
 
 pytestmark = pytest.mark.live
@@ -31,75 +29,16 @@ SIZE = 8
 GROUPS = {"low": "0-2", "mid": "3-5", "leaves": "6-7"}
 
 
-def _spawn(url: str, cluster: str, ranks: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "kvs_sim", "up", "--size", str(SIZE), "--fanout", "2",
-         "--broker", url, "--cluster", cluster, "--ranks", ranks],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-
-
-def _wait_ready(procs: list[subprocess.Popen[str]], timeout: float = 20.0) -> None:
-    sel = selectors.DefaultSelector()
-    for p in procs:
-        assert p.stdout is not None
-        sel.register(p.stdout, selectors.EVENT_READ, p)
-    pending = set(procs)
-    deadline = time.monotonic() + timeout
-    while pending:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"{len(pending)} 'kvs-sim up' processes not ready in {timeout} s")
-        for key, _ in sel.select(left):
-            p = key.data
-            line = p.stdout.readline()
-            if not line:
-                err = p.stderr.read() if p.stderr else ""
-                raise AssertionError(f"kvs-sim up exited early: {p.returncode} {err}")
-            if "ready" in line:
-                pending.discard(p)
-                sel.unregister(p.stdout)
-    sel.close()
-
-
-def _stop(p: subprocess.Popen[str]) -> None:
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(10)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
-class Cluster:
+class Cluster(UpCluster):
     def __init__(self, broker: Broker) -> None:
+        super().__init__(broker.url, SIZE, GROUPS)
         self.broker = broker
-        self.url = broker.url
-        self.name = "c" + uuid.uuid4().hex[:8]
-        self.procs = {g: _spawn(self.url, self.name, r) for g, r in GROUPS.items()}
-        _wait_ready(list(self.procs.values()))
-
-    def restart(self, group: str, *, kill: bool = True) -> None:
-        p = self.procs[group]
-        if kill:
-            p.kill()
-            p.wait()
-        else:
-            _stop(p)
-        self.procs[group] = _spawn(self.url, self.name, GROUPS[group])
-        _wait_ready([self.procs[group]])
-
-    def close(self) -> None:
-        for p in self.procs.values():
-            _stop(p)
 
 
 @pytest.fixture(scope="module")
 def cluster(broker: Broker) -> Iterator[Cluster]:
-    c = Cluster(broker)
-    yield c
-    c.close()
+    with Cluster(broker) as c:
+        yield c
 
 
 @pytest.fixture
@@ -224,4 +163,4 @@ async def test_no_loss_across_a_broker_restart(cluster: Cluster) -> None:
         v = await h0.get_version()
         await hs[0].wait_version(v)
         assert await hs[0].get("restart.k14") == 14
-    assert all(p.poll() is None for p in cluster.procs.values())
+    assert cluster.alive()

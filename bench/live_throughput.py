@@ -1,0 +1,188 @@
+"""Live-mode throughput: real ranks over a private mosquitto, in real time.
+
+Measures, on an 8-rank binary tree (0 -> 1,2; 1 -> 3,4; 2 -> 5,6; 3 -> 7):
+
+* sequential put+commit per second issued on rank 0 and on the deepest rank (7);
+* the setroot lag to the deepest rank: a ``WaitVersionReq`` for the next version
+  is parked on rank 7, then a commit is made on rank 0; the lag is the time
+  between the two replies reaching the client (median and p99);
+* where the time goes: the client <-> rank round trip of a request that needs no
+  other rank (``GetRootReq``), the codec cost per message, and the number of
+  MQTT messages one commit costs.
+
+Ranks run in ``kvs-sim up`` processes (``--layout``: ``one`` process for all
+ranks, ``three`` processes, or one ``per-rank``); the client runs here.
+Targets (Flux on the same kind of machine): 1,600 commits/s from rank 0, 850/s
+from depth 3, 0.4 ms setroot lag.  The last line printed is JSON.
+
+    .venv/bin/python bench/live_throughput.py [--seconds 3] [--layout three]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+import timeit
+from typing import Any
+
+from kvs_sim.core.txn import Txn
+from kvs_sim.live import codec
+from kvs_sim.live.broker import Broker
+from kvs_sim.live.client import LiveClient
+from kvs_sim.live.launch import UpCluster
+from kvs_sim.rank import messages as m
+
+SIZE, FANOUT, DEEPEST = 8, 2, 7
+LAYOUTS = {
+    "one": {"all": "0-7"},
+    "three": {"low": "0-2", "mid": "3-5", "leaves": "6-7"},
+    "per-rank": {f"r{r}": str(r) for r in range(SIZE)},
+}
+TARGETS = {"commits_per_s_rank0": 1600, "commits_per_s_deepest": 850, "setroot_lag_ms": 0.4}
+
+
+def _commit(key: str, value: int) -> Any:
+    txn = Txn()
+    txn.put(key, value)
+    ops = txn.ops
+    return lambda c: m.CommitReq(client=c, ns="primary", ops=ops)
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def _sequential_commits(c: LiveClient, rank: int, seconds: float, limit: int) -> dict:
+    lat: list[float] = []
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end and len(lat) < limit:
+        t0 = time.perf_counter()
+        reply = await c.request(_commit(f"bench.r{rank}", len(lat)), rank=rank)
+        lat.append(time.perf_counter() - t0)
+        if reply.errnum:
+            raise RuntimeError(f"commit on rank {rank} failed: {reply.errmsg}")
+    total = sum(lat)
+    return {
+        "ops": len(lat),
+        "per_s": round(len(lat) / total, 1),
+        "median_ms": round(statistics.median(lat) * 1e3, 3),
+        "p99_ms": round(_pct(lat, 0.99) * 1e3, 3),
+    }
+
+
+async def _round_trips(c: LiveClient, rank: int, n: int) -> float:
+    lat = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await c.request(lambda i: m.GetRootReq(client=i, ns="primary"), rank=rank)
+        lat.append(time.perf_counter() - t0)
+    return round(statistics.median(lat) * 1e3, 3)
+
+
+async def _setroot_lag(c: LiveClient, seconds: float, limit: int) -> dict:
+    lags: list[float] = []
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end and len(lags) < limit:
+        root = await c.request(lambda i: m.GetRootReq(client=i, ns="primary"), rank=0)
+        want = root.value["seq"] + 1
+        await c.request(lambda i: m.GetRootReq(client=i, ns="primary"), rank=DEEPEST)
+        loop = asyncio.get_running_loop()
+        waited = loop.create_future()
+
+        def on_reply(reply: m.Reply, fut: asyncio.Future[float] = waited) -> None:
+            if not fut.done():
+                fut.set_result(time.perf_counter())
+
+        ident = next(c._ids)
+        c._waiters[ident] = on_reply
+        c._publish(
+            ident, lambda i: m.WaitVersionReq(client=i, ns="primary", version=want), DEEPEST
+        )
+        await asyncio.sleep(0.002)  # let the wait reach rank 7 and park
+        await c.request(_commit("bench.lag", len(lags)), rank=0)
+        t_commit = time.perf_counter()
+        t_wait = await asyncio.wait_for(waited, 5)
+        lags.append(t_wait - t_commit)
+    return {
+        "samples": len(lags),
+        "median_ms": round(statistics.median(lags) * 1e3, 3),
+        "p99_ms": round(_pct(lags, 0.99) * 1e3, 3),
+    }
+
+
+def _codec_cost_us() -> float:
+    txn = Txn()
+    txn.put("bench.key", 12345)
+    msgs = [
+        m.RelayCommit(origin=7, name="7.1", ns="primary", ops=txn.ops),
+        m.SetRoot(ns="primary", seq=42, rootref="sha1-" + "a" * 40, names=("7.1",), keys=("k",)),
+        m.Reply(client=3, value={"seq": 42, "rootref": "sha1-" + "a" * 40}, seq=42),
+    ]
+    n = 2000
+
+    def once() -> None:
+        for msg in msgs:
+            codec.decode_envelope(codec.encode_envelope(1, 7, msg, "x:1"))
+
+    return round(timeit.timeit(once, number=n) / (n * len(msgs)) * 1e6, 1)
+
+
+async def _measure(url: str, cluster: str, seconds: float, limit: int) -> dict:
+    async with LiveClient(url, cluster=cluster, timeout=10) as c:
+        for r in (0, DEEPEST):  # warm up: faults, first connections
+            for i in range(20):
+                await c.request(_commit(f"bench.r{r}", i), rank=r)
+        return {
+            "rtt_ms_rank0": await _round_trips(c, 0, 300),
+            "rtt_ms_deepest": await _round_trips(c, DEEPEST, 300),
+            "rank0": await _sequential_commits(c, 0, seconds, limit),
+            "deepest": await _sequential_commits(c, DEEPEST, seconds, limit),
+            "setroot_lag": await _setroot_lag(c, seconds, limit),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
+    ap.add_argument("--limit", type=int, default=20000, help="max operations per measurement")
+    ap.add_argument("--layout", choices=sorted(LAYOUTS), default="three")
+    ap.add_argument("--events", choices=("tree", "broker"), default="tree")
+    ap.add_argument("--local", action="store_true", help="skip the broker inside a process")
+    args = ap.parse_args(argv)
+    extra = ["--events", args.events] + (["--local"] if args.local else [])
+    with Broker() as broker, UpCluster(broker.url, SIZE, LAYOUTS[args.layout], extra=extra) as up:
+        res = asyncio.run(_measure(broker.url, up.name, args.seconds, args.limit))
+    result = {
+        "bench": "live_throughput",
+        "size": SIZE,
+        "fanout": FANOUT,
+        "layout": args.layout,
+        "events": args.events,
+        "local": args.local,
+        "commits_per_s_rank0": res["rank0"]["per_s"],
+        "commits_per_s_deepest": res["deepest"]["per_s"],
+        "setroot_lag_ms": {k: res["setroot_lag"][k] for k in ("median_ms", "p99_ms")},
+        "commit_ms_rank0": {k: res["rank0"][k] for k in ("median_ms", "p99_ms")},
+        "commit_ms_deepest": {k: res["deepest"][k] for k in ("median_ms", "p99_ms")},
+        "rtt_ms": {"rank0": res["rtt_ms_rank0"], "deepest": res["rtt_ms_deepest"]},
+        "codec_us_per_message": _codec_cost_us(),
+        "mqtt_messages_per_commit": {"rank0": 2 + 1 + 2, "deepest": 2 + 3 + 3 + 1 + 6},
+        "targets": TARGETS,
+    }
+    print(
+        f"rank 0: {result['commits_per_s_rank0']:.0f} commits/s, deepest: "
+        f"{result['commits_per_s_deepest']:.0f}/s, setroot lag median "
+        f"{result['setroot_lag_ms']['median_ms']} ms, client RTT {result['rtt_ms']}",
+        file=sys.stderr,
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
