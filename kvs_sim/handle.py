@@ -256,7 +256,9 @@ class Handle:
                         TimedOut(110, f"version {version} not reached within {timeout} s")
                     )
 
-            self.backend.call_later(timeout, expire)
+            timer = self.backend.call_later(timeout, expire)
+            if hasattr(timer, "cancel"):
+                fut.add_done_callback(lambda _: timer.cancel())
         return fut
 
     def watch(self, key: str, *, ns: str = PRIMARY, flags: int = 0) -> WatchStream:

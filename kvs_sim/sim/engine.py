@@ -18,7 +18,7 @@ what the entry is, with ``n`` ranks:
   so one heap entry per *forwarding* rank suffices (half the heap traffic of one
   entry per rank in a binary tree, 1/32 with Flux's fanout);
 * ``3n <= code < 4n``: rank ``code - 3n`` finished its work: take its next message;
-* ``code == 4n``: ``msg`` is ``(fn, args)``: client code (``call_at``, process
+* ``code == 4n``: ``msg`` is a :class:`Callback`: client code (``call_at``, process
   steps, replies to clients), run outside any rank context.
 
 Service time.  A rank handles one message at a time.  While handling, the rank
@@ -73,6 +73,20 @@ def _outside(what: str) -> RuntimeError:
         f"Engine.{what}() called outside a rank's handle(): ranks use the port only while "
         "handling a message (or in start()); client code uses request(), call_later(), spawn()"
     )
+
+
+class Callback:
+    """Client code scheduled on the engine; ``cancel()`` before it runs to drop it."""
+
+    __slots__ = ("args", "cancelled", "fn")
+
+    def __init__(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        self.fn = fn
+        self.args = args
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 class Engine:
@@ -293,17 +307,25 @@ class Engine:
         self._push_msg(self._now + self._client_latency, CLIENT, rank, build(cid))
         return cid
 
-    def call_at(self, t: float, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` at virtual time ``t`` (outside any rank context)."""
+    def call_at(self, t: float, fn: Callable[..., Any], *args: Any) -> Callback:
+        """Run ``fn(*args)`` at virtual time ``t`` (outside any rank context).
+
+        The returned :class:`Callback` can be cancelled; a cancelled one neither
+        runs nor moves the clock (so a timeout that was not needed does not make an
+        idle run jump to it)."""
         if not t >= self._now:
             raise ValueError(f"call_at({t!r}) is in the past (now is {self._now!r})")
-        heappush(self._heap, (t, self._next(), self._cb, (fn, args)))
+        cb = Callback(fn, args)
+        heappush(self._heap, (t, self._next(), self._cb, cb))
+        return cb
 
-    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> None:
-        """Run ``fn(*args)`` after ``delay`` seconds of virtual time."""
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Callback:
+        """Run ``fn(*args)`` after ``delay`` seconds of virtual time (cancellable)."""
         if not delay >= 0:
             raise ValueError(f"call_later() needs a delay >= 0, not {delay!r}")
-        heappush(self._heap, (self._now + delay, self._next(), self._cb, (fn, args)))
+        cb = Callback(fn, args)
+        heappush(self._heap, (self._now + delay, self._next(), self._cb, cb))
+        return cb
 
     def spawn(self, coro: Coroutine[Any, Any, Any]) -> Task:
         """Run an ``async def`` coroutine on the engine; the Task is a future of its
@@ -524,11 +546,10 @@ class Engine:
             if q:
                 b = self._busy[r]
                 heappush(self._heap, (b if b > t else t, self._next(), code, None))
-        else:
+        elif not msg.cancelled:
             self._now = t
             self._cur = -1
-            fn, args = msg
-            fn(*args)
+            msg.fn(*msg.args)
 
     def _push_msg(self, t: float, src: int, dst: int, msg: Any) -> None:
         seq = self._next()
@@ -537,7 +558,7 @@ class Engine:
             self._srcs[seq] = src
 
     def _call(self, t: float, fn: Callable[..., Any], *args: Any) -> None:
-        heappush(self._heap, (t, self._next(), self._cb, (fn, args)))
+        heappush(self._heap, (t, self._next(), self._cb, Callback(fn, args)))
 
     def _route(self, src: int, dst: int) -> float:
         """Count the links from ``src`` to ``dst`` and return the travel time."""

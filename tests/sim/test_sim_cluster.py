@@ -242,3 +242,21 @@ def test_user_supplied_overlay_and_broker_events() -> None:
 def test_bad_cluster_arguments_are_rejected_clearly(bad: dict) -> None:
     with pytest.raises(ValueError):
         Cluster(**bad)  # type: ignore[arg-type]
+
+
+def test_a_wait_version_timeout_that_was_not_needed_does_not_move_time() -> None:
+    c = Cluster(size=3, fanout=2, seed=1)
+    put(c, 0, "x", 1)
+    c.run()
+    h = c.handle(2)
+    c.wait(h.wait_version(1, timeout=100.0))
+    c.run()
+    assert c.now < 1.0
+
+
+def test_wait_version_times_out_with_etimedout() -> None:
+    c = Cluster(size=3, fanout=2, seed=1)
+    with pytest.raises(TimeoutError) as info:
+        c.wait(c.handle(2).wait_version(5, timeout=0.5))
+    assert info.value.errno == errno.ETIMEDOUT
+    assert c.now == pytest.approx(0.5)
