@@ -32,9 +32,26 @@ from itertools import count
 from typing import Any
 
 MAX_TOPIC_BYTES = 65535
+ROOT = "kvs-sim"
+"""First level of every kvs-sim topic: ``kvs-sim/<cluster>/...``."""
+_QUOTE = {"%": "%25", "/": "%2F", "+": "%2B", "#": "%23", "\0": "%00"}
 
 Callback = Callable[[str, Any], Any]
 """A subscriber: ``callback(topic, msg)``."""
+
+
+def quote_level(name: str) -> str:
+    """Percent-encode what a topic level cannot hold literally (``/ + # % NUL``)."""
+    if not any(c in name for c in _QUOTE):
+        return name
+    return "".join(_QUOTE.get(c, c) for c in name)
+
+
+def event_topic(cluster: str, ns: str, kind: str) -> str:
+    """Where a cluster's events appear: ``kvs-sim/<cluster>/event/<ns>/<kind>``,
+    ``kind`` being ``setroot`` or ``removed``.  The simulator's bus and the live
+    MQTT engine use the same names, so one filter serves both."""
+    return f"{ROOT}/{cluster}/event/{quote_level(ns)}/{kind}"
 
 
 def _check_common(kind: str, s: str) -> None:

@@ -331,7 +331,7 @@ class Leader(RankBase):
         self.port.work(self.config.service.commit_base)
         try:
             self.require_owner(req.userid, f"create namespace {req.ns!r}")
-            if not req.ns or "/" in req.ns or "::" in req.ns:
+            if not req.ns or "::" in req.ns:
                 raise InvalidArgument(errno.EINVAL, f"invalid namespace name {req.ns!r}")
             if req.ns in self.roots or req.ns in self._removing:
                 raise AlreadyExists(errno.EEXIST, f"namespace {req.ns!r} already exists")

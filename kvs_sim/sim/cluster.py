@@ -35,10 +35,12 @@ from kvs_sim.core.namespace import PRIMARY
 from kvs_sim.handle import Handle
 from kvs_sim.history import Recorder
 from kvs_sim.rank import RankBase, RankConfig, RankHooks, make_rank
+from kvs_sim.rank.messages import SetRoot
 from kvs_sim.sim.engine import Engine, Tracer
 from kvs_sim.sim.latency import Constant, LinkModel, parse_latency
 from kvs_sim.sim.overlay import Overlay
 from kvs_sim.sim.process import SimFuture
+from kvs_sim.topics import TopicBus, event_topic
 
 DEFAULT_LATENCY = "const:100us"
 """Per-hop latency: with ~15 us of setroot service and ~5 us of routing, one hop of
@@ -129,6 +131,7 @@ class Cluster:
         record: bool | Recorder = False,
         claims: tuple[str, ...] = (),
         tracer: Tracer | None = None,
+        name: str = "sim",
     ) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
@@ -177,6 +180,11 @@ class Cluster:
         if self.recorder is not None:
             for r in range(self.size):
                 self.recorder.root(rank=r, ns=PRIMARY, version=root.seq, time=0.0)
+        self.name = name
+        self.bus = TopicBus()
+        """Every event the leader publishes, on its MQTT topic (``event_topic``), for
+        observers: ``cluster.bus.subscribe("kvs-sim/+/event/#", callback)``."""
+        self.engine.on_publish = self._published
         self.engine.attach(self.ranks)
         self.engine.start()
         self._handles = itertools.count()
@@ -192,6 +200,10 @@ class Cluster:
             "depth": list(self.overlay.depth),
             "commit_response": self.config.commit_response,
         }
+
+    def _published(self, time: float, rank: int, msg: Any) -> None:
+        kind = "setroot" if isinstance(msg, SetRoot) else "removed"
+        self.bus.publish(event_topic(self.name, msg.ns, kind), msg)
 
     def _root_applied(self, rank: int, ns: str, seq: int, rootref: str, time: float) -> None:
         assert self.recorder is not None

@@ -149,6 +149,8 @@ class Engine:
         self._hop_cost = float(hop_cost)
         self._client_latency = float(client_latency)
         self._tracer = tracer
+        self.on_publish: Callable[[float, int, Any], Any] | None = None
+        """Observer of every published event ``(time it leaves, publisher, msg)``."""
         self._heap: list[tuple[float, int, int, Any]] = []
         self._next = itertools.count().__next__
         self._now = 0.0
@@ -253,6 +255,8 @@ class Engine:
         if r < 0:
             raise _outside("publish")
         t = self._now + self._work
+        if self.on_publish is not None:
+            self.on_publish(t, r, msg)
         if self.events == "broker":
             self._to_broker[r] += 1
             t = self._ordered(r, t + self._links.sample(r, BROKER, self._rng))

@@ -260,3 +260,16 @@ def test_wait_version_times_out_with_etimedout() -> None:
         c.wait(c.handle(2).wait_version(5, timeout=0.5))
     assert info.value.errno == errno.ETIMEDOUT
     assert c.now == pytest.approx(0.5)
+
+
+def test_setroot_events_appear_on_their_mqtt_topic() -> None:
+    c = Cluster(size=3, fanout=2, seed=1, name="demo")
+    seen: list[tuple[str, int]] = []
+    c.bus.subscribe("kvs-sim/+/event/+/setroot", lambda topic, msg: seen.append((topic, msg.seq)))
+    c.wait(c.handle(0).namespace_create("a/b", owner=0))
+    put(c, 2, "x", 1)
+    c.wait(c.handle(1).put("y", 2, ns="a/b"))
+    assert seen == [
+        ("kvs-sim/demo/event/primary/setroot", 1),
+        ("kvs-sim/demo/event/a%2Fb/setroot", 1),
+    ]
