@@ -27,13 +27,16 @@ import statistics
 import sys
 import time
 import timeit
+from collections.abc import Callable
 from typing import Any
 
 from kvs_sim.core.txn import Txn
 from kvs_sim.live import codec
 from kvs_sim.live.broker import Broker
-from kvs_sim.live.client import LiveClient
+from kvs_sim.live.client import LiveBackend, LiveClient
 from kvs_sim.live.launch import UpCluster
+from kvs_sim.live.topics import parse_url
+from kvs_sim.live.transport import Transport
 from kvs_sim.rank import messages as m
 
 SIZE, FANOUT, DEEPEST = 8, 2, 7
@@ -50,6 +53,10 @@ def _commit(key: str, value: int) -> Any:
     txn.put(key, value)
     ops = txn.ops
     return lambda c: m.CommitReq(client=c, ns="primary", ops=ops)
+
+
+def _wait_for(version: int) -> Callable[[int], m.WaitVersionReq]:
+    return lambda c: m.WaitVersionReq(client=c, ns="primary", version=version)
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -85,24 +92,20 @@ async def _round_trips(c: LiveClient, rank: int, n: int) -> float:
 
 
 async def _setroot_lag(c: LiveClient, seconds: float, limit: int) -> dict:
+    backend = LiveBackend(c)
     lags: list[float] = []
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end and len(lags) < limit:
         root = await c.request(lambda i: m.GetRootReq(client=i, ns="primary"), rank=0)
         want = root.value["seq"] + 1
         await c.request(lambda i: m.GetRootReq(client=i, ns="primary"), rank=DEEPEST)
-        loop = asyncio.get_running_loop()
-        waited = loop.create_future()
+        waited: asyncio.Future[float] = asyncio.get_running_loop().create_future()
 
         def on_reply(reply: m.Reply, fut: asyncio.Future[float] = waited) -> None:
             if not fut.done():
                 fut.set_result(time.perf_counter())
 
-        ident = next(c._ids)
-        c._waiters[ident] = on_reply
-        c._publish(
-            ident, lambda i: m.WaitVersionReq(client=i, ns="primary", version=want), DEEPEST
-        )
+        backend.request(DEEPEST, _wait_for(want), on_reply)
         await asyncio.sleep(0.002)  # let the wait reach rank 7 and park
         await c.request(_commit("bench.lag", len(lags)), rank=0)
         t_commit = time.perf_counter()
@@ -113,6 +116,31 @@ async def _setroot_lag(c: LiveClient, seconds: float, limit: int) -> dict:
         "median_ms": round(statistics.median(lags) * 1e3, 3),
         "p99_ms": round(_pct(lags, 0.99) * 1e3, 3),
     }
+
+
+async def _publishes_per_commit(c: LiveClient, url: str, cluster: str, rank: int) -> float:
+    """MQTT publishes on the cluster's topics per commit issued on ``rank``."""
+    seen = 0
+
+    def count(_inc: Any) -> None:
+        nonlocal seen
+        seen += 1
+
+    spy = Transport(
+        parse_url(url),
+        client_id=f"kvs-sim-bench-spy-{rank}",
+        subscriptions=[f"kvs-sim/{cluster}/#"],
+        on_message=count,
+        persistent=False,
+    )
+    await spy.start()
+    await asyncio.sleep(0.2)
+    seen, n = 0, 50
+    for i in range(n):
+        await c.request(_commit(f"bench.count{rank}", i), rank=rank)
+    await asyncio.sleep(0.3)
+    await spy.close()
+    return round(seen / n, 1)
 
 
 def _codec_cost_us() -> float:
@@ -143,6 +171,10 @@ async def _measure(url: str, cluster: str, seconds: float, limit: int) -> dict:
             "rank0": await _sequential_commits(c, 0, seconds, limit),
             "deepest": await _sequential_commits(c, DEEPEST, seconds, limit),
             "setroot_lag": await _setroot_lag(c, seconds, limit),
+            "publishes": {
+                "rank0": await _publishes_per_commit(c, url, cluster, 0),
+                "deepest": await _publishes_per_commit(c, url, cluster, DEEPEST),
+            },
         }
 
 
@@ -153,8 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layout", choices=sorted(LAYOUTS), default="three")
     ap.add_argument("--events", choices=("tree", "broker"), default="tree")
     ap.add_argument("--local", action="store_true", help="skip the broker inside a process")
+    ap.add_argument("--qos", type=int, choices=(0, 1), default=1, help="QoS between ranks")
     args = ap.parse_args(argv)
-    extra = ["--events", args.events] + (["--local"] if args.local else [])
+    extra = ["--events", args.events, "--qos", str(args.qos)] + (["--local"] if args.local else [])
     with Broker() as broker, UpCluster(broker.url, SIZE, LAYOUTS[args.layout], extra=extra) as up:
         res = asyncio.run(_measure(broker.url, up.name, args.seconds, args.limit))
     result = {
@@ -164,6 +197,7 @@ def main(argv: list[str] | None = None) -> int:
         "layout": args.layout,
         "events": args.events,
         "local": args.local,
+        "qos": args.qos,
         "commits_per_s_rank0": res["rank0"]["per_s"],
         "commits_per_s_deepest": res["deepest"]["per_s"],
         "setroot_lag_ms": {k: res["setroot_lag"][k] for k in ("median_ms", "p99_ms")},
@@ -171,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
         "commit_ms_deepest": {k: res["deepest"][k] for k in ("median_ms", "p99_ms")},
         "rtt_ms": {"rank0": res["rtt_ms_rank0"], "deepest": res["rtt_ms_deepest"]},
         "codec_us_per_message": _codec_cost_us(),
-        "mqtt_messages_per_commit": {"rank0": 2 + 1 + 2, "deepest": 2 + 3 + 3 + 1 + 6},
+        "mqtt_publishes_per_commit": res["publishes"],
         "targets": TARGETS,
     }
     print(

@@ -34,6 +34,10 @@ def register(subparsers: Any) -> None:
         "--local", action="store_true",
         help="deliver messages between ranks of this process without the broker",
     )  # fmt: skip
+    p.add_argument(
+        "--qos", type=int, choices=(0, 1), default=1,
+        help="MQTT QoS between ranks (default 1; 0 may lose messages, for benchmarks)",
+    )  # fmt: skip
     add_broker_args(p)
     p.set_defaults(func=run)
 
@@ -70,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             config=RankConfig(commit_response=args.commit_response),
             ca_file=args.ca_file,
             local=args.local,
+            qos=args.qos,
         )
         starting = asyncio.ensure_future(engine.start())
         stopping = asyncio.ensure_future(stop.wait())

@@ -43,6 +43,8 @@ replaces it by ``down`` if the process dies) and starts its ranks only when ever
 ancestor of theirs has a status, i.e. has a session that queues its messages.
 With ``local=True`` a message whose next hop is hosted in the same process skips
 the broker (faster; off by default so every hop is a real MQTT message).
+``qos=0`` trades the delivery guarantee for half the packets (no PUBACKs); it
+exists to measure what QoS 1 costs, not for use.
 """
 
 from __future__ import annotations
@@ -132,6 +134,7 @@ class LiveEngine:
         local: bool = False,
         connect_timeout: float = 5.0,
         ready_timeout: float = 30.0,
+        qos: int = 1,
     ) -> None:
         self.url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
         self.cluster = tp.check_cluster(cluster or self.url.cluster or tp.DEFAULT_CLUSTER)
@@ -180,6 +183,7 @@ class LiveEngine:
             ca_file=ca_file,
             will=Will(status, self._status_payload("down")),
             connect_timeout=connect_timeout,
+            qos=qos,
         )
         self._status_topic = status
 
@@ -199,7 +203,7 @@ class LiveEngine:
             parent = self.overlay.parent(r)
             self.ranks[r] = factory(r, parent, _RankPort(self, r), self.config)
         await self.transport.start()
-        self.transport.publish(self._status_topic, self._status_payload("up"), retain=True)
+        self.transport.publish(self._status_topic, self._status_payload("up"), qos=1, retain=True)
         await self._wait_for_ancestors()
         for r in self.hosted:
             try:
@@ -229,7 +233,7 @@ class LiveEngine:
     async def stop(self) -> None:
         """Stop delivering, mark this process down, flush and disconnect."""
         self._stopped = True
-        self.transport.publish(self._status_topic, self._status_payload("down"), retain=True)
+        self.transport.publish(self._status_topic, self._status_payload("down"), qos=1, retain=True)
         await self.transport.close()
 
     async def __aenter__(self) -> LiveEngine:

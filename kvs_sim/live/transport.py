@@ -111,6 +111,7 @@ class Transport:
         will: Will | None = None,
         connect_timeout: float = 5.0,
         backoff: tuple[float, float] = (0.05, 2.0),
+        qos: int = 1,
     ) -> None:
         self.url = url
         self.client_id = client_id
@@ -122,6 +123,8 @@ class Transport:
         self.will = will
         self.connect_timeout = connect_timeout
         self.backoff = backoff
+        self.qos = qos
+        """QoS of the subscriptions and the default of :meth:`publish`."""
         self.connected = asyncio.Event()
         self.connections = 0
         """How many times a connection was established (1 + reconnects)."""
@@ -188,7 +191,7 @@ class Transport:
                     self.connections += 1
                     delay = self.backoff[0]
                     if self.subscriptions:
-                        await client.subscribe([(t, 1) for t in self.subscriptions])
+                        await client.subscribe([(t, self.qos) for t in self.subscriptions])
                     self._flush_early()
                     self.connected.set()
                     if self.connections > 1:
@@ -240,12 +243,14 @@ class Transport:
         topic: str,
         payload: bytes,
         *,
-        qos: int = 1,
+        qos: int | None = None,
         retain: bool = False,
         response_topic: str | None = None,
         correlation: bytes | None = None,
     ) -> None:
         """Queue a publish; never blocks, never raises for a lost connection."""
+        if qos is None:
+            qos = self.qos
         props = None
         if response_topic is not None or correlation is not None:
             props = Properties(PacketTypes.PUBLISH)
