@@ -1,0 +1,488 @@
+"""``kvs-sim run SCENARIO.py``: run a scenario, check it, report, write files and plots.
+
+Theory of operation
+-------------------
+The command is the user-facing shell over :mod:`kvs_sim.scenario` (load and run a
+scenario file; the format is documented there and in ``scenarios/README.md``),
+:mod:`kvs_sim.checks`, :mod:`kvs_sim.metrics` and :mod:`kvs_sim.plots`:
+
+1. validate the options (one line on stderr and exit 2 if one is bad), load the
+   scenario (one line and exit 2 if it cannot be used);
+2. run each variant of the scenario (a scenario without ``VARIANTS`` is one run)
+   on a fresh recording cluster, with a progress bar on the terminal when a run
+   takes more than half a second of wall time;
+3. for each run: save ``history.jsonl``, draw ``propagation.png`` and
+   ``spacetime.png`` and print the guarantees (with evidence), the metric tables
+   and the scenario's findings.  With variants each run gets a subdirectory of
+   ``--out`` named after it;
+4. draw ``staleness.png`` (every run, one row each), write ``summary.json`` and say
+   where everything went.
+
+Exit codes: 0 every claimed guarantee held in every run; 1 one was violated;
+2 bad options or an unusable scenario file; 3 the scenario failed while running
+(it raised, stalled, or ran past its ``max_time``): one line naming the
+scenario's failing line, no traceback unless ``--traceback``.
+
+``summary.json``: ``{"scenario", "title", "file", "seed", "config", "claims", "ok",
+"exit_code", "runs": [{"variant", "config", "claims", "violated_claims", "ok",
+"guarantees": {NAME: {"claimed", "verdict", "checked", "violations": [{"summary",
+"ops", "evidence"}], "notes"}}, "metrics", "findings", "traffic", "files"}],
+"files"}``; metrics without their per-sample lists (those are in the history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+PROG = "kvs-sim run"
+MAX_EVIDENCE = 20
+"""Violations per guarantee written to summary.json with their evidence."""
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``run`` subcommand to the ``kvs-sim`` parser."""
+    p = subparsers.add_parser(
+        "run",
+        help="run a scenario: report, history, summary and plots",
+        description="Run SCENARIO.py on a simulated instance in virtual time, check the "
+        "guarantees it claims, print a report and write history.jsonl, summary.json and "
+        "PNG plots into --out.  Exit 0 if every claimed guarantee held, 1 if one was "
+        "violated, 2 for bad options or scenario files, 3 if the scenario failed.",
+    )
+    p.add_argument("scenario", help="scenario file (see scenarios/README.md)")
+    p.add_argument("--size", help="number of ranks (default: the scenario's)")
+    p.add_argument("--fanout", help="k of the k-ary tree overlay (default: the scenario's)")
+    p.add_argument("--seed", help="simulation seed, an integer >= 0 (default: the scenario's)")
+    p.add_argument("--out", help="output directory (default: out/<scenario name>)")
+    p.add_argument("--events", help="how setroot events travel: tree or broker")
+    p.add_argument("--latency", help="per-hop latency, e.g. const:100us, lognormal:100us,0.5")
+    p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
+    p.add_argument(
+        "--traceback", action="store_true", help="show the full traceback if the scenario fails"
+    )
+    p.set_defaults(func=run)
+
+
+def _cli_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The options given on the command line, parsed; ValueError with one line."""
+    from kvs_sim.scenario import check_options
+
+    out: dict[str, Any] = {}
+    for name in ("size", "fanout", "seed"):
+        text = getattr(args, name)
+        if text is None:
+            continue
+        try:
+            out[name] = int(text)
+        except ValueError:
+            raise ValueError(f"--{name} must be an integer, got {text!r}") from None
+    for name in ("events", "latency"):
+        if getattr(args, name) is not None:
+            out[name] = getattr(args, name)
+    try:
+        check_options(out)
+    except ValueError as e:
+        raise ValueError(f"--{e}") from None
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the scenario; return the exit code described in the module docstring."""
+    from rich.console import Console
+
+    from kvs_sim.scenario import ScenarioError, ScenarioFailed, load_scenario, variant_options
+
+    try:
+        cli = _cli_options(args)
+        scenario = load_scenario(args.scenario)
+        variants: list[str | None] = list(scenario.variants) or [None]
+        for v in variants:
+            variant_options(scenario, cli, v)
+    except (ValueError, ScenarioError) as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return 2
+    out = Path(args.out) if args.out else Path("out") / scenario.name
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        print(f"{PROG}: cannot create output directory {out}: {e.strerror}", file=sys.stderr)
+        return 2
+    console = Console(file=sys.stdout, highlight=False)
+    base, _ = variant_options(scenario, cli, None)
+    console.print(
+        f"[bold]{scenario.name}[/bold]: {scenario.title}\n"
+        f"size {base['size']}, fanout {base['fanout']}, seed {base['seed']}, "
+        f"latency {base['latency']}, events {base['events']}"
+        + (f"; variants: {', '.join(scenario.variants)}" if scenario.variants else "")
+    )
+    runs: list[tuple[Any, dict[str, str]]] = []
+    for v in variants:
+        try:
+            with _Progress(scenario.name if v is None else f"{scenario.name} [{v}]") as progress:
+                result = _run_one(scenario, cli, v, keep_trace=not args.no_plots, progress=progress)
+        except ScenarioFailed as e:
+            if args.traceback and e.cause is not None:
+                traceback.print_exception(e.cause, file=sys.stderr)
+            print(f"{PROG}: {e}", file=sys.stderr)
+            return 3
+        vdir = out if v is None else out / v
+        files = _write_run(result, vdir, out, plots=not args.no_plots)
+        _print_run(console, result, multi=v is not None)
+        runs.append((result, files))
+    top: dict[str, str] = {}
+    if not args.no_plots:
+        top["staleness"] = str(_staleness_plot(scenario, runs, out))
+    failed = [r for r, _ in runs if r.violated]
+    code = 1 if failed else 0
+    summary = _summary(scenario, base, runs, top, code)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    top["summary"] = str(out / "summary.json")
+    if len(runs) > 1:
+        _print_comparison(console, runs)
+    _print_files(console, runs, top)
+    verdict = (
+        f"claimed guarantees violated in {', '.join(_label(r) for r in failed)}"
+        if failed
+        else "all claimed guarantees held"
+    )
+    console.print(f"[bold {'red' if failed else 'green'}]{verdict}[/] (exit {code})")
+    return code
+
+
+def _run_one(scenario: Any, cli: dict[str, Any], variant: str | None, **kw: Any) -> Any:
+    from kvs_sim.scenario import run_variant
+
+    progress = kw.pop("progress")
+    return run_variant(scenario, cli, variant, on_start=progress.attach, **kw)
+
+
+def _label(run: Any) -> str:
+    return run.name if run.name is not None else "the run"
+
+
+# ---------------------------------------------------------------------------
+# Files
+
+
+def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str]:
+    from kvs_sim import plots as P
+    from kvs_sim.history import save
+
+    vdir.mkdir(parents=True, exist_ok=True)
+    files = {"history": str(vdir / "history.jsonl")}
+    save(run.history, vdir / "history.jsonl")
+    if not plots:
+        return files
+    h = run.history
+    version = run.focus.get("version", P.focus_version(h))
+    applied = P.applied_times(h, version)
+    created = h.created("primary").get(version, 0.0)
+    committers = {o.rank for o in h.commits("primary") if o.version == version}
+    suffix = f" [{run.name}]" if run.name else ""
+    files["propagation"] = str(
+        P.plot_propagation(
+            run.parent,
+            applied,
+            vdir / "propagation.png",
+            version=version,
+            created=created,
+            committers=committers,
+            title=f"Version {version} spreading down the overlay{suffix}",
+            note=f"fanout {run.options['fanout']}, {run.options['latency']} per hop",
+        )
+    )
+    window = run.focus.get("window") or P.focus_window(h, version)
+    lanes = run.focus.get("ranks")
+    depth = h.header.config.get("depth") or []
+    labels = {r: f"rank {r} (depth {depth[r]})" for r in range(len(depth))}
+    files["spacetime"] = str(
+        P.plot_spacetime(
+            run.trace.deliveries,
+            vdir / "spacetime.png",
+            lanes=lanes,
+            window=tuple(window),
+            transit=run.transit,
+            lane_labels=labels,
+            title=f"Messages around version {version}{suffix}",
+            note=""
+            if str(run.options["latency"]).startswith("const")
+            else "send times estimated from the mean link latency",
+        )
+    )
+    return files
+
+
+def _staleness_plot(scenario: Any, runs: list[tuple[Any, dict[str, str]]], out: Path) -> Path:
+    from kvs_sim import plots as P
+
+    series = {
+        (r.name or ""): P.staleness_data(r.history, r.metrics["propagation"]) for r, _ in runs
+    }
+    return P.plot_staleness(
+        series, out / "staleness.png", title=f"{scenario.name}: staleness by tree depth"
+    )
+
+
+def _summary(
+    scenario: Any,
+    base: dict[str, Any],
+    runs: list[tuple[Any, dict[str, str]]],
+    top: dict[str, str],
+    code: int,
+) -> dict[str, Any]:
+    from kvs_sim.checks import describe
+
+    items = []
+    for r, files in runs:
+        ops = r.history.ops_by_id()
+        guarantees = {}
+        for v in r.verdicts:
+            shown = v.violations[:MAX_EVIDENCE]
+            guarantees[v.guarantee] = {
+                "claimed": v.guarantee in r.claims,
+                "verdict": {True: "held", False: "violated", None: "nothing to check"}[v.held],
+                "checked": v.checked,
+                "violations": [
+                    {**bad.to_dict(), "evidence": [describe(ops[i]) for i in bad.ops if i in ops]}
+                    for bad in shown
+                ],
+                "more_violations": len(v.violations) - len(shown),
+                "notes": list(v.notes),
+            }
+        items.append(
+            {
+                "variant": r.name,
+                "config": {k: v for k, v in r.options.items()},
+                "claims": list(r.claims),
+                "violated_claims": r.violated,
+                "ok": not r.violated,
+                "guarantees": guarantees,
+                "metrics": _without_samples(r.metrics),
+                "findings": r.findings,
+                "traffic": r.traffic,
+                "end_time": r.end_time,
+                "files": files,
+            }
+        )
+    return {
+        "scenario": scenario.name,
+        "title": scenario.title,
+        "file": str(scenario.path),
+        "seed": base["seed"],
+        "config": base,
+        "claims": list(scenario.claims),
+        "ok": code == 0,
+        "exit_code": code,
+        "runs": items,
+        "files": dict(top),
+    }
+
+
+def _without_samples(metrics: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: {k: v for k, v in m.items() if k != "samples"} if isinstance(m, dict) else m
+        for name, m in metrics.items()
+    }
+
+
+# ---------------------------------------------------------------------------
+# Terminal report
+
+
+def _num(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:.4g}"
+    return str(x)
+
+
+def _print_run(console: Any, run: Any, *, multi: bool) -> None:
+    from rich.rule import Rule
+
+    from kvs_sim.checks import render_verdicts
+    from kvs_sim.metrics import render_tables
+
+    if multi:
+        over = {k: run.options[k] for k in ("size", "fanout", "commit_response", "latency")}
+        console.print(
+            Rule(f"variant {run.name}: " + ", ".join(f"{k} {v}" for k, v in over.items()))
+        )
+        if run.overridden:
+            console.print(f"(the variant sets {', '.join(run.overridden)}, over the command line)")
+    for item in render_verdicts(run.verdicts, run.claims, run.history):
+        console.print(item)
+    # Per-depth rows only: per-rank rows of a large cluster would fill the screen.
+    trimmed = {
+        k: {**m, "by_rank": []} if isinstance(m, dict) else m for k, m in run.metrics.items()
+    }
+    for table in render_tables(trimmed):
+        console.print(table)
+    for table in _findings_tables(run):
+        console.print(table)
+
+
+def _findings_tables(run: Any) -> list[Any]:
+    from rich.table import Table
+
+    tables = []
+    simple = Table(title="Findings", title_justify="left", show_header=False)
+    simple.add_column("finding")
+    simple.add_column("value", justify="right")
+    for name, value in run.findings.items():
+        if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
+            t = Table(title=name[:1].upper() + name[1:], title_justify="left")
+            cols = list(dict.fromkeys(k for row in value for k in row))
+            for c in cols:
+                t.add_column(str(c), justify="right")
+            for row in value:
+                t.add_row(*(_num(row.get(c, "")) for c in cols))
+            tables.append(t)
+        else:
+            simple.add_row(name, _num(value))
+    tr = run.traffic
+    if tr.get("links"):
+        a, b = tr["busiest_link"]
+        simple.add_row("messages per link: mean", _num(tr["mean_per_link"]))
+        simple.add_row(f"busiest link {a} -> {b}", _num(tr["busiest_link_messages"]))
+        simple.add_row("messages sent by rank 0", _num(tr["sent_by_rank0"]))
+    return [simple, *tables]
+
+
+def _print_comparison(console: Any, runs: list[tuple[Any, dict[str, str]]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    names = [r.name for r, _ in runs]
+    t = Table(title="Variants compared", title_justify="left")
+    t.add_column("")
+    for n in names:
+        t.add_column(str(n), justify="right")
+    t.add_row(
+        "claimed guarantees",
+        *(
+            Text("violated: " + ", ".join(r.violated), style="red")
+            if r.violated
+            else Text(f"{len(r.claims)} held", style="green")
+            for r, _ in runs
+        ),
+    )
+    for g in [v.guarantee for v in runs[0][0].verdicts]:
+        cells = []
+        for r, _ in runs:
+            v = next(x for x in r.verdicts if x.guarantee == g)
+            word = {True: "held", False: f"{len(v.violations)} violations", None: "n/a"}[v.held]
+            cells.append(word + (" (claimed)" if g in r.claims else ""))
+        t.add_row(g, *cells)
+    keys = list(
+        dict.fromkeys(k for r, _ in runs for k, v in r.findings.items() if not isinstance(v, list))
+    )
+    for k in keys:
+        t.add_row(k, *(_num(r.findings.get(k, "-")) for r, _ in runs))
+    for k, title in (
+        ("mean_per_link", "messages per link: mean"),
+        ("sent_by_rank0", "sent by rank 0"),
+    ):
+        t.add_row(title, *(_num(r.traffic.get(k, "-")) for r, _ in runs))
+    console.print(t)
+
+
+def _print_files(console: Any, runs: list[tuple[Any, dict[str, str]]], top: dict[str, str]) -> None:
+    console.print("[bold]Wrote[/bold]")
+    for r, files in runs:
+        prefix = f"  {r.name}: " if r.name else "  "
+        console.print(prefix + ", ".join(files.values()))
+    console.print("  " + ", ".join(top.values()))
+    plots = [f for _, files in runs for k, f in files.items() if f.endswith(".png")]
+    plots += [f for f in top.values() if f.endswith(".png")]
+    if plots:
+        console.print(f"Plots: {len(plots)} PNG files, e.g. {plots[0]}")
+
+
+# ---------------------------------------------------------------------------
+# Progress
+
+
+class _Progress:
+    """A rich progress bar for one run, shown on a terminal only, and only once the
+    run has taken ``delay`` seconds of wall time (short runs print nothing).
+
+    It reads the run's counters (client replies, virtual time) at each refresh,
+    from rich's refresh thread: the simulation itself is never paused or sliced,
+    so showing progress cannot change a run."""
+
+    def __init__(self, label: str, delay: float = 0.5) -> None:
+        self.label = label
+        self.delay = delay
+        self.cluster: Any = None
+        self.args: Any = None
+        self.trace: Any = None
+        self._progress: Any = None
+        self._timer: threading.Timer | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def attach(self, cluster: Any, args: Any, trace: Any) -> None:
+        self.cluster, self.args, self.trace = cluster, args, trace
+
+    def __enter__(self) -> _Progress:
+        from rich.console import Console
+
+        console = Console(file=sys.stderr)
+        if console.is_terminal:
+            self._timer = threading.Timer(self.delay, self._start, (console,))
+            self._timer.daemon = True
+            self._timer.start()
+        return self
+
+    def _start(self, console: Any) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        with self._lock:
+            if self._closed:
+                return
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                _live_column(self, bar=True),
+                _live_column(self, bar=False),
+                TimeElapsedColumn(),
+                console=console,
+                transient=True,
+            )
+            self._progress.add_task(self.label, total=None)
+            self._progress.start()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._closed = True
+            if self._timer is not None:
+                self._timer.cancel()
+            if self._progress is not None:
+                self._progress.stop()
+
+
+def _live_column(state: _Progress, bar: bool) -> Any:
+    """A rich column rendering the bar (ops done of ops expected) or the counters,
+    read live at each refresh (defined here so rich.progress loads only when used)."""
+    from rich.progress import ProgressColumn
+    from rich.progress_bar import ProgressBar
+    from rich.text import Text
+
+    class LiveColumn(ProgressColumn):
+        def render(self, task: Any) -> Any:
+            done = state.trace.replies if state.trace is not None else 0
+            total = state.args.expected_ops if state.args is not None else None
+            if bar:
+                if total:
+                    return ProgressBar(total=total, completed=min(done, total), width=30)
+                return ProgressBar(total=None, pulse=True, width=30)
+            now = state.cluster.now if state.cluster is not None else 0.0
+            of = f"/{total}" if total else ""
+            return Text(f"{done}{of} ops, t = {1e3 * now:.2f} ms virtual")
+
+    return LiveColumn()
