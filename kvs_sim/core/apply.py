@@ -124,12 +124,29 @@ class _Dir:
 
 
 class _Applier:
-    __slots__ = ("inline_max", "max_depth", "namespace", "new_refs", "rewritten", "root", "store")
+    __slots__ = (
+        "cache",
+        "inline_max",
+        "max_depth",
+        "namespace",
+        "new_refs",
+        "rewritten",
+        "root",
+        "store",
+    )
 
     def __init__(
-        self, store: BlobStore, rootref: str, inline_max: int, namespace: str | None, max_depth: int
+        self,
+        store: BlobStore,
+        rootref: str,
+        *,
+        inline_max: int,
+        namespace: str | None,
+        max_depth: int,
+        cache: treeobj.DecodeCache | None,
     ) -> None:
         self.store = store
+        self.cache = cache
         self.inline_max = inline_max
         self.namespace = namespace
         self.max_depth = max_depth
@@ -149,14 +166,15 @@ class _Applier:
         raw = self.store.load(ref)
         if raw is None:
             raise MissingObject(ref)
-        if isinstance(raw, dict):  # a decoded object from a cache: copy before editing
-            obj, entries = raw, dict(raw["data"])
+        if isinstance(raw, dict):
+            obj = raw
+        elif self.cache is not None:
+            obj = self.cache.decode(ref, raw)
         else:
             obj = treeobj.decode(raw, deep=False)
-            entries = obj["data"]
         if obj["type"] != "dir":
             raise ProtocolError(f"dirref {ref} under {key!r} names a {obj['type']!r}, not a dir")
-        return _Dir(entries, ent)
+        return _Dir(dict(obj["data"]), ent)  # a private copy: decoded objects are shared
 
     def _kind(self, ent: Any, key: str) -> str:
         try:
@@ -295,6 +313,7 @@ def apply_transactions(
     compact: bool = False,
     namespace: str | None = None,
     max_depth: int = SYMLINK_MAX_DEPTH,
+    cache: treeobj.DecodeCache | None = treeobj.DEFAULT_CACHE,
 ) -> ApplyResult:
     """Apply ``txns`` in order on top of ``rootref``; all succeed or none do.
 
@@ -302,9 +321,17 @@ def apply_transactions(
     the name of the namespace being written: a symlink naming that namespace
     explicitly may be written through, any other namespace is ``EINVAL``.
     Raises a :class:`KVSError` (with ``txn_index``) on a bad op, or
-    :class:`MissingObject` if ``store.load`` returned ``None``.
+    :class:`MissingObject` if ``store.load`` returned ``None``.  ``cache``
+    memoises decoded directories across calls (None disables it).
     """
-    app = _Applier(store, rootref, inline_max, namespace, max_depth)
+    app = _Applier(
+        store,
+        rootref,
+        inline_max=inline_max,
+        namespace=namespace,
+        max_depth=max_depth,
+        cache=cache,
+    )
     keys: set[str] = set()
     for index, ops in enumerate(txns):
         try:

@@ -9,8 +9,10 @@ object it needs.  ``None`` means "not held locally", and the lookup raises
 faults the object in from its TBON parent, and simply runs the lookup again; the
 work redone is a few dictionary probes, and a lookup holds no state between tries,
 which is what lets one code path serve the leader (which holds everything), a
-warm follower and a cold one.  The loader may also return an already decoded tree
-object (a ``dict``), so a cache can skip JSON decoding.
+warm follower and a cold one.  Retrying is cheap because decoded directories are
+memoised by blobref in a :class:`~kvs_sim.core.treeobj.DecodeCache` (the loader is
+still asked for every object, so a rank's own cache accounting and expiry stay
+exact).  The loader may also return an already decoded tree object (a ``dict``).
 
 Resolution rules, following flux-core's ``lookup.c`` and observed Flux behaviour:
 
@@ -63,6 +65,7 @@ from .errors import (
     SymlinkLoop,
 )
 from .keys import SYMLINK_MAX_DEPTH, key_components, normalize_key
+from .treeobj import DEFAULT_CACHE, DecodeCache
 
 __all__ = [
     "WANTS",
@@ -89,12 +92,18 @@ _KIND = {"val": "val", "valref": "val", "dir": "dir", "dirref": "dir", "symlink"
 class _Walker:
     """State of one lookup: the loader, resolver and a per-call directory memo."""
 
-    __slots__ = ("dirs", "key", "load", "max_depth", "resolve_ns")
+    __slots__ = ("cache", "dirs", "key", "load", "max_depth", "resolve_ns")
 
     def __init__(
-        self, load: Loader, resolve_ns: NsResolver | None, max_depth: int, key: str
+        self,
+        load: Loader,
+        resolve_ns: NsResolver | None,
+        max_depth: int,
+        key: str,
+        cache: DecodeCache | None,
     ) -> None:
         self.load = load
+        self.cache = cache
         self.resolve_ns = resolve_ns
         self.max_depth = max_depth
         self.key = key
@@ -111,7 +120,7 @@ class _Walker:
             raise self.corrupt(e.strerror or "invalid tree object") from None
 
     def entries(self, ent: dict[str, Any], kind: str) -> dict[str, Any] | None:
-        """The entries of a directory dirent, or None if ``ent`` is a value."""
+        """The entries of a directory dirent (shared: do not mutate), or None."""
         if kind == "dir":
             return ent["data"]
         if kind != "dirref":
@@ -124,14 +133,14 @@ class _Walker:
         if raw is None:
             raise MissingObject(ref)
         if isinstance(raw, dict):
-            obj, data = raw, None
+            obj = raw
+        elif self.cache is not None:
+            obj = self.cache.decode(ref, raw)
         else:
             obj = treeobj.decode(raw, deep=False)
-            data = obj["data"]
         if obj.get("type") != "dir":
             raise self.corrupt(f"dirref {ref} names a {obj.get('type')!r}, not a dir")
-        if data is None:
-            data = dict(obj["data"])
+        data: dict[str, Any] = obj["data"]
         self.dirs[ref] = data
         return data
 
@@ -206,9 +215,10 @@ def _resolve(
     max_depth: int,
     namespace: str | None,
     follow_last: bool,
+    cache: DecodeCache | None,
 ) -> tuple[_Walker, dict[str, Any] | None, str]:
     norm = normalize_key(key)
-    walker = _Walker(load, resolve_ns, max_depth, norm)
+    walker = _Walker(load, resolve_ns, max_depth, norm, cache)
     comps = norm.split(".") if norm != "." else []
     ent, _, _ = walker.walk(rootref, namespace, comps, 0, follow_last)
     return walker, ent, norm
@@ -223,13 +233,15 @@ def lookup(
     resolve_ns: NsResolver | None = None,
     max_depth: int = SYMLINK_MAX_DEPTH,
     namespace: str | None = None,
+    cache: DecodeCache | None = DEFAULT_CACHE,
 ) -> Any:
     """Resolve ``key`` under ``rootref`` and answer as ``want`` asks (see module).
 
     ``namespace`` names the namespace ``rootref`` belongs to, so a symlink that
     names it explicitly stays on this root instead of calling ``resolve_ns``.
     Raises a :class:`KVSError`, or a :class:`Stall` when an object or a
-    namespace root must be fetched first.
+    namespace root must be fetched first.  ``cache`` memoises decoded
+    directories (None disables it).
     """
     if want not in _WANTS:
         raise InvalidArgument(f"invalid lookup want {want!r}: expected one of {', '.join(WANTS)}")
@@ -241,6 +253,7 @@ def lookup(
         max_depth=max_depth,
         namespace=namespace,
         follow_last=want != "readlink",
+        cache=cache,
     )
     if ent is None:
         raise NoSuchKey(f"no such key {norm!r}")
@@ -256,8 +269,7 @@ def lookup(
     if group == "dir":
         if want == "value":
             raise IsDirectory(f"key {norm!r} is a directory")
-        entries = walker.entries(ent, kind) or {}
-        listing = dict(entries) if kind == "dir" else entries
+        listing = dict(walker.entries(ent, kind) or {})
         return ("dir", listing) if want == "any" else listing
     if want == "dir":
         raise NotDirectory(f"key {norm!r} is not a directory")
@@ -274,6 +286,7 @@ def lookup_kind(
     max_depth: int = SYMLINK_MAX_DEPTH,
     namespace: str | None = None,
     follow: bool = False,
+    cache: DecodeCache | None = DEFAULT_CACHE,
 ) -> str | None:
     """What ``key`` is: ``"val"``, ``"dir"``, ``"symlink"``, or None if absent.
 
@@ -289,5 +302,6 @@ def lookup_kind(
         max_depth=max_depth,
         namespace=namespace,
         follow_last=follow,
+        cache=cache,
     )
     return None if ent is None else _KIND[ent["type"]]

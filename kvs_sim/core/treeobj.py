@@ -26,6 +26,14 @@ always serialise to equal bytes and therefore equal blobrefs.  :func:`validate`
 raises :class:`InvalidArgument` naming the first problem; :func:`decode` turns any
 undecodable or invalid bytes into :class:`ProtocolError` (EPROTO), as Flux does
 for bad objects coming off the wire or out of the store.
+
+Decoding a large directory costs far more than looking an entry up in it, and
+lookups and commits decode the same few directories over and over.
+:class:`DecodeCache` memoises decoded objects by blobref.  That is safe because a
+blobref names its content forever, and to be safe even against a buggy store a
+hit also requires the bytes to be identical (an identity check, or a memcmp).
+Cached objects are shared: callers must not mutate them (lookups return copies
+of directory listings; apply copies a directory before editing it).
 """
 
 from __future__ import annotations
@@ -40,8 +48,10 @@ from .content import is_blobref
 from .errors import InvalidArgument, KVSError, ProtocolError
 
 __all__ = [
+    "DEFAULT_CACHE",
     "TYPES",
     "VERSION",
+    "DecodeCache",
     "decode",
     "dir_",
     "dirref",
@@ -198,6 +208,54 @@ def encode(obj: Mapping[str, Any]) -> bytes:
     return _ENCODER.encode(obj).encode("ascii")
 
 
+class DecodeCache:
+    """A bounded LRU of decoded tree objects, keyed by blobref.
+
+    Bounded by object count and by the total size of the encoded bytes; the
+    decoded form takes a few times more memory.  ``hits`` and ``misses`` count
+    lookups for tuning.
+    """
+
+    __slots__ = ("_memo", "_size", "hits", "max_bytes", "max_objects", "misses")
+
+    def __init__(self, max_objects: int = 4096, max_bytes: int = 8 << 20) -> None:
+        self.max_objects = max_objects
+        self.max_bytes = max_bytes
+        self._memo: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        self._size = 0
+        self.hits = 0
+        self.misses = 0
+
+    def decode(self, ref: str, data: bytes) -> dict[str, Any]:
+        """``decode(data, deep=False)``, memoised under ``ref``."""
+        memo = self._memo
+        hit = memo.pop(ref, None)
+        if hit is not None and (hit[0] is data or hit[0] == data):
+            memo[ref] = hit  # most recently used goes last
+            self.hits += 1
+            return hit[1]
+        if hit is not None:
+            self._size -= len(hit[0])
+        self.misses += 1
+        obj = decode(data, deep=False)
+        size = len(data)
+        if size <= self.max_bytes:
+            memo[ref] = (data, obj)
+            self._size += size
+            while self._size > self.max_bytes or len(memo) > self.max_objects:
+                old = memo.pop(next(iter(memo)))
+                self._size -= len(old[0])
+        return obj
+
+    def clear(self) -> None:
+        """Forget every memoised object."""
+        self._memo.clear()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+
 def decode(data: bytes, *, deep: bool = True) -> dict[str, Any]:
     """Parse and validate a stored tree object.
 
@@ -255,3 +313,7 @@ def dirref_ref(obj: Mapping[str, Any]) -> str:
     if obj.get("type") != "dirref":
         raise _bad(obj, "not a 'dirref'")
     return str(obj["data"][0])
+
+
+#: The cache lookups and commits use unless given another (or None).
+DEFAULT_CACHE = DecodeCache()

@@ -17,6 +17,7 @@ from kvs_sim.core.errors import (
     ProtocolError,
     SymlinkLoop,
 )
+from kvs_sim.core.lookup import lookup
 from kvs_sim.core.txn import Txn
 
 EMPTY_DIR_REF = blobref(b'{"data":{},"type":"dir","ver":1}')
@@ -272,3 +273,13 @@ def test_empty_batch_keeps_root(tree: Tree) -> None:
     assert res.new_refs == ()
     res = tree.commit([])
     assert res.rootref == before
+
+
+def test_apply_without_cache_and_old_roots_stay_intact(tree: Tree) -> None:
+    tree.txn(lambda t: t.put("d.x", 1))
+    old_root = tree.root
+    tree.txn(lambda t: t.put("d.y", 2), cache=None)
+    tree.txn(lambda t: (t.put("d.z", 3), t.unlink("d.x")))
+    assert sorted(tree.get("d", "dir")) == ["y", "z"]
+    # editing a (cached, shared) decoded directory never changes an older root
+    assert sorted(lookup(tree.load, old_root, "d", want="dir")) == ["x"]

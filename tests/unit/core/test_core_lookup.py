@@ -270,3 +270,27 @@ def test_corrupt_trees_are_eproto(tree: Tree) -> None:
     with pytest.raises(ProtocolError):
         lookup(tree.load, bad_entry, "a")
     assert lookup(tree.load, bad_entry, ".", want="dir")  # only visited entries are checked
+
+
+def test_without_decode_cache(full: Tree) -> None:
+    assert lookup(full.load, full.root, "a.b.c", cache=None) == b"42"
+    assert sorted(lookup(full.load, full.root, "a", want="dir", cache=None)) == [
+        "b",
+        "inner",
+        "raw",
+    ]
+    assert lookup_kind(full.load, full.root, "abs", cache=None) == "symlink"
+
+
+def test_loader_is_asked_every_time_even_when_cached(full: Tree) -> None:
+    asked: list[str] = []
+
+    def load(ref: str) -> bytes | None:
+        asked.append(ref)
+        return full.load(ref)
+
+    lookup(load, full.root, "a.b.c")
+    first = list(asked)
+    asked.clear()
+    lookup(load, full.root, "a.b.c")
+    assert asked == first == [full.root, *(full.get(k, "treeobj")["data"][0] for k in ("a", "a.b"))]

@@ -120,3 +120,40 @@ def test_encode_is_canonical() -> None:
 def test_decode_rejects_with_eproto(data: bytes) -> None:
     with pytest.raises(ProtocolError):
         T.decode(data)
+
+
+def test_decode_cache_hits_and_checks_bytes() -> None:
+    cache = T.DecodeCache()
+    data = T.encode(T.dir_({"a": T.val(b"1")}))
+    ref = blobref(data)
+    first = cache.decode(ref, data)
+    assert cache.decode(ref, data) is first
+    assert cache.decode(ref, bytes(bytearray(data))) is first  # equal bytes, other object
+    assert (cache.hits, cache.misses) == (2, 1)
+    other = T.encode(T.dir_({}))
+    assert cache.decode(ref, other) == T.dir_({})  # same ref, different bytes: re-decoded
+    assert cache.misses == 2
+    with pytest.raises(ProtocolError):
+        cache.decode(blobref(b"x"), b"x")
+    assert len(cache) == 1
+    cache.clear()
+    assert len(cache) == 0
+
+
+def test_decode_cache_evicts_lru() -> None:
+    cache = T.DecodeCache(max_objects=2, max_bytes=1000)
+    blobs = [T.encode(T.val(bytes([i]))) for i in range(3)]
+    refs = [blobref(b) for b in blobs]
+    cache.decode(refs[0], blobs[0])
+    cache.decode(refs[1], blobs[1])
+    cache.decode(refs[0], blobs[0])  # 0 is now most recent
+    cache.decode(refs[2], blobs[2])  # evicts 1
+    assert len(cache) == 2
+    misses = cache.misses
+    cache.decode(refs[0], blobs[0])
+    assert cache.misses == misses
+    cache.decode(refs[1], blobs[1])
+    assert cache.misses == misses + 1
+    small = T.DecodeCache(max_bytes=10)
+    small.decode(refs[0], blobs[0])  # larger than the whole budget: not kept
+    assert len(small) == 0
