@@ -55,6 +55,7 @@ from .keys import (
 )
 from .lookup import lookup, lookup_kind
 from .namespace import PRIMARY, Namespace, NamespaceRegistry
+from .treeobj import DecodeCache
 from .txn import Txn, compact_ops, validate_ops
 
 __all__ = [
@@ -66,6 +67,7 @@ __all__ = [
     "AlreadyExists",
     "ApplyResult",
     "ContentStore",
+    "DecodeCache",
     "InvalidArgument",
     "IsDirectory",
     "KVSError",
