@@ -129,7 +129,9 @@ def focus_version(history: History) -> int:
 
 def focus_window(history: History, version: int) -> tuple[float, float]:
     """From the first commit of ``version`` being invoked to the last rank applying
-    it, and a little longer (the reads that then fault the new root in)."""
+    it, and a little longer: until the client operations invoked meanwhile have
+    completed (the reads that fault the new root in, a reader after a hand-off),
+    but never more than twice as long again."""
     commits = [o for o in history.commits("primary") if o.version == version]
     applied = applied_times(history, version)
     born = history.created("primary").get(version, 0.0)
@@ -137,7 +139,48 @@ def focus_window(history: History, version: int) -> tuple[float, float]:
     ends = [o.complete for o in commits if o.complete is not None]
     end = max([*applied.values(), *ends, born])
     span = end - start if end > start else 1e-3
-    return (max(0.0, start - 0.05 * span), end + 0.4 * span)
+    stop = end + 0.4 * span
+    after = [
+        o.complete for o in history.ops if o.complete is not None and start <= o.invoke <= stop
+    ]
+    stop = min(max([stop, *after]), end + 2 * span)
+    return (max(0.0, start - 0.05 * span), stop + 0.05 * span)
+
+
+def client_marks(
+    history: History, window: tuple[float, float], max_labels: int = 16
+) -> tuple[list[tuple[float, int, float, int]], list[tuple[float, int, str]]]:
+    """Hand-offs (matched send/recv) and labels of client operations completed in
+    ``window``, for :func:`plot_spacetime`; no labels if there are more than
+    ``max_labels`` (a busy window would be unreadable)."""
+    t0, t1 = window
+    sends = {o.token: o for o in history.ops if o.op == "send" and o.token is not None}
+    handoffs = [
+        (sends[o.token].invoke, sends[o.token].rank, o.complete, o.rank)
+        for o in history.ops
+        if o.op == "recv" and o.token in sends and o.complete is not None and t0 <= o.complete <= t1
+    ]
+    labels: list[tuple[float, int, str]] = []
+    for o in history.ops:
+        if o.complete is None or not t0 <= o.complete <= t1:
+            continue
+        if o.op == "get":
+            text = f"{o.key}={o.value!r} (v{o.version})" if o.ok else f"{o.key}: {o.error}"
+        elif o.op == "commit" and o.ok:
+            shown = (
+                ""
+                if o.reported_version in (None, o.version)
+                else f", reported v{o.reported_version}"
+            )
+            text = f"committed v{o.version}{shown}"
+        elif o.op == "wait_version":
+            text = f"waited for v{o.version}"
+        elif o.op == "get_version":
+            text = f"get_version: v{o.version}"
+        else:
+            continue
+        labels.append((o.complete, o.rank, text))
+    return handoffs, labels if len(labels) <= max_labels else []
 
 
 # ---------------------------------------------------------------------------
@@ -319,8 +362,8 @@ def plot_staleness(
             else:
                 ax.legend(fontsize=7, loc="lower right")
             starts = [sum(1 for v in vals if v <= 0) / len(vals) for vals in by_depth.values()]
-            low = min(starts, default=0.0)
-            ax.set_ylim(0.1 * int(10 * low) if low > 0.3 else 0.0, 1.01)
+            low = min(starts, default=0.0)  # zoom in when most samples are 0
+            ax.set_ylim(max(0.0, 0.1 * int(10 * low) - 0.1) if low > 0.3 else 0.0, 1.02)
             ax.set_xlim(left=0)
             ax.grid(alpha=0.3)
             ax.set_ylabel("fraction of samples <= x")
@@ -373,6 +416,8 @@ def plot_spacetime(
     lane_labels: Mapping[int, str] | None = None,
     title: str | None = None,
     note: str = "",
+    handoffs: Sequence[tuple[float, int, float, int]] = (),
+    labels: Sequence[tuple[float, int, str]] = (),
 ) -> Path:
     """A Lamport diagram: ranks as lanes (time to the right), messages as arrows.
 
@@ -403,6 +448,7 @@ def plot_spacetime(
         ax.axhline(y[r], color="#cccccc", lw=0.8, zorder=0)
     kinds = sorted({name(d[3]) for d in drawn if CLIENT not in d[1:3]})
     color = {k: _COLORS[i % len(_COLORS)] for i, k in enumerate(kinds)}
+    seen: Counter[tuple[int, int, int, int]] = Counter()
     for t, src, dst, msg in drawn:
         k = name(msg)
         if src == CLIENT:  # a client's request reaches its rank
@@ -413,31 +459,60 @@ def plot_spacetime(
             ax.plot(1e3 * t, y[dst], marker="x", color=color[k], ms=5, ls="")
         else:
             start = t - (transit(src, dst, k) if transit is not None else 0.0)
+            # Messages with the same ends and times (a reply and an event, say)
+            # would hide each other: bend the later ones.
+            key = (src, dst, round(start * 1e7), round(t * 1e7))
+            bend = 0.12 * seen[key]
+            seen[key] += 1
             ax.annotate(
                 "",
                 xy=(1e3 * t, y[dst]),
                 xytext=(1e3 * start, y[src]),
                 arrowprops={"arrowstyle": "-|>", "color": color[k], "lw": 1.1, "shrinkA": 0,
-                            "shrinkB": 0, "mutation_scale": 8},
+                            "shrinkB": 0, "mutation_scale": 8,
+                            "connectionstyle": f"arc3,rad={bend}"},
+            )  # fmt: skip
+    for sent, src, got, dst in handoffs:
+        if src in y and dst in y and t0 <= got <= t1:
+            ax.annotate(
+                "",
+                xy=(1e3 * got, y[dst]),
+                xytext=(1e3 * sent, y[src]),
+                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2, "ls": "--",
+                            "shrinkA": 0, "shrinkB": 0, "mutation_scale": 9},
+            )  # fmt: skip
+    placed: dict[int, int] = {}
+    for t, r, text in sorted(labels):
+        if r in y and t0 <= t <= t1:
+            nth = placed[r] = placed.get(r, -1) + 1  # alternate above and below the lane
+            ax.annotate(
+                text, (1e3 * t, y[r]), xytext=(2, 4 if nth % 2 == 0 else -11),
+                textcoords="offset points", fontsize=7, color="#222222", clip_on=True,
             )  # fmt: skip
     for k in kinds:
         ax.plot([], [], color=color[k], lw=2, label=MESSAGE_LABELS.get(k, k))
     if any(d[1] == CLIENT for d in drawn):
         ax.plot([], [], marker="v", color="#555555", ls="", label="client request arrives")
     if any(d[2] == CLIENT for d in drawn):
-        ax.plot([], [], marker="^", color="#aaaaaa", ls="", label="reply leaves for client")
+        ax.plot([], [], marker="^", color="#aaaaaa", ls="", label="reply reaches the client")
+    if handoffs:
+        ax.plot([], [], color="black", ls="--", lw=1.2, label="hand-off between clients")
     if drawn:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="message")
-    labels = dict(lane_labels or {})
-    labels.setdefault(BROKER, "event broker")
+    names = dict(lane_labels or {})
+    names.setdefault(BROKER, "event broker")
     ax.set_yticks([y[r] for r in order])
-    ax.set_yticklabels([labels.get(r, f"rank {r}") for r in order], fontsize=8)
+    ax.set_yticklabels([names.get(r, f"rank {r}") for r in order], fontsize=8)
     ax.set_ylim(-len(order) + 0.5, 0.5)
-    if drawn:
-        lo = min(d[0] - (transit(d[1], d[2], name(d[3])) if transit else 0.0) for d in drawn)
-        hi = max(d[0] for d in drawn)
+    times = [d[0] - (transit(d[1], d[2], name(d[3])) if transit else 0.0) for d in drawn]
+    times += [d[0] for d in drawn]
+    times += [t for t, r, _ in labels if r in y and t0 <= t <= t1]
+    times += [t for h in handoffs for t in (h[0], h[2]) if t0 <= h[2] <= t1]
+    if times:
+        lo, hi = min(times), max(times)
         pad = 0.02 * (hi - lo) if hi > lo else 1e-5
-        ax.set_xlim(1e3 * (lo - pad), 1e3 * (hi + pad))
+        right = 6 * pad if labels else pad  # room for the text of the last labels
+        ax.set_xlim(1e3 * (lo - pad), 1e3 * (hi + right))
     else:
         ax.text(0.5, 0.5, "no messages in this window", ha="center", transform=ax.transAxes)
     ax.set_xlabel("virtual time (ms)")

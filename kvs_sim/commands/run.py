@@ -197,7 +197,8 @@ def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str
             note=f"fanout {run.options['fanout']}, {run.options['latency']} per hop",
         )
     )
-    window = run.focus.get("window") or P.focus_window(h, version)
+    window = tuple(run.focus.get("window") or P.focus_window(h, version))
+    handoffs, marks = P.client_marks(h, window)
     lanes = run.focus.get("ranks")
     depth = h.header.config.get("depth") or []
     labels = {r: f"rank {r} (depth {depth[r]})" for r in range(len(depth))}
@@ -206,7 +207,9 @@ def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str
             run.trace.deliveries,
             vdir / "spacetime.png",
             lanes=lanes,
-            window=tuple(window),
+            window=window,
+            handoffs=handoffs,
+            labels=marks,
             transit=run.transit,
             lane_labels=labels,
             title=f"Messages around version {version}{suffix}",
