@@ -351,16 +351,28 @@ class LiveEngine:
         """Put ``msg`` (final destination ``dst``) on the topic of rank ``hop``."""
         if self.local and hop in self.ranks:
             self.loop.call_soon(self.route, hop, Envelope(dst, src, msg))
-            return
+            return None
         ident = f"{self._incarnation}:{next(self._ids)}"
-        payload = codec.encode_envelope(dst, src, msg, ident)
+        try:
+            payload = codec.encode_envelope(dst, src, msg, ident)
+        except codec.CodecError as exc:
+            return self._unencodable(msg, exc)
         self.transport.publish(self._rank_topics[hop], payload)
+        return None
+
+    def _unencodable(self, msg: Any, exc: Exception) -> None:
+        """A rank produced a message the codec refuses: log it, drop it, carry on."""
+        self.stats["dropped"] += 1
+        log.error("cannot send %s: %s", type(msg).__name__, exc)
 
     def publish_event(self, src: int, msg: Any) -> None:
         ns = getattr(msg, "ns", "")
         kind = _EVENT_KIND.get(type(msg), type(msg).__name__.lower())
         ident = f"{self._incarnation}:{next(self._ids)}"
-        payload = codec.encode_envelope(-1, src, msg, ident)
+        try:
+            payload = codec.encode_envelope(-1, src, msg, ident)
+        except codec.CodecError as exc:
+            return self._unencodable(msg, exc)
         self.transport.publish(tp.event_topic(self.cluster, ns, kind), payload)
         if self.events == "tree":
             for child in self.overlay.children(src):
@@ -375,8 +387,12 @@ class LiveEngine:
         if getattr(reply, "final", True):
             del self._clients[reply.client]
             self._client_index.pop((response_topic, own), None)
-        payload = codec.encode(replace(reply, client=own))
+        try:
+            payload = codec.encode(replace(reply, client=own))
+        except codec.CodecError as exc:
+            return self._unencodable(reply, exc)
         self.transport.publish(response_topic, payload, correlation=correlation)
+        return None
 
 
 async def serve(engine: LiveEngine, stop: asyncio.Event) -> None:

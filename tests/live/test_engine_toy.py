@@ -175,3 +175,17 @@ async def test_no_message_lost_across_a_broker_restart(cluster: str) -> None:
         assert other.transport.connections >= 3
         await other.stop()
         await leader2.stop()
+
+
+async def test_username_and_password(cluster: str) -> None:
+    with Broker(users={"alice": "s3cret"}) as b:
+        good = b.url.replace("mqtt://", "mqtt://alice:s3cret@")
+        bad = b.url.replace("mqtt://", "mqtt://alice:wrong@")
+        with pytest.raises(BrokerUnreachable, match=r"alice@127\.0\.0\.1"):
+            async with LiveClient(bad, connect_timeout=0.5):
+                pass
+        with pytest.raises(BrokerUnreachable):
+            async with LiveClient(b.url, connect_timeout=0.5):  # anonymous
+                pass
+        async with _engine(good, cluster, range(SIZE)), LiveClient(good, cluster=cluster) as c:
+            assert (await c.request(_commit("auth", 1))).errnum == 0

@@ -259,3 +259,34 @@ def test_rank_sets() -> None:
     for bad, reason in [("9", "outside"), ("3-1", "3 > 1"), ("a", "invalid"), ("", "no ranks")]:
         with pytest.raises(ValueError, match=reason):
             parse_ranks(bad, 8)
+
+
+def test_routing_agrees_with_the_simulator_overlay() -> None:
+    from kvs_sim.sim.overlay import Overlay as SimOverlay
+
+    for size, fanout in [(8, 2), (20, 3), (33, 32), (7, 1)]:
+        ours, theirs = Overlay.kary(size, fanout), SimOverlay.kary(size, fanout)
+        for a in range(size):
+            assert ours.parent(a) == theirs.parent[a]
+            for b in range(size):
+                if a != b:
+                    assert ours.next_hop(a, b) == theirs.next_hop(a, b), (size, fanout, a, b)
+
+
+def test_cli_help_does_not_import_mqtt() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from kvs_sim.cli import build_parser; build_parser(); "
+        "import kvs_sim.live, kvs_sim.live.codec; print('aiomqtt' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_live_package_exports_resolve() -> None:
+    from kvs_sim import live
+
+    for name in live.__all__:
+        assert getattr(live, name) is not None
