@@ -169,7 +169,7 @@ class Handle:
         self,
         build: Callable[[int], Any],
         *,
-        record: tuple[str, dict[str, Any]] | None,
+        record: tuple[str, Callable[[], dict[str, Any]]] | None,
         finish: Callable[[m.Reply], Any] | None = None,
         done: Callable[[int, m.Reply | None, Any], None] | None = None,
     ) -> Any:
@@ -178,7 +178,7 @@ class Handle:
         if record is not None and self.recorder is not None:
             op, fields = record
             rec_id = self.recorder.invoke(
-                process=self.name, rank=self.rank, op=op, time=self.backend.now(), **fields
+                process=self.name, rank=self.rank, op=op, time=self.backend.now(), **fields()
             )
 
         def on_reply(reply: m.Reply) -> None:
@@ -228,7 +228,7 @@ class Handle:
 
         return self._call(
             lambda c: m.LookupReq(client=c, ns=ns, key=key, want="value", userid=self.userid),
-            record=("get", {"ns": ns, "key": key}),
+            record=("get", lambda: {"ns": ns, "key": key}),
             finish=lambda r: decode_value(r.value),
             done=done,
         )
@@ -239,14 +239,14 @@ class Handle:
     def get_version(self, *, ns: str = PRIMARY) -> Any:
         return self._call(
             lambda c: m.GetRootReq(client=c, ns=ns, userid=self.userid),
-            record=("get_version", {"ns": ns}),
+            record=("get_version", lambda: {"ns": ns}),
             finish=lambda r: r.value["seq"],
         )
 
     def wait_version(self, version: int, *, ns: str = PRIMARY, timeout: float | None = None) -> Any:
         fut = self._call(
             lambda c: m.WaitVersionReq(client=c, ns=ns, version=version, userid=self.userid),
-            record=("wait_version", {"ns": ns, "version": version}),
+            record=("wait_version", lambda: {"ns": ns, "version": version}),
         )
         if timeout is not None and timeout >= 0:
 
@@ -305,7 +305,7 @@ class Handle:
 
         return self._call(
             lambda c: m.CommitReq(client=c, ns=ns, ops=ops, flags=flags, userid=self.userid),
-            record=("commit", {"ns": ns, "writes": txn_writes(ops)}),
+            record=("commit", lambda: {"ns": ns, "writes": txn_writes(ops)}),
             done=done,
         )
 
@@ -318,7 +318,7 @@ class Handle:
     # -- administration ----------------------------------------------------------
 
     def dropcache(self) -> Any:
-        return self._call(lambda c: m.DropCacheReq(client=c), record=("dropcache", {}))
+        return self._call(lambda c: m.DropCacheReq(client=c), record=("dropcache", lambda: {}))
 
     def stats(self) -> Any:
         return self._call(lambda c: m.StatsReq(client=c), record=None)
