@@ -40,7 +40,7 @@ from kvs_sim.core.errors import (
     PermissionDenied,
 )
 from kvs_sim.core.flags import NO_MERGE, SYNC, TXN_COMPACT
-from kvs_sim.core.namespace import PRIMARY
+from kvs_sim.core.namespace import PRIMARY, NamespaceRegistry
 from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import (
@@ -132,7 +132,7 @@ class Pending(NamedTuple):
 class Leader(RankBase):
     """Rank 0."""
 
-    __slots__ = ("_queues", "_relay_origin", "_removing", "_txn_counter", "content")
+    __slots__ = ("_queues", "_relay_origin", "_removing", "_txn_counter", "content", "registry")
 
     def __init__(
         self,
@@ -155,6 +155,9 @@ class Leader(RankBase):
         else:
             seq, rootref = 0, empty_root(self.content)
             self.content.flush()
+        self.registry = NamespaceRegistry(config.instance_owner)
+        """The authority on which namespaces exist and who owns them."""
+        self.registry.create(PRIMARY, config.instance_owner, rootref, seq)
         self.roots[PRIMARY] = NsRoot(seq, rootref, config.instance_owner)
 
     # -- content -------------------------------------------------------------
@@ -169,11 +172,10 @@ class Leader(RankBase):
         retry(NotSupported(errno.EOPNOTSUPP, f"namespace {name!r} does not exist"))
 
     def ns_or_error(self, name: str, userid: int) -> NsRoot:
-        st = self.roots.get(name)
-        if st is None or name in self._removing:
+        if name in self._removing:
             raise NotSupported(errno.EOPNOTSUPP, f"namespace {name!r} does not exist")
-        self.check_access(st, name, userid)
-        return st
+        self.registry.check_access(self.registry.get(name), userid)
+        return self.roots[name]
 
     # -- replies (relayed requests go back to the follower) ------------------
 
@@ -275,6 +277,7 @@ class Leader(RankBase):
             self.count("merged_transactions", len(batch))
         self.content.flush()
         seq = st.seq + 1
+        self.registry.update(ns, result.rootref, seq)
         if flags & SYNC:
             self.content.backing.put_checkpoint(
                 {
@@ -333,12 +336,13 @@ class Leader(RankBase):
             self.require_owner(req.userid, f"create namespace {req.ns!r}")
             if not req.ns or "::" in req.ns:
                 raise InvalidArgument(errno.EINVAL, f"invalid namespace name {req.ns!r}")
-            if req.ns in self.roots or req.ns in self._removing:
-                raise AlreadyExists(errno.EEXIST, f"namespace {req.ns!r} already exists")
+            if req.ns in self._removing:
+                raise AlreadyExists(errno.EEXIST, f"namespace {req.ns!r} is being removed")
+            rootref = empty_root(self.content)
+            self.registry.create(req.ns, req.owner, rootref)
         except KVSError as err:
             self.reply_error(req.client, err)
             return
-        rootref = empty_root(self.content)
         self.content.flush()
         self.roots[req.ns] = NsRoot(0, rootref, req.owner)
         hook = self.hooks.root_applied
@@ -350,12 +354,12 @@ class Leader(RankBase):
         self.port.work(self.config.service.message)
         try:
             self.require_owner(req.userid, f"remove namespace {req.ns!r}")
-            if req.ns == PRIMARY:
-                raise NotSupported(errno.EOPNOTSUPP, "the primary namespace cannot be removed")
+            existed = req.ns in self.registry
+            self.registry.remove(req.ns)
         except KVSError as err:
             self.reply_error(req.client, err)
             return
-        if req.ns in self.roots:
+        if existed:
             self.drop_namespace(req.ns)
             queue = self._queues.pop(req.ns, None)
             gone = NotSupported(errno.EOPNOTSUPP, f"namespace {req.ns!r} was removed")
@@ -375,8 +379,7 @@ class Leader(RankBase):
             self.reply_error(req.client, err)
             return
         listing = [
-            {"namespace": name, "owner": st.owner, "flags": 0}
-            for name, st in sorted(self.roots.items())
+            {"namespace": ns.name, "owner": ns.owner, "flags": ns.flags} for ns in self.registry
         ]
         self.reply(req.client, listing)
 
