@@ -24,6 +24,7 @@ it sees every message arrival, e.g. to draw a space-time diagram.
 from __future__ import annotations
 
 import itertools
+import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -41,6 +42,8 @@ from kvs_sim.sim.latency import Constant, LinkModel, parse_latency
 from kvs_sim.sim.overlay import Overlay
 from kvs_sim.sim.process import SimFuture
 from kvs_sim.topics import TopicBus, event_topic
+
+log = logging.getLogger("kvs_sim")
 
 DEFAULT_LATENCY = "const:100us"
 """Per-hop latency: with ~15 us of setroot service and ~5 us of routing, one hop of
@@ -168,6 +171,7 @@ class Cluster:
             self.recorder = None
         hooks = RankHooks(self._root_applied if self.recorder is not None else None)
         backing = SQLiteStore(store, self.config.hash_name) if isinstance(store, str) else store
+        self._backing = backing
         leader = make_rank(0, -1, self.engine, self.config, store=backing, hooks=hooks)
         root = leader.roots[PRIMARY]
         primary = (root.seq, root.rootref, root.owner)
@@ -187,6 +191,15 @@ class Cluster:
         self.engine.on_publish = self._published
         self.engine.attach(self.ranks)
         self.engine.start()
+        # A failing test shows captured logs: this line is how to replay its run.
+        log.info(
+            "cluster size=%d fanout=%d seed=%d events=%s latency=%s",
+            self.size,
+            fanout,
+            seed,
+            events,
+            latency,
+        )
         self._handles = itertools.count()
 
     # -- description ---------------------------------------------------------
@@ -208,6 +221,17 @@ class Cluster:
     def _root_applied(self, rank: int, ns: str, seq: int, rootref: str, time: float) -> None:
         assert self.recorder is not None
         self.recorder.root(rank=rank, ns=ns, version=seq, time=time)
+
+    def close(self) -> None:
+        """Flush and close the leader's backing store (a SQLite file survives)."""
+        if self._backing is not None:
+            self._backing.close()
+
+    def __enter__(self) -> Cluster:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- time ------------------------------------------------------------------
 

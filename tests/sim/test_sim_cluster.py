@@ -273,3 +273,34 @@ def test_setroot_events_appear_on_their_mqtt_topic() -> None:
         ("kvs-sim/demo/event/primary/setroot", 1),
         ("kvs-sim/demo/event/a%2Fb/setroot", 1),
     ]
+
+
+def test_a_restarted_leader_resumes_from_its_sqlite_checkpoint(tmp_path) -> None:
+    from kvs_sim.core.flags import SYNC
+
+    path = str(tmp_path / "content.sqlite")
+    with Cluster(size=3, fanout=2, seed=1, store=path) as c:
+        put(c, 2, "job.state", "running")
+        put(c, 1, "job.result", [1, 2, 3], flags=SYNC)
+        version = c.version(0)
+    with Cluster(size=3, fanout=2, seed=1, store=path) as again:
+        assert again.version(0) == version
+        assert get(again, 2, "job.state") == "running"
+        assert get(again, 1, "job.result") == [1, 2, 3]
+        checkpoint = again.wait(again.handle(0).checkpoint_lookup())
+        assert checkpoint["sequence"] == version
+
+
+def test_stats_report_cache_and_leader_counters() -> None:
+    c = Cluster(size=7, fanout=2, seed=1)
+    futs = [c.handle(r).put(f"k{r}", r) for r in range(7)]
+    for f in futs:
+        c.wait(f)
+    get(c, 6, "k1")
+    leader = c.wait(c.handle(0).stats())
+    assert leader["counters"]["transactions"] == 7
+    assert leader["counters"]["versions"] <= 7
+    assert leader["namespaces"]["primary"]["seq"] == c.version(0)
+    follower = c.stats(6)
+    assert follower["cache"]["objects"] > 0 and follower["cache"]["bytes"] > 0
+    assert follower["counters"]["faults"] > 0
