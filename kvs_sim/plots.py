@@ -147,6 +147,35 @@ def focus_window(history: History, version: int) -> tuple[float, float]:
     return (max(0.0, start - 0.05 * span), stop + 0.05 * span)
 
 
+def focus_lanes(parent: Sequence[int], committers: Iterable[int] = ()) -> list[int]:
+    """Lanes for a space-time diagram: the path from a committing rank (else the
+    deepest rank) up to rank 0, then down to the deepest rank of another subtree."""
+    n = len(parent)
+    depth = [_depth(parent, r) for r in range(n)]
+
+    def up(r: int) -> list[int]:
+        path = [r]
+        while path[-1] != 0:
+            path.append(parent[path[-1]])
+        return path
+
+    start = min(committers, default=max(range(n), key=lambda r: (depth[r], r)))
+    mine = up(start)
+    top = mine[-2] if len(mine) > 1 else 0
+    others = [r for r in range(1, n) if up(r)[-2] != top] or [r for r in range(n) if r != start]
+    if not others:
+        return mine
+    far = max(others, key=lambda r: (depth[r], r))
+    return mine + list(reversed(up(far)))[1:]
+
+
+def _depth(parent: Sequence[int], r: int) -> int:
+    d = 0
+    while r != 0:
+        r, d = parent[r], d + 1
+    return d
+
+
 def client_marks(
     history: History, window: tuple[float, float], max_labels: int = 16
 ) -> tuple[list[tuple[float, int, float, int]], list[tuple[float, int, str]]]:
@@ -239,7 +268,9 @@ def plot_propagation(
     g.add_edges_from((parent[r], r) for r in range(1, n))
     height = -min(y for _, y in pos.values())
     width = max(x for x, _ in pos.values()) + 1
-    fig, ax = plt.subplots(figsize=(min(16.0, max(7.0, 0.28 * width + 2.5)), 2.2 + 0.9 * height))
+    fig, ax = plt.subplots(
+        figsize=(min(16.0, max(7.0, 0.28 * width + 2.5)), max(4.5, 2.2 + 0.9 * height))
+    )
     nx.draw_networkx_edges(g, pos, ax=ax, arrows=False, edge_color="#bbbbbb", width=0.8)
     node_size = 260 if n <= 64 else max(20, int(9000 / n))
     reached = [r for r in range(n) if r in applied]
@@ -272,7 +303,7 @@ def plot_propagation(
                 color="white" if r in dark else "black",
             )  # fmt: skip
     bar = fig.colorbar(nodes, ax=ax, fraction=0.035, pad=0.01)
-    bar.set_label(f"when the rank applied version {version} (ms after rank 0 created it)")
+    bar.set_label(f"applied v{version}, ms after rank 0 created it")
     handles = []
     if ring:
         handles.append(
@@ -364,7 +395,6 @@ def plot_staleness(
             starts = [sum(1 for v in vals if v <= 0) / len(vals) for vals in by_depth.values()]
             low = min(starts, default=0.0)  # zoom in when most samples are 0
             ax.set_ylim(max(0.0, 0.1 * int(10 * low) - 0.1) if low > 0.3 else 0.0, 1.02)
-            ax.set_xlim(left=0)
             ax.grid(alpha=0.3)
             ax.set_ylabel("fraction of samples <= x")
             if i == len(rows) - 1:
@@ -375,6 +405,9 @@ def plot_staleness(
                 else "Read staleness by depth (0 = the newest version)"
             )
             ax.set_title(f"{label}: {head}" if label else head, fontsize=10)
+    for j, (key, _) in enumerate(panels):  # one x range per column, fitting every row
+        most = max((v for _, data in rows for _, v in data.get(key, ())), default=0.0)
+        axes[0][j].set_xlim(0.0, 1.04e3 * most if most > 0 else 1.0)
     if title:
         fig.suptitle(title)
     fig.tight_layout()

@@ -39,7 +39,8 @@ A scenario is one Python file (``scenarios/*.py``)::
   It may return None or a dict with ``findings`` (name -> JSON value, or a list of
   row dicts for a table: shown in the report and saved in ``summary.json``) and
   ``focus`` (``version``: the version whose propagation to draw; ``ranks``: lanes
-  of the space-time diagram; ``window``: ``(t0, t1)`` seconds for it).
+  of the space-time diagram; ``window``: ``(t0, t1)`` seconds for it; ``title``:
+  its title).
 
 Theory of operation
 -------------------

@@ -199,7 +199,7 @@ def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str
     )
     window = tuple(run.focus.get("window") or P.focus_window(h, version))
     handoffs, marks = P.client_marks(h, window)
-    lanes = run.focus.get("ranks")
+    lanes = run.focus.get("ranks") or P.focus_lanes(run.parent, sorted(committers))
     depth = h.header.config.get("depth") or []
     labels = {r: f"rank {r} (depth {depth[r]})" for r in range(len(depth))}
     files["spacetime"] = str(
@@ -212,7 +212,7 @@ def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str
             labels=marks,
             transit=run.transit,
             lane_labels=labels,
-            title=f"Messages around version {version}{suffix}",
+            title=run.focus.get("title", f"Messages around version {version}") + suffix,
             note=""
             if str(run.options["latency"]).startswith("const")
             else "send times estimated from the mean link latency",
@@ -482,10 +482,10 @@ def _live_column(state: _Progress, bar: bool) -> Any:
             total = state.args.expected_ops if state.args is not None else None
             if bar:
                 if total:
-                    return ProgressBar(total=total, completed=min(done, total), width=30)
-                return ProgressBar(total=None, pulse=True, width=30)
+                    return ProgressBar(total=total, completed=min(done, total), width=20)
+                return ProgressBar(total=None, pulse=True, width=20)
             now = state.cluster.now if state.cluster is not None else 0.0
             of = f"/{total}" if total else ""
-            return Text(f"{done}{of} ops, t = {1e3 * now:.2f} ms virtual")
+            return Text(f"{done}{of} ops, virtual t={1e3 * now:.1f} ms")
 
     return LiveColumn()
