@@ -100,8 +100,8 @@ class RankBase(ABC):
         self.hooks = hooks
         self.roots: dict[str, NsRoot] = {}
         self.counters: dict[str, int] | None = None
-        self._object_waiters: dict[str, list[Retry]] | None = None
-        self._root_waiters: dict[str, list[Retry]] | None = None
+        self._object_waiters: dict[str, list[Retry]] = {}
+        self._root_waiters: dict[str, list[Retry]] = {}
         self.watches_by_client: dict[int, Any] | None = None
 
     # -- dispatch ----------------------------------------------------------
@@ -197,38 +197,26 @@ class RankBase(ABC):
 
     def park_object(self, ref: str, retry: Retry) -> bool:
         """Park ``retry`` on ``ref``; True when this is the first waiter (fetch it)."""
-        waiters = self._object_waiters
-        if waiters is None:
-            waiters = self._object_waiters = {}
-        parked = waiters.get(ref)
-        if parked is None:
-            waiters[ref] = [retry]
-            return True
-        parked.append(retry)
-        return False
+        return _park(self._object_waiters, ref, retry)
 
     def resume_object(self, ref: str, err: KVSError | None) -> None:
-        waiters = self._object_waiters
-        parked = waiters.pop(ref, None) if waiters else None
-        for retry in parked or ():
-            retry(err)
+        _resume(self._object_waiters, ref, err)
 
     def park_root(self, name: str, retry: Retry) -> bool:
-        waiters = self._root_waiters
-        if waiters is None:
-            waiters = self._root_waiters = {}
-        parked = waiters.get(name)
-        if parked is None:
-            waiters[name] = [retry]
-            return True
-        parked.append(retry)
-        return False
+        """Park ``retry`` on namespace ``name``; True for the first waiter."""
+        return _park(self._root_waiters, name, retry)
 
     def resume_root(self, name: str, err: KVSError | None) -> None:
-        waiters = self._root_waiters
-        parked = waiters.pop(name, None) if waiters else None
-        for retry in parked or ():
-            retry(err)
+        _resume(self._root_waiters, name, err)
+
+    def request_ns(self, req: Any) -> NsRoot | None:
+        """The namespace a client request names, checked for access; None when the
+        request was answered with an error or parked until the root is known."""
+        try:
+            return self.ns_for(req.ns, req.userid, self.retry_request(req, req.client))
+        except KVSError as err:
+            self.reply_error(req.client, err)
+            return None
 
     def resolve_ns(self, name: str) -> str:
         """Root of another namespace, for cross-namespace symlinks."""
@@ -271,22 +259,14 @@ class RankBase(ABC):
 
     def on_getroot(self, req: GetRootReq) -> None:
         self.port.work(self.config.service.message)
-        try:
-            st = self.ns_for(req.ns, req.userid, self.retry_request(req, req.client))
-        except KVSError as err:
-            self.reply_error(req.client, err)
-            return
+        st = self.request_ns(req)
         if st is not None:
             value = {"rootref": st.rootref, "seq": st.seq, "owner": st.owner, "flags": 0}
             self.reply(req.client, value, seq=st.seq)
 
     def on_wait_version(self, req: WaitVersionReq) -> None:
         self.port.work(self.config.service.message)
-        try:
-            st = self.ns_for(req.ns, req.userid, self.retry_request(req, req.client))
-        except KVSError as err:
-            self.reply_error(req.client, err)
-            return
+        st = self.request_ns(req)
         if st is None:
             return
         if st.seq >= req.version:
@@ -330,3 +310,17 @@ class RankBase(ABC):
     @abstractmethod
     def want_root(self, name: str, retry: Retry) -> None:
         """Park ``retry`` until the namespace's root is known, or fail it."""
+
+
+def _park(waiters: dict[Any, list[Retry]], key: Any, retry: Retry) -> bool:
+    parked = waiters.get(key)
+    if parked is None:
+        waiters[key] = [retry]
+        return True
+    parked.append(retry)
+    return False
+
+
+def _resume(waiters: dict[Any, list[Retry]], key: Any, err: KVSError | None) -> None:
+    for retry in waiters.pop(key, ()):
+        retry(err)

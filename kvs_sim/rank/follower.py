@@ -231,12 +231,7 @@ class Follower(RankBase):
 
     def on_commit(self, req: CommitReq) -> None:
         self.port.work(self.config.service.message)
-        try:
-            st = self.ns_for(req.ns, req.userid, self.retry_request(req, req.client))
-        except KVSError as err:
-            self.reply_error(req.client, err)
-            return
-        if st is None:
+        if self.request_ns(req) is None:
             return
         self._txn_counter += 1
         name = f"{self.rank}.{self._txn_counter}"

@@ -57,11 +57,7 @@ def _touches(changed: str, key: str) -> bool:
 
 def on_watch(rank: RankBase, req: WatchReq) -> None:
     rank.port.work(rank.config.service.lookup)
-    try:
-        st = rank.ns_for(req.ns, req.userid, rank.retry_request(req, req.client))
-    except KVSError as err:
-        rank.reply_error(req.client, err)
-        return
+    st = rank.request_ns(req)
     if st is None:
         return
     try:
