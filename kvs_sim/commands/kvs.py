@@ -34,8 +34,9 @@ def register(subparsers: Any) -> None:
         return sub.add_parser(name, help=help_, description=help_)
 
     cmd("get", "print the values of keys").add_argument("keys", nargs="+", metavar="KEY")
-    cmd("put", "store KEY=VALUE pairs (JSON if it parses, else a string) and commit"
-        ).add_argument("assignments", nargs="+", metavar="KEY=VALUE")  # fmt: skip
+    put = cmd("put", "store KEY=VALUE pairs (JSON if it parses, else a string) and commit")
+    put.add_argument("assignments", nargs="+", metavar="KEY=VALUE")
+    put.add_argument("--sync", action="store_true", help="commit with SYNC (writes a checkpoint)")
     d = cmd("dir", "list a directory with values")
     d.add_argument("key", nargs="?", default=".", metavar="KEY")
     d.add_argument("-R", "--recursive", action="store_true", help="list subdirectories too")

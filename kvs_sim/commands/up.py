@@ -35,6 +35,11 @@ def register(subparsers: Any) -> None:
         help="deliver messages between ranks of this process without the broker",
     )  # fmt: skip
     p.add_argument(
+        "--store", metavar="PATH",
+        help="rank 0: keep content in this SQLite file; a restarted leader resumes from "
+        "its last checkpoint (written by SYNC commits, e.g. kvs put --sync)",
+    )  # fmt: skip
+    p.add_argument(
         "--qos", type=int, choices=(0, 1), default=1,
         help="MQTT QoS between ranks (default 1; 0 may lose messages, for benchmarks)",
     )  # fmt: skip
@@ -63,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
     except CommandError as exc:
         return fail("up", str(exc))
 
+    store = None
+    if args.store and 0 in ranks:
+        from kvs_sim.core.content import SQLiteStore
+
+        store = SQLiteStore(args.store)
+
     async def main(stop: asyncio.Event) -> int:
         engine = LiveEngine(
             url,
@@ -75,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             ca_file=args.ca_file,
             local=args.local,
             qos=args.qos,
+            store=store,
         )
         starting = asyncio.ensure_future(engine.start())
         stopping = asyncio.ensure_future(stop.wait())

@@ -135,6 +135,7 @@ class LiveEngine:
         connect_timeout: float = 5.0,
         ready_timeout: float = 30.0,
         qos: int = 1,
+        store: Any = None,
     ) -> None:
         self.url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
         self.cluster = tp.check_cluster(cluster or self.url.cluster or tp.DEFAULT_CLUSTER)
@@ -156,6 +157,8 @@ class LiveEngine:
         self.stats = {k: 0 for k in ("received", "delivered", "sent", "forwarded", "dropped")}
         self.ready = asyncio.Event()
         self._factory = make_rank
+        self.store = store
+        """The leader's backing content store (None: the rank's default, in memory)."""
         self._rank_topics = [tp.rank_topic(self.cluster, r) for r in range(size)]
         self._rank_head = tp.rank_topic(self.cluster, 0)[:-1]
         self._event_head = tp.event_filter(self.cluster)[:-1]
@@ -201,7 +204,8 @@ class LiveEngine:
         factory = self._factory or _default_factory()
         for r in self.hosted:
             parent = self.overlay.parent(r)
-            self.ranks[r] = factory(r, parent, _RankPort(self, r), self.config)
+            extra = {"store": self.store} if r == 0 and self.store is not None else {}
+            self.ranks[r] = factory(r, parent, _RankPort(self, r), self.config, **extra)
         await self.transport.start()
         self.transport.publish(self._status_topic, self._status_payload("up"), qos=1, retain=True)
         await self._wait_for_ancestors()
@@ -235,6 +239,8 @@ class LiveEngine:
         self._stopped = True
         self.transport.publish(self._status_topic, self._status_payload("down"), qos=1, retain=True)
         await self.transport.close()
+        if self.store is not None and hasattr(self.store, "close"):
+            self.store.close()
 
     async def __aenter__(self) -> LiveEngine:
         await self.start()

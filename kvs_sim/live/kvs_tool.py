@@ -104,7 +104,7 @@ class Tool:
         )
         return reply.value
 
-    async def commit(self, what: str, fill: Callable[[Any], object]) -> None:
+    async def commit(self, what: str, fill: Callable[[Any], object], flags: int = 0) -> None:
         from kvs_sim.core.errors import KVSError
         from kvs_sim.core.txn import Txn
 
@@ -114,7 +114,9 @@ class Tool:
         except KVSError as exc:
             raise KvsError(what, exc.errno or 0, str(exc)) from None
         ops, ns, uid = txn.ops, self.ns, self.userid
-        await self.ask(what, lambda c: m.CommitReq(client=c, ns=ns, ops=ops, userid=uid))
+        await self.ask(
+            what, lambda c: m.CommitReq(client=c, ns=ns, ops=ops, flags=flags, userid=uid)
+        )
 
     # -- subcommands ---------------------------------------------------------
 
@@ -129,7 +131,9 @@ class Tool:
             for key, value in pairs:
                 txn.put(key, value)
 
-        await self.commit(pairs[0][0], fill)
+        from kvs_sim.core import flags
+
+        await self.commit(pairs[0][0], fill, flags.SYNC if a.sync else 0)
 
     async def unlink(self, a: argparse.Namespace) -> None:
         await self.commit(a.keys[0], lambda txn: [txn.unlink(k) for k in a.keys])
