@@ -50,15 +50,17 @@ class Backend(Protocol):
     def future(self) -> Any: ...
 
 
-def decode_value(data: bytes | None) -> Any:
+def decode_value(data: Any) -> Any:
     """Flux's rule for values read back: JSON if it parses, else UTF-8 text, else
-    bytes.  An empty value reads back as None."""
+    bytes.  An empty value reads back as None; anything not bytes is returned as is."""
+    if not isinstance(data, bytes | bytearray):
+        return data
     if not data:
         return None
     try:
-        text = data.decode("utf-8")
+        text = bytes(data).decode("utf-8")
     except UnicodeDecodeError:
-        return data
+        return bytes(data)
     try:
         return json.loads(text)
     except ValueError:

@@ -52,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
 
     from kvs_sim.live.cmdline import CommandError, fail, resolve, run_until_signalled, setup_logging
     from kvs_sim.live.engine import LiveEngine
-    from kvs_sim.live.overlay import format_ranks, parse_ranks
+    from kvs_sim.live.ranks import format_ranks, parse_ranks
     from kvs_sim.live.transport import BrokerUnreachable
     from kvs_sim.rank.config import RankConfig
 

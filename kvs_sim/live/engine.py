@@ -8,7 +8,7 @@ protocol decision: it moves the messages ranks produce, exactly as the
 virtual-time engine does, so rank logic is shared line for line.
 
 Routing.  A rank's ``send(dst, msg)`` goes to the *next hop* on the tree overlay
-(:class:`~kvs_sim.live.overlay.Overlay`): the payload, an envelope naming the
+(:class:`~kvs_sim.sim.overlay.Overlay`): the payload, an envelope naming the
 final ``dst`` and the ``src`` rank, is published to ``kvs-sim/<c>/rank/<hop>``.
 The process subscribed to that topic delivers the message if ``dst == hop`` and
 otherwise forwards it one hop further; the rank at ``hop`` never sees it, as a
@@ -64,10 +64,11 @@ from typing import Any
 from kvs_sim.live import codec
 from kvs_sim.live import topics as tp
 from kvs_sim.live.codec import Envelope
-from kvs_sim.live.overlay import Overlay, format_ranks
+from kvs_sim.live.ranks import format_ranks
 from kvs_sim.live.transport import Incoming, Transport, Will
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import EVENT_TYPES, NamespaceRemoved, SetRoot, WatchCancelReq
+from kvs_sim.sim.overlay import Overlay
 
 log = logging.getLogger("kvs_sim.live")
 
@@ -203,7 +204,7 @@ class LiveEngine:
         """Connect, build the hosted ranks, wait for their ancestors, start them."""
         factory = self._factory or _default_factory()
         for r in self.hosted:
-            parent = self.overlay.parent(r)
+            parent = self.overlay.parent[r]
             extra = {"store": self.store} if r == 0 and self.store is not None else {}
             self.ranks[r] = factory(r, parent, _RankPort(self, r), self.config, **extra)
         await self.transport.start()
@@ -312,7 +313,7 @@ class LiveEngine:
         if isinstance(msg, EVENT_TYPES):
             self.deliver(hop, msg)
             if self.events == "tree":
-                for child in self.overlay.children(hop):
+                for child in self.overlay.children[hop]:
                     self.send_hop(child, child, hop, msg)
             return None
         if env.dst == hop:
@@ -381,7 +382,7 @@ class LiveEngine:
             return self._unencodable(msg, exc)
         self.transport.publish(tp.event_topic(self.cluster, ns, kind), payload)
         if self.events == "tree":
-            for child in self.overlay.children(src):
+            for child in self.overlay.children[src]:
                 self.send_hop(child, child, src, msg)
 
     def respond(self, reply: Any) -> None:

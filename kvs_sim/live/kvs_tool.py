@@ -27,6 +27,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from kvs_sim.handle import decode_value
 from kvs_sim.live.client import LiveClient
 from kvs_sim.rank import messages as m
 from kvs_sim.rank.messages import Reply
@@ -43,22 +44,6 @@ class KvsError(Exception):
 
     def __str__(self) -> str:
         return f"{self.key}: {os.strerror(self.errnum) if self.errnum else self.detail}"
-
-
-def decode_value(data: Any) -> Any:
-    """Flux's rule: JSON if it parses, else UTF-8 text (else the bytes); empty is None."""
-    if not isinstance(data, bytes | bytearray):
-        return data
-    if not data:
-        return None
-    try:
-        text = bytes(data).decode("utf-8")
-    except UnicodeDecodeError:
-        return bytes(data)
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
 
 
 def format_value(value: Any) -> str:

@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 
-from kvs_sim.live.overlay import format_ranks
+from kvs_sim.live.ranks import format_ranks
 
 
 def spawn_up(

@@ -215,6 +215,16 @@ class Overlay:
         top = self.parent[ups[-1]] if ups else src  # the lowest common ancestor
         return [*ups, top, *downs]
 
+    def ancestors(self, r: int) -> list[int]:
+        """The ranks above ``r``, nearest first (empty for rank 0)."""
+        self._check(r)
+        out = []
+        parent = self.parent
+        while r > 0:
+            r = parent[r]
+            out.append(r)
+        return out
+
     def ranks_at_depth(self, d: int) -> list[int]:
         """Ranks whose distance from rank 0 is ``d``, ascending (empty past the leaves)."""
         depth = self.depth
