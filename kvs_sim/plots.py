@@ -299,22 +299,44 @@ def plot_propagation(
         dark = {r for r, d in zip(reached, delays, strict=True) if d < 0.45 * vmax}
         for r, (x, y) in pos.items():
             ax.text(
-                x, y, str(r), ha="center", va="center", fontsize=7,
+                x,
+                y,
+                str(r),
+                ha="center",
+                va="center",
+                fontsize=7,
                 color="white" if r in dark else "black",
-            )  # fmt: skip
+            )
     bar = fig.colorbar(nodes, ax=ax, fraction=0.035, pad=0.01)
     bar.set_label(f"applied v{version}, ms after rank 0 created it")
     handles = []
     if ring:
         handles.append(
-            Line2D([], [], marker="o", ls="", mfc="white", mec="#d62728", mew=2.5, ms=9,
-                   label="a commit in this version came from here")
-        )  # fmt: skip
+            Line2D(
+                [],
+                [],
+                marker="o",
+                ls="",
+                mfc="white",
+                mec="#d62728",
+                mew=2.5,
+                ms=9,
+                label="a commit in this version came from here",
+            )
+        )
     if missing:
         handles.append(
-            Line2D([], [], marker="o", ls="", mfc="#dddddd", mec="#dddddd", ms=9,
-                   label="never applied it")
-        )  # fmt: skip
+            Line2D(
+                [],
+                [],
+                marker="o",
+                ls="",
+                mfc="#dddddd",
+                mec="#dddddd",
+                ms=9,
+                label="never applied it",
+            )
+        )
     if handles:
         ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
     ax.set_yticks([-float(d) for d in range(int(height) + 1)])
@@ -501,27 +523,45 @@ def plot_spacetime(
                 "",
                 xy=(1e3 * t, y[dst]),
                 xytext=(1e3 * start, y[src]),
-                arrowprops={"arrowstyle": "-|>", "color": color[k], "lw": 1.1, "shrinkA": 0,
-                            "shrinkB": 0, "mutation_scale": 8,
-                            "connectionstyle": f"arc3,rad={bend}"},
-            )  # fmt: skip
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "color": color[k],
+                    "lw": 1.1,
+                    "shrinkA": 0,
+                    "shrinkB": 0,
+                    "mutation_scale": 8,
+                    "connectionstyle": f"arc3,rad={bend}",
+                },
+            )
     for sent, src, got, dst in handoffs:
         if src in y and dst in y and t0 <= got <= t1:
             ax.annotate(
                 "",
                 xy=(1e3 * got, y[dst]),
                 xytext=(1e3 * sent, y[src]),
-                arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.2, "ls": "--",
-                            "shrinkA": 0, "shrinkB": 0, "mutation_scale": 9},
-            )  # fmt: skip
+                arrowprops={
+                    "arrowstyle": "-|>",
+                    "color": "black",
+                    "lw": 1.2,
+                    "ls": "--",
+                    "shrinkA": 0,
+                    "shrinkB": 0,
+                    "mutation_scale": 9,
+                },
+            )
     placed: dict[int, int] = {}
     for t, r, text in sorted(labels):
         if r in y and t0 <= t <= t1:
             nth = placed[r] = placed.get(r, -1) + 1  # alternate above and below the lane
             ax.annotate(
-                text, (1e3 * t, y[r]), xytext=(2, 4 if nth % 2 == 0 else -11),
-                textcoords="offset points", fontsize=7, color="#222222", clip_on=True,
-            )  # fmt: skip
+                text,
+                (1e3 * t, y[r]),
+                xytext=(2, 4 if nth % 2 == 0 else -11),
+                textcoords="offset points",
+                fontsize=7,
+                color="#222222",
+                clip_on=True,
+            )
     for k in kinds:
         ax.plot([], [], color=color[k], lw=2, label=MESSAGE_LABELS.get(k, k))
     if any(d[1] == CLIENT for d in drawn):
@@ -536,7 +576,7 @@ def plot_spacetime(
     names.setdefault(BROKER, "event broker")
     ax.set_yticks([y[r] for r in order])
     ax.set_yticklabels([names.get(r, f"rank {r}") for r in order], fontsize=8)
-    ax.set_ylim(-len(order) + 0.5, 0.5)
+    ax.set_ylim(-max(len(order), 1) + 0.5, 0.5)
     times = [d[0] - (transit(d[1], d[2], name(d[3])) if transit else 0.0) for d in drawn]
     times += [d[0] for d in drawn]
     times += [t for t, r, _ in labels if r in y and t0 <= t <= t1]

@@ -35,8 +35,9 @@ A scenario is one Python file (``scenarios/*.py``)::
 * ``scenario(cluster, args)``: an ``async def`` is spawned as a process on the
   engine and the run lasts until it returns; a plain ``def`` drives the cluster
   itself with ``cluster.wait(...)``.  ``cluster`` is a recording
-  :class:`~kvs_sim.sim.cluster.Cluster`; ``args`` is a :class:`ScenarioArgs`.
-  It may return None or a dict with ``findings`` (name -> JSON value, or a list of
+  :class:`~kvs_sim.sim.cluster.Cluster`; ``args`` is a :class:`ScenarioArgs`
+  (the options, ``variant``, ``params``, and ``expect(ops)`` to size the progress
+  bar).  It may return None or a dict with ``findings`` (name -> JSON value, or a list of
   row dicts for a table: shown in the report and saved in ``summary.json``) and
   ``focus`` (``version``: the version whose propagation to draw; ``ranks``: lanes
   of the space-time diagram; ``window``: ``(t0, t1)`` seconds for it; ``title``:
@@ -53,8 +54,10 @@ scenario function, lets the cluster settle (events still travelling, so that
 A scenario that raises, stalls (waits for something that never happens) or runs
 past ``max_time`` becomes a :class:`ScenarioFailed` whose message is one line
 with the scenario's own failing line.  Everything here is a pure function of the
-options and the seed: no wall clock, no randomness but the cluster's.  Rendering
-and files are :mod:`kvs_sim.commands.run`'s job; plots are :mod:`kvs_sim.plots`'.
+options and the seed: no wall clock, no randomness but the cluster's (the tracer
+only counts and copies deliveries).  Rendering and files are
+:mod:`kvs_sim.commands.run`'s job; plots are :mod:`kvs_sim.plots`'.  The format is
+also described, with examples, in ``scenarios/README.md``.
 """
 
 from __future__ import annotations

@@ -1,20 +1,23 @@
 """Read-your-writes on a deep rank while a far rank reads stale values, then converges.
 
-A writer on the deepest rank commits x = 1, 2, ... and reads x back right after
-each commit.  Read-your-writes holds: a follower answers a commit only once the
-setroot event naming the transaction has reached it, so the writer's next read
-is served from a root that contains its write.
+A writer on a deep rank (one level above the leaves) commits x = 1, 2, ... and
+reads x back right after each commit.  Read-your-writes holds: a follower answers
+a commit only once the setroot event naming the transaction has reached it, so
+the writer's next read is served from a root that contains its write.
 
 Meanwhile one reader per depth polls x along the path from rank 0 down to the
 rank farthest from the writer (in another subtree of rank 0).  Those readers are
 only eventually consistent: once rank 0 has created a version, the setroot takes
 about a tenth of a millisecond per hop to reach them, and until it arrives they
 keep serving the older value.  The deeper the rank, the longer it stays stale;
-rank 0 never is.  When the writer stops, every rank reaches the final version.
+rank 0 never is.  The far leaf is one hop deeper than the writer, so some of its
+reads return the old value even after the writer's commit has returned.  When
+the writer stops, every rank reaches the final version.
 
 Claims: read-your-writes, monotonic reads and writes, read validity and
-convergence.  Not causal consistency: no process hands anything to another.
-Links have a random (lognormal) latency, so staleness varies from commit to commit.
+convergence.  Causal consistency is not the point here: no process hands
+anything to another.  Links have a random (lognormal) latency, so staleness
+varies from commit to commit.
 """
 
 from __future__ import annotations

@@ -115,11 +115,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     console = Console(file=sys.stdout, highlight=False)
     base, _ = variant_options(scenario, cli, None)
+    story = scenario.doc.strip().partition("\n")[2].strip()
+    console.print(f"[bold]{scenario.name}[/bold]: {scenario.title}")
+    if story:
+        console.print(story, style="dim")
     console.print(
-        f"[bold]{scenario.name}[/bold]: {scenario.title}\n"
-        f"size {base['size']}, fanout {base['fanout']}, seed {base['seed']}, "
+        f"[bold]size {base['size']}, fanout {base['fanout']}, seed {base['seed']}, "
         f"latency {base['latency']}, events {base['events']}"
         + (f"; variants: {', '.join(scenario.variants)}" if scenario.variants else "")
+        + "[/bold]"
     )
     runs: list[tuple[Any, dict[str, str]]] = []
     for v in variants:
@@ -133,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
             return 3
         vdir = out if v is None else out / v
         files = _write_run(result, vdir, out, plots=not args.no_plots)
-        _print_run(console, result, multi=v is not None)
+        _print_run(console, result, scenario)
         runs.append((result, files))
     top: dict[str, str] = {}
     if not args.no_plots:
@@ -304,28 +308,27 @@ def _num(x: Any) -> str:
     return str(x)
 
 
-def _print_run(console: Any, run: Any, *, multi: bool) -> None:
+def _print_run(console: Any, run: Any, scenario: Any) -> None:
     from rich.rule import Rule
 
     from kvs_sim.checks import render_verdicts
     from kvs_sim.metrics import render_tables
 
-    if multi:
-        over = {k: run.options[k] for k in ("size", "fanout", "commit_response", "latency")}
-        console.print(
-            Rule(f"variant {run.name}: " + ", ".join(f"{k} {v}" for k, v in over.items()))
-        )
+    if run.name is not None:
+        over = {k: v for k, v in scenario.variants[run.name].items() if k != "claims"}
+        described = ", ".join(f"{k}={v}" for k, v in over.items()) or "the defaults"
+        console.print(Rule(f"variant {run.name}: {described}"))
         if run.overridden:
             console.print(f"(the variant sets {', '.join(run.overridden)}, over the command line)")
     for item in render_verdicts(run.verdicts, run.claims, run.history):
         console.print(item)
+    for table in _findings_tables(run):  # the scenario's own story first
+        console.print(table)
     # Per-depth rows only: per-rank rows of a large cluster would fill the screen.
     trimmed = {
         k: {**m, "by_rank": []} if isinstance(m, dict) else m for k, m in run.metrics.items()
     }
     for table in render_tables(trimmed):
-        console.print(table)
-    for table in _findings_tables(run):
         console.print(table)
 
 
@@ -388,22 +391,27 @@ def _print_comparison(console: Any, runs: list[tuple[Any, dict[str, str]]]) -> N
         t.add_row(k, *(_num(r.findings.get(k, "-")) for r, _ in runs))
     for k, title in (
         ("mean_per_link", "messages per link: mean"),
-        ("sent_by_rank0", "sent by rank 0"),
+        ("busiest_link_messages", "messages on the busiest link"),
+        ("sent_by_rank0", "messages sent by rank 0"),
     ):
         t.add_row(title, *(_num(r.traffic.get(k, "-")) for r, _ in runs))
     console.print(t)
 
 
 def _print_files(console: Any, runs: list[tuple[Any, dict[str, str]]], top: dict[str, str]) -> None:
-    console.print("[bold]Wrote[/bold]")
-    for r, files in runs:
-        prefix = f"  {r.name}: " if r.name else "  "
-        console.print(prefix + ", ".join(files.values()))
-    console.print("  " + ", ".join(top.values()))
-    plots = [f for _, files in runs for k, f in files.items() if f.endswith(".png")]
-    plots += [f for f in top.values() if f.endswith(".png")]
-    if plots:
-        console.print(f"Plots: {len(plots)} PNG files, e.g. {plots[0]}")
+    files = [f for _, fs in runs for f in fs.values()] + list(top.values())
+    out = Path(top["summary"]).parent
+
+    def show(kind: str) -> str:
+        return ", ".join(str(Path(f).relative_to(out)) for f in files if f.endswith(kind))
+
+    console.print(f"[bold]Wrote into {out}/[/bold]", soft_wrap=True)
+    console.print(f"  history  {show('.jsonl')}", soft_wrap=True)
+    console.print(f"  summary  {show('.json')}", soft_wrap=True)
+    if any(f.endswith(".png") for f in files):
+        console.print(f"  plots    {show('.png')}", soft_wrap=True)
+    first = next(f for f in files if f.endswith(".jsonl"))
+    console.print(f"  (check a history again with: kvs-sim check {first})", soft_wrap=True)
 
 
 # ---------------------------------------------------------------------------
