@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from kvs_sim.live.cmdline import CommandError, fail, resolve, run_until_signalled, setup_logging
-    from kvs_sim.live.engine import LiveEngine
+    from kvs_sim.live.engine import LIVE_REQUEST_RETRY, LiveEngine
     from kvs_sim.live.ranks import format_ranks, parse_ranks
     from kvs_sim.live.transport import BrokerUnreachable
     from kvs_sim.rank.config import RankConfig
@@ -82,7 +82,9 @@ def run(args: argparse.Namespace) -> int:
             fanout=args.fanout,
             ranks=ranks,
             events=args.events,
-            config=RankConfig(commit_response=args.commit_response),
+            config=RankConfig(
+                commit_response=args.commit_response, request_retry=LIVE_REQUEST_RETRY
+            ),
             ca_file=args.ca_file,
             local=args.local,
             qos=args.qos,

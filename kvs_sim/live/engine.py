@@ -70,6 +70,9 @@ from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import EVENT_TYPES, NamespaceRemoved, SetRoot, WatchCancelReq
 from kvs_sim.sim.overlay import Overlay
 
+LIVE_REQUEST_RETRY = 2.0
+"""Seconds before a live follower asks again for an object or root still awaited."""
+
 log = logging.getLogger("kvs_sim.live")
 
 EVENT_MODES = ("tree", "broker")
@@ -150,7 +153,7 @@ class LiveEngine:
         self.size = size
         self.hosted = sorted(set(ranks))
         self.events = events
-        self.config = config or RankConfig()
+        self.config = config or RankConfig(request_retry=LIVE_REQUEST_RETRY)
         self.local = local
         self.ready_timeout = ready_timeout
         self.client_id = f"kvs-sim-{self.cluster}-ranks-{format_ranks(self.hosted)}"

@@ -54,6 +54,10 @@ class RankConfig:
     commit_response: str = "observed"
     """``observed``: a commit issued on a follower reports the root *before* its own
     write (Flux 0.88 as measured); ``documented``: it reports the root it produced."""
+    request_retry: float | None = None
+    """Seconds after which a follower asks again for an object or namespace root
+    it is still waiting for (None: never).  Off in simulation, where requests are
+    never lost; on in live mode, where the rank holding a request may be killed."""
     service: ServiceTimes = field(default_factory=ServiceTimes)
 
     def __post_init__(self) -> None:
@@ -64,5 +68,7 @@ class RankConfig:
             )
         if self.cache_expiry <= 0:
             raise ValueError(f"cache_expiry must be > 0 seconds, got {self.cache_expiry!r}")
+        if self.request_retry is not None and not self.request_retry > 0:
+            raise ValueError(f"request_retry must be > 0 seconds, got {self.request_retry!r}")
         if self.inline_max is not None and self.inline_max < 0:
             raise ValueError(f"inline_max must be >= 0, got {self.inline_max!r}")

@@ -60,6 +60,7 @@ from kvs_sim.rank.messages import (
     RootResp,
     SetRoot,
     StatsReq,
+    Timer,
     WaitVersionReq,
     WatchCancelReq,
     WatchReq,
@@ -124,6 +125,23 @@ class Follower(RankBase):
         if self.park_object(ref, retry):
             self.count("faults")
             self.port.send(self.parent, LoadReq(origin=self.rank, ref=ref))
+            if self.config.request_retry is not None:
+                self.port.timer(self.config.request_retry, Timer(kind="load", data=ref))
+
+    def on_timer(self, msg: Timer) -> None:
+        """Ask again for what is still awaited (``request_retry``): the rank that
+        held the first request may have been restarted and lost it."""
+        self.port.work(self.config.service.message)
+        retry = self.config.request_retry
+        assert retry is not None
+        if msg.kind == "load" and msg.data in self._object_waiters:
+            self.count("load_retries")
+            self.port.send(self.parent, LoadReq(origin=self.rank, ref=msg.data))
+            self.port.timer(retry, msg)
+        elif msg.kind == "root" and msg.data in self._root_waiters:
+            self.count("root_retries")
+            self.send_root_req(msg.data)
+            self.port.timer(retry, msg)
 
     def sweep(self, now: float) -> None:
         expiry = self.config.cache_expiry
@@ -172,7 +190,12 @@ class Follower(RankBase):
 
     def want_root(self, name: str, retry: Retry) -> None:
         if self.park_root(name, retry):
-            self.port.send(0, RootReq(origin=self.rank, ns=name, userid=self.config.instance_owner))
+            self.send_root_req(name)
+            if self.config.request_retry is not None:
+                self.port.timer(self.config.request_retry, Timer(kind="root", data=name))
+
+    def send_root_req(self, name: str) -> None:
+        self.port.send(0, RootReq(origin=self.rank, ns=name, userid=self.config.instance_owner))
 
     def on_root_resp(self, msg: RootResp) -> None:
         self.port.work(self.config.service.message)
@@ -332,6 +355,7 @@ class Follower(RankBase):
         NamespaceListReq: on_relayed,
         CheckpointLookupReq: on_relayed,
         RelayResp: on_relay_resp,
+        Timer: on_timer,
     }
 
 
