@@ -414,6 +414,15 @@ def plot_staleness(
                 ax.text(0.5, 0.5, "no samples", ha="center", va="center", transform=ax.transAxes)
             else:
                 ax.legend(fontsize=7, loc="lower right")
+                if key == "read_age" and not any(v > 0 for vs in by_depth.values() for v in vs):
+                    ax.text(
+                        0.5,
+                        0.6,
+                        "every read was served from the newest version",
+                        ha="center",
+                        va="center",
+                        transform=ax.transAxes,
+                    )
             starts = [sum(1 for v in vals if v <= 0) / len(vals) for vals in by_depth.values()]
             low = min(starts, default=0.0)  # zoom in when most samples are 0
             ax.set_ylim(max(0.0, 0.1 * int(10 * low) - 0.1) if low > 0.3 else 0.0, 1.02)
