@@ -1,8 +1,10 @@
 """Standard simulator workload: how many message deliveries per wall second.
 
-1,024 ranks in a binary tree (fanout 2); writers on random ranks issue 10,000
+1,024 ranks in a binary tree (fanout 2); 8 writers on random ranks issue 10,000
 commits in total (each a put of one key, sequential per writer); every setroot
-reaches every rank.  A *delivery* is one message arriving at one rank (events,
+reaches every rank.  More concurrent writers means more commit merging, so fewer
+versions and fewer deliveries per commit: the commit path (hash-tree updates at
+the leader) then dominates the wall time.  ``--writers`` varies it.  A *delivery* is one message arriving at one rank (events,
 requests, responses, content loads), counted by the engine.
 
 Also measures the memory of an idle 16,384-rank cluster (tracemalloc bytes per
@@ -12,7 +14,7 @@ Prints a human summary, then as its last line a JSON object with at least
 ``deliveries_per_s``, ``ranks``, ``commits``, ``versions``, ``wall_s`` and
 ``peak_rss_mib``.  ``--profile`` prints the top cProfile entries.
 
-    python bench/sim_throughput.py [--ranks 1024] [--commits 10000] [--writers 64]
+    python bench/sim_throughput.py [--ranks 1024] [--commits 10000] [--writers 8]
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def workload(ranks: int, commits: int, writers: int, seed: int) -> dict[str, flo
     deliveries = c.engine.deliveries
     return {
         "ranks": ranks,
+        "writers": writers,
         "commits": commits,
         "versions": c.version(0),
         "deliveries": deliveries,
@@ -76,7 +79,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ranks", type=int, default=1024)
     p.add_argument("--commits", type=int, default=10_000)
-    p.add_argument("--writers", type=int, default=64)
+    p.add_argument("--writers", type=int, default=8)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--idle-ranks", type=int, default=16_384)
     p.add_argument("--profile", action="store_true")
