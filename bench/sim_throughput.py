@@ -4,8 +4,10 @@
 commits in total (each a put of one key, sequential per writer); every setroot
 reaches every rank.  More concurrent writers means more commit merging, so fewer
 versions and fewer deliveries per commit: the commit path (hash-tree updates at
-the leader) then dominates the wall time.  ``--writers`` varies it.  A *delivery* is one message arriving at one rank (events,
-requests, responses, content loads), counted by the engine.
+the leader) then dominates the wall time.  ``--writers`` varies it.
+
+A *delivery* is one message arriving at one rank (events, requests, responses,
+content loads), counted by the engine.
 
 Also measures the memory of an idle 16,384-rank cluster (tracemalloc bytes per
 rank after construction).
