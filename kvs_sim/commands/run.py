@@ -56,12 +56,20 @@ def register(subparsers: Any) -> None:
         "violated, 2 for bad options or scenario files, 3 if the scenario failed.",
     )
     p.add_argument("scenario", help="scenario file (see scenarios/README.md)")
-    p.add_argument("--size", help="number of ranks (default: the scenario's)")
-    p.add_argument("--fanout", help="k of the k-ary tree overlay (default: the scenario's)")
-    p.add_argument("--seed", help="simulation seed, an integer >= 0 (default: the scenario's)")
-    p.add_argument("--out", help="output directory (default: out/<scenario name>)")
-    p.add_argument("--events", help="how setroot events travel: tree or broker")
-    p.add_argument("--latency", help="per-hop latency, e.g. const:100us, lognormal:100us,0.5")
+    p.add_argument("--size", metavar="N", help="number of ranks (default: the scenario's)")
+    p.add_argument(
+        "--fanout", metavar="K", help="k of the k-ary tree overlay (default: the scenario's)"
+    )
+    p.add_argument(
+        "--seed", metavar="S", help="simulation seed, an integer >= 0 (default: the scenario's)"
+    )
+    p.add_argument("--out", metavar="DIR", help="output directory (default: out/<scenario name>)")
+    p.add_argument(
+        "--events", metavar="tree|broker", help="how setroot events travel: tree or broker"
+    )
+    p.add_argument(
+        "--latency", metavar="SPEC", help="per-hop latency, e.g. const:100us, lognormal:100us,0.5"
+    )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
     p.add_argument(
         "--traceback", action="store_true", help="show the full traceback if the scenario fails"
