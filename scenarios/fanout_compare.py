@@ -11,7 +11,9 @@ The price of the flat tree is paid by rank 0: it sends every event to 32
 children itself, and it answers each child's commits and cache faults directly,
 while in the binary tree forwarding is shared by every inner rank.  The findings
 compare the lag at each depth, the messages per link (mean and busiest) and the
-messages rank 0 sends.
+messages rank 0 sends.  Caveat: in tree mode the simulator charges a forwarding
+rank a fixed hop cost, not a cost per copy, so the flat tree's lag here is a
+best case (``--events broker`` does charge a cost per copy, at the broker).
 
 Claims (both variants): read-your-writes, monotonic reads and writes, read
 validity and convergence.  The overlay changes how long "eventually" takes,
