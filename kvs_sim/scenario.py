@@ -348,7 +348,7 @@ def run_variant(
     ``on_start(cluster, args, trace)`` is called before the scenario starts (the
     command uses it to show progress)."""
     from kvs_sim.rank import RankConfig
-    from kvs_sim.sim.cluster import Channel, Cluster
+    from kvs_sim.sim.cluster import Cluster
     from kvs_sim.sim.overlay import Overlay
 
     opts, overridden = variant_options(scenario, cli, variant)
@@ -370,9 +370,6 @@ def run_variant(
     }
     recorder = Recorder(seed=opts["seed"], config=config, claims=claims)
     trace = Trace(keep_trace)
-    # Channel names come from a process-wide counter; restart it so that a run
-    # records the same tokens however many runs this process made before.
-    Channel._ids = itertools.count()
     cluster = Cluster(
         opts["size"],
         opts["fanout"],

@@ -104,13 +104,16 @@ def _created(history: History) -> dict[str, dict[int, float]]:
 
 
 def propagation_latency(history: History) -> dict[str, Any]:
-    """Setroot propagation: follower apply time minus creation time at rank 0."""
+    """Setroot propagation: follower apply time minus creation time at rank 0.
+
+    Version 0 (a namespace's initial, empty root) is not propagated by any setroot:
+    ranks start with it or learn it on first use, so it is left out."""
     depths = rank_depths(history)
     created = _created(history)
     samples = []
     for r in history.roots:
         born = created[r.ns].get(r.version)
-        if r.rank == 0 or born is None:
+        if r.rank == 0 or born is None or r.version == 0:
             continue
         samples.append(
             {

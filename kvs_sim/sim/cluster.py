@@ -59,12 +59,10 @@ class Channel:
     receiver's later reads must see what the sender had done.
     """
 
-    _ids = itertools.count()
-
     def __init__(self, cluster: Cluster, latency: float = 0.0) -> None:
         self.cluster = cluster
         self.latency = latency
-        self.name = f"ch{next(Channel._ids)}"
+        self.name = f"ch{next(cluster._channels)}"
         self._items: list[tuple[str, Any]] = []
         self._getters: list[tuple[Handle, SimFuture]] = []
         self._sent = 0
@@ -201,6 +199,7 @@ class Cluster:
             latency,
         )
         self._handles = itertools.count()
+        self._channels = itertools.count()
 
     # -- description ---------------------------------------------------------
 
