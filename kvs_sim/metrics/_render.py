@@ -16,20 +16,21 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
+# (metric, title, scale): times are computed in seconds and shown in milliseconds.
 _LATENCY_TABLES = (
-    ("propagation", "Setroot propagation (s after creation at rank 0)"),
-    ("staleness_versions", "Read staleness (versions behind rank 0)"),
-    ("staleness_time", "First read of a version (s after creation)"),
-    ("commit_latency", "Commit latency (s)"),
+    ("propagation", "Setroot propagation (ms after creation at rank 0)", 1e3),
+    ("staleness_versions", "Read staleness (versions behind rank 0)", 1),
+    ("staleness_time", "First read of a version (ms after creation)", 1e3),
+    ("commit_latency", "Commit latency (ms)", 1e3),
 )
 
 
-def _num(x: Any) -> str:
+def _num(x: Any, scale: float = 1) -> str:
     if x is None:
         return "-"
-    if isinstance(x, int):
+    if isinstance(x, int) and scale == 1:
         return str(x)
-    return f"{x:.4g}"
+    return f"{x * scale:.4g}"
 
 
 def render_tables(metrics: dict[str, Any]) -> list[RenderableType]:
@@ -37,7 +38,7 @@ def render_tables(metrics: dict[str, Any]) -> list[RenderableType]:
     from rich.table import Table
 
     out: list[RenderableType] = []
-    for name, title in _LATENCY_TABLES:
+    for name, title, scale in _LATENCY_TABLES:
         m = metrics.get(name)
         if not m or not m["all"]["count"]:
             continue
@@ -45,9 +46,9 @@ def render_tables(metrics: dict[str, Any]) -> list[RenderableType]:
         for col in ("group", "count", "mean", "median", "p99", "max"):
             table.add_column(col, justify="left" if col == "group" else "right")
 
-        def row(label: str, s: dict[str, Any], table: Table = table) -> None:
-            stats = (s["count"], s["mean"], s["median"], s["p99"], s["max"])
-            table.add_row(label, *(_num(x) for x in stats))
+        def row(label: str, s: dict[str, Any], table: Table = table, scale: float = scale) -> None:
+            stats = (s["mean"], s["median"], s["p99"], s["max"])
+            table.add_row(label, str(s["count"]), *(_num(x, scale) for x in stats))
 
         row("all", m["all"])
         for s in m["by_depth"]:
@@ -68,7 +69,8 @@ def render_tables(metrics: dict[str, Any]) -> list[RenderableType]:
     conv = metrics.get("convergence")
     if conv:
         table = Table(title="Convergence", title_justify="left")
-        for col in ("namespace", "final version", "ranks", "converged at", "after creation"):
+        columns = ("namespace", "final version", "ranks", "converged at (s)", "after creation (ms)")
+        for col in columns:
             table.add_column(col, justify="left" if col == "namespace" else "right")
         for r in conv:
             ranks = f"{r['ranks_reached']}/{r['ranks_total']}"
@@ -79,7 +81,7 @@ def render_tables(metrics: dict[str, Any]) -> list[RenderableType]:
                 str(r["final"]),
                 ranks,
                 _num(r["converged_at"]),
-                _num(r["convergence_time"]),
+                _num(r["convergence_time"], 1e3),
             )
         out.append(table)
     return out
