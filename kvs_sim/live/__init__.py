@@ -10,7 +10,9 @@ The map (each module starts with its theory of operation):
 * :mod:`~kvs_sim.live.transport` -- one MQTT v5 connection: non-blocking QoS 1,
   persistent session, reconnection;
 * :mod:`~kvs_sim.live.engine` -- :class:`LiveEngine`, the ``Port`` of hosted ranks;
-* :mod:`~kvs_sim.live.client` -- :class:`LiveClient`, requests from outside.
+* :mod:`~kvs_sim.live.client` -- :class:`LiveClient`, requests from outside;
+* :mod:`~kvs_sim.live.instance` -- a live cluster for blocking ``flux.kvs`` calls
+  (``flux_backend(uri)`` is what ``kvs_sim.flux.Flux()`` calls for ``mqtt://``).
 
 Names are imported lazily so that ``import kvs_sim.live.codec`` does not load
 aiomqtt.  See ``docs/live.md`` for the user's view.
@@ -31,6 +33,7 @@ _EXPORTS = {
     "LiveEngine": "kvs_sim.live.engine",
     "CodecError": "kvs_sim.live.codec",
     "URLError": "kvs_sim.live.topics",
+    "LiveInstance": "kvs_sim.live.instance",
     "parse_url": "kvs_sim.live.topics",
 }
 
@@ -41,11 +44,20 @@ __all__ = [
     "CodecError",
     "LiveClient",
     "LiveEngine",
+    "LiveInstance",
     "MosquittoNotFound",
     "RequestTimeout",
     "URLError",
+    "flux_backend",
     "parse_url",
 ]
+
+
+def flux_backend(uri: str) -> Any:
+    """The instance ``kvs_sim.flux.Flux()`` attaches to for an ``mqtt://`` URI."""
+    from kvs_sim.live.instance import connect
+
+    return connect(uri)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,91 @@
+"""The Flux-compatible API on a live cluster: ``KVS_SIM_URI=mqtt://...``."""
+
+from __future__ import annotations
+
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from kvs_sim.flux import Flux, kvs
+from kvs_sim.live.broker import Broker
+from kvs_sim.live.instance import LiveInstance, connect
+from kvs_sim.live.launch import UpCluster
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def cluster(broker: Broker) -> Iterator[UpCluster]:
+    with UpCluster(broker.url, 4, {"top": "0-1", "bottom": "2-3"}) as c:
+        yield c
+
+
+@pytest.fixture
+def instance(cluster: UpCluster) -> Iterator[LiveInstance]:
+    inst = connect(f"{cluster.url}/{cluster.name}?rank=3&size=4&timeout=10")
+    yield inst
+    inst.close()
+
+
+def test_flux_kvs_calls_block_until_the_live_answer(instance: LiveInstance) -> None:
+    h = Flux(cluster=instance, rank=3)
+    kvs.put(h, "flux.live.a", {"x": 1})
+    kvs.commit(h)
+    assert kvs.get(h, "flux.live.a") == {"x": 1}  # read-your-writes on rank 3
+    version = kvs.get_version(h)
+    other = Flux(cluster=instance, rank=1)
+    kvs.wait_version(other, version)
+    assert kvs.get(other, "flux.live.a") == {"x": 1}
+    assert h.attr_get("size") == "4"
+    with pytest.raises(FileNotFoundError):
+        kvs.get(h, "flux.live.missing")
+    with pytest.raises(OSError) as info:
+        kvs.wait_version(h, version + 1000, timeout=0.2)
+    assert info.value.errno == errno.ETIMEDOUT
+
+
+def test_an_unmodified_script_runs_live_through_the_environment(
+    cluster: UpCluster, tmp_path: Path
+) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from kvs_sim.flux import Flux, kvs
+            h = Flux()
+            kvs.put(h, "flux.live.script", [h.get_rank(), "done"])
+            kvs.commit(h)
+            print(kvs.get(h, "flux.live.script"))
+            """
+        )
+    )
+    env = dict(os.environ, KVS_SIM_URI=f"{cluster.url}/{cluster.name}?rank=2&size=4")
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[2, 'done']"
+
+
+@pytest.mark.parametrize(
+    ("uri", "reason"),
+    [
+        ("mqtt://127.0.0.1:1/x?bogus=1", "unknown parameter"),
+        ("mqtt://127.0.0.1:1/x?rank=a", "rank must be a number"),
+        ("mqtt://127.0.0.1:1/x?timeout=0", "timeout must be positive"),
+    ],
+)
+def test_bad_live_uris_are_explained(uri: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        connect(uri)
