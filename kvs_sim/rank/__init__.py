@@ -23,11 +23,11 @@ def make_rank(
     *,
     store: ContentStore | None = None,
     hooks: RankHooks = NO_HOOKS,
-    primary: tuple[int, str, int] | None = None,
+    primary: tuple[int, str, int, int] | None = None,
 ) -> RankBase:
     """Build rank ``rank``: the leader for 0 (``store`` is its backing store),
     else a follower whose TBON parent is ``parent``.  ``primary`` = (seq, rootref,
-    owner) seeds a follower's primary root; without it the follower asks the leader
+    owner, epoch) seeds a follower's primary root; without it the follower asks the leader
     in ``start()``."""
     if rank == 0:
         return Leader(port, config, store=store, hooks=hooks)

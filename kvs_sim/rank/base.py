@@ -62,12 +62,13 @@ NO_HOOKS = RankHooks()
 class NsRoot:
     """What a rank knows of one namespace."""
 
-    __slots__ = ("owner", "rootref", "seq", "waiters", "watches")
+    __slots__ = ("epoch", "owner", "rootref", "seq", "waiters", "watches")
 
-    def __init__(self, seq: int, rootref: str, owner: int) -> None:
+    def __init__(self, seq: int, rootref: str, owner: int, epoch: int = 0) -> None:
         self.seq = seq
         self.rootref = rootref
         self.owner = owner
+        self.epoch = epoch
         self.waiters: list[tuple[int, int]] | None = None  # heap of (version, client)
         self.watches: list[Any] | None = None
 

@@ -92,7 +92,7 @@ class Follower(RankBase):
         config: RankConfig,
         *,
         hooks: RankHooks = NO_HOOKS,
-        primary: tuple[int, str, int] | None = None,
+        primary: tuple[int, str, int, int] | None = None,
     ) -> None:
         super().__init__(rank, parent, port, config, hooks)
         self.cache: dict[str, list[Any]] = {}  # ref -> [bytes, last used]
@@ -100,8 +100,7 @@ class Follower(RankBase):
         self._txn_counter = 0
         self._last_sweep = 0.0
         if primary is not None:
-            seq, rootref, owner = primary
-            self.roots[PRIMARY] = NsRoot(seq, rootref, owner)
+            self.roots[PRIMARY] = NsRoot(*primary)
 
     def start(self) -> None:
         if PRIMARY not in self.roots:
@@ -204,11 +203,14 @@ class Follower(RankBase):
             return
         st = self.roots.get(msg.ns)
         if st is None:
-            self.roots[msg.ns] = NsRoot(msg.seq, msg.rootref, msg.owner)
+            self.roots[msg.ns] = NsRoot(msg.seq, msg.rootref, msg.owner, msg.epoch)
             hook = self.hooks.root_applied
             if hook is not None:
                 hook(self.rank, msg.ns, msg.seq, msg.rootref, self.port.now())
-        elif msg.seq > st.seq:
+        elif msg.epoch > st.epoch:
+            self.new_epoch(msg.ns, st, msg.epoch)
+            self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
+        elif msg.epoch == st.epoch and msg.seq > st.seq:
             self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
         self.resume_root(msg.ns, None)
 
@@ -218,7 +220,9 @@ class Follower(RankBase):
         if type(msg) is SetRoot:
             self.port.work(self.config.service.setroot)
             st = self.roots.get(msg.ns)
-            if st is None or msg.seq <= st.seq:
+            if st is None or msg.seq <= st.seq or msg.epoch != st.epoch:
+                if st is not None and msg.epoch > st.epoch:
+                    self.apply_setroot(msg, st)
                 return
             if (
                 self._commits is None
@@ -236,15 +240,35 @@ class Follower(RankBase):
     def on_setroot(self, msg: SetRoot) -> None:
         self.port.work(self.config.service.setroot)
         st = self.roots.get(msg.ns)
-        if st is None or msg.seq <= st.seq:
+        if st is None or msg.epoch < st.epoch:
             return
-        self.apply_setroot(msg, st)
+        if msg.epoch > st.epoch or msg.seq > st.seq:
+            self.apply_setroot(msg, st)
 
     def apply_setroot(self, msg: SetRoot, st: NsRoot) -> None:
         before = (st.seq, st.rootref)
+        if msg.epoch > st.epoch:
+            self.new_epoch(msg.ns, st, msg.epoch)
+            self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
+            return
         self.advance_root(msg.ns, st, msg.seq, msg.rootref, msg.keys)
         if self._commits:
             self.complete_commits(msg, before)
+
+    def new_epoch(self, name: str, st: NsRoot, epoch: int) -> None:
+        """The leader restarted: its root (from its last checkpoint) replaces ours
+        even if older.  Commits relayed before the restart have an unknown fate."""
+        st.epoch = epoch
+        self.count("leader_restarts")
+        lost = [n for n, p in (self._commits or {}).items() if p.ns == name]
+        for n in lost:
+            pending = self._commits.pop(n)  # type: ignore[union-attr]
+            self.reply_error(
+                pending.client,
+                ConnectionResetError(
+                    errno.ECONNRESET, "the leader restarted: this commit may or may not be applied"
+                ),
+            )
 
     def on_ns_removed(self, msg: NamespaceRemoved) -> None:
         self.port.work(self.config.service.message)

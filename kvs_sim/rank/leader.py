@@ -132,7 +132,15 @@ class Pending(NamedTuple):
 class Leader(RankBase):
     """Rank 0."""
 
-    __slots__ = ("_queues", "_relay_origin", "_removing", "_txn_counter", "content", "registry")
+    __slots__ = (
+        "_queues",
+        "_relay_origin",
+        "_removing",
+        "_txn_counter",
+        "content",
+        "epoch",
+        "registry",
+    )
 
     def __init__(
         self,
@@ -151,14 +159,30 @@ class Leader(RankBase):
         self._txn_counter = 0
         checkpoint = backing.get_checkpoint()
         if checkpoint is not None:
+            # A restart: resume from the checkpoint in a new epoch, so followers
+            # that saw later (lost) versions take this root all the same.
             seq, rootref = int(checkpoint["sequence"]), str(checkpoint["rootref"])
+            self.epoch = int(checkpoint.get("epoch", 0)) + 1
+            backing.put_checkpoint({**checkpoint, "epoch": self.epoch})
+            backing.flush()
         else:
             seq, rootref = 0, empty_root(self.content)
+            self.epoch = 0
             self.content.flush()
         self.registry = NamespaceRegistry(config.instance_owner)
         """The authority on which namespaces exist and who owns them."""
         self.registry.create(PRIMARY, config.instance_owner, rootref, seq)
-        self.roots[PRIMARY] = NsRoot(seq, rootref, config.instance_owner)
+        self.roots[PRIMARY] = NsRoot(seq, rootref, config.instance_owner, self.epoch)
+
+    def start(self) -> None:
+        """After a restart, tell every rank where the primary namespace resumes."""
+        if self.epoch > 0:
+            st = self.roots[PRIMARY]
+            self.port.publish(
+                SetRoot(
+                    ns=PRIMARY, seq=st.seq, rootref=st.rootref, owner=st.owner, epoch=self.epoch
+                )
+            )
 
     # -- content -------------------------------------------------------------
 
@@ -285,6 +309,7 @@ class Leader(RankBase):
                     "sequence": seq,
                     "timestamp": self.port.now(),
                     "rootref": result.rootref,
+                    "epoch": self.epoch,
                 }
             )
             self.content.backing.flush()
@@ -296,6 +321,7 @@ class Leader(RankBase):
                 names=tuple(txn.name for txn in batch),
                 keys=result.keys,
                 owner=st.owner,
+                epoch=self.epoch,
             )
         )
         self.advance_root(ns, st, seq, result.rootref, result.keys)
@@ -392,7 +418,9 @@ class Leader(RankBase):
         except KVSError as err:
             resp = RootResp(ns=msg.ns, errnum=err.errno or errno.EIO, errmsg=err.strerror or "")
         else:
-            resp = RootResp(ns=msg.ns, seq=st.seq, rootref=st.rootref, owner=st.owner)
+            resp = RootResp(
+                ns=msg.ns, seq=st.seq, rootref=st.rootref, owner=st.owner, epoch=self.epoch
+            )
         self.port.send(msg.origin, resp)
 
     def on_load(self, msg: LoadReq) -> None:

@@ -231,6 +231,7 @@ class RootResp:
     owner: int = 0
     errnum: int = 0
     errmsg: str = ""
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -248,7 +249,9 @@ class Timer:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SetRoot:
     """A namespace has a new root.  ``names`` are the transactions it applied,
-    ``keys`` the keys they changed (normalised)."""
+    ``keys`` the keys they changed (normalised).  ``epoch`` counts leader
+    restarts: a root from a newer epoch replaces any older one, whatever its
+    sequence (a restarted leader resumes from its last checkpoint)."""
 
     ns: str
     seq: int
@@ -256,6 +259,7 @@ class SetRoot:
     names: tuple[str, ...] = ()
     keys: tuple[str, ...] = ()
     owner: int = 0
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -172,7 +172,7 @@ class Cluster:
         self._backing = backing
         leader = make_rank(0, -1, self.engine, self.config, store=backing, hooks=hooks)
         root = leader.roots[PRIMARY]
-        primary = (root.seq, root.rootref, root.owner)
+        primary = (root.seq, root.rootref, root.owner, root.epoch)
         self.ranks: list[RankBase] = [leader]
         parent = self.overlay.parent
         for r in range(1, self.size):

@@ -100,6 +100,7 @@ def test_payload_is_readable_json_with_declared_tuples_as_lists() -> None:
             "names": ["t1"],
             "keys": ["a.b"],
             "owner": 0,
+            "epoch": 0,
         },
     }
     assert codec.decode(codec.encode(ev)).names == ("t1",)
