@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
         help="run a private mosquitto configured for live mode",
         description="Run mosquitto on 127.0.0.1 in the foreground with kvs-sim's settings.",
     )
-    p.add_argument("--port", type=int, default=1883, help="TCP port (default 1883; 0: any free)")
+    p.add_argument("--port", type=_port, default=1883, help="TCP port (default 1883; 0: any free)")
     p.add_argument(
         "--datadir", metavar="DIR", help="persistence directory (default: a temporary one)"
     )
@@ -75,3 +75,13 @@ def run(args: argparse.Namespace) -> int:
         if not args.datadir:
             shutil.rmtree(datadir, ignore_errors=True)
         sys.stdout.flush()
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {port}")
+    return port
