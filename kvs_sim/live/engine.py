@@ -182,6 +182,16 @@ class LiveEngine:
         subs.append(tp.status_filter(self.cluster))
         if events == "broker":
             subs.append(tp.event_filter(self.cluster))
+        else:
+            # Tree events: each hosted rank listens to its parent's one publish.
+            parents = {self.overlay.parent[r] for r in self.hosted if r != 0}
+            if local:
+                parents -= set(self.hosted)  # handed over in-process instead
+            for p in sorted(parents):
+                subs.append(
+                    tp.event_filter(self.cluster) if p == 0 else tp.down_topic(self.cluster, p)
+                )
+        self._down_head = tp.down_topic(self.cluster, 0)[:-1]
         self.transport = Transport(
             self.url,
             client_id=self.client_id,
@@ -269,11 +279,20 @@ class LiveEngine:
             return self.route(int(tail), env)
         if topic.startswith(self._event_head):
             env = self._decode(inc)
-            if env is not None and self.events == "broker" and isinstance(env.msg, EVENT_TYPES):
+            if env is None or not isinstance(env.msg, EVENT_TYPES):
+                return None
+            if self.events == "broker":
                 for r in self.hosted:
                     if r != env.src:
                         self.deliver(r, env.msg)
-            return None
+                return None
+            return self._from_parent(0, env.msg)
+        if topic.startswith(self._down_head):
+            tail = topic[len(self._down_head) :]
+            env = self._decode(inc)
+            if env is None or not tail.isdigit() or not isinstance(env.msg, EVENT_TYPES):
+                return None
+            return self._from_parent(int(tail), env.msg)
         if topic.startswith(self._status_head):
             return self._status(inc)
         return self._drop(topic, "unexpected topic")
@@ -316,8 +335,7 @@ class LiveEngine:
         if isinstance(msg, EVENT_TYPES):
             self.deliver(hop, msg)
             if self.events == "tree":
-                for child in self.overlay.children[hop]:
-                    self.send_hop(child, child, hop, msg)
+                self.forward_event(hop, msg)
             return None
         if env.dst == hop:
             return self.deliver(hop, msg)
@@ -325,6 +343,27 @@ class LiveEngine:
             return self._drop(tp.rank_topic(self.cluster, hop), f"no rank {env.dst}")
         self.stats["forwarded"] += 1
         return self.send_hop(self.overlay.next_hop(hop, env.dst), env.dst, env.src, msg)
+
+    def _from_parent(self, parent: int, msg: Any) -> None:
+        """A tree event ``parent`` forwarded: every hosted child takes it and
+        forwards it in turn."""
+        for r in self.overlay.children[parent]:
+            if r in self.ranks:
+                self.deliver(r, msg)
+                self.forward_event(r, msg)
+
+    def forward_event(self, rank: int, msg: Any) -> None:
+        """Pass a tree event from ``rank`` to its children: in-process children
+        directly with ``--local``, the others with one publish on ``down/<rank>``."""
+        children = self.overlay.children[rank]
+        if not children:
+            return
+        if self.local and all(c in self.ranks for c in children):
+            self.loop.call_soon(self._from_parent, rank, msg)
+            return
+        if self.local:
+            self.loop.call_soon(self._from_parent, rank, msg)
+        self._publish_event(tp.down_topic(self.cluster, rank), rank, msg)
 
     def _client_request(self, rank: int, env: Envelope, inc: Incoming) -> None:
         msg = env.msg
@@ -376,17 +415,26 @@ class LiveEngine:
         log.error("cannot send %s: %s", type(msg).__name__, exc)
 
     def publish_event(self, src: int, msg: Any) -> None:
+        """An event from ``src`` (the leader): always on its event topic, which
+        observers and rank 0's children (tree mode) or every process (broker
+        mode) subscribe to."""
         ns = getattr(msg, "ns", "")
         kind = _EVENT_KIND.get(type(msg), type(msg).__name__.lower())
+        self._publish_event(tp.event_topic(self.cluster, ns, kind), src, msg)
+        if self.events == "tree":
+            if src != 0:
+                self.forward_event(src, msg)
+            elif self.local:
+                self.loop.call_soon(self._from_parent, 0, msg)
+
+    def _publish_event(self, topic: str, src: int, msg: Any) -> None:
         ident = f"{self._incarnation}:{next(self._ids)}"
         try:
             payload = codec.encode_envelope(-1, src, msg, ident)
         except codec.CodecError as exc:
             return self._unencodable(msg, exc)
-        self.transport.publish(tp.event_topic(self.cluster, ns, kind), payload)
-        if self.events == "tree":
-            for child in self.overlay.children[src]:
-                self.send_hop(child, child, src, msg)
+        self.transport.publish(topic, payload)
+        return None
 
     def respond(self, reply: Any) -> None:
         entry = self._clients.get(reply.client)

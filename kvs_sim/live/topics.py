@@ -144,6 +144,13 @@ def event_topic(cluster: str, ns: str, kind: str) -> str:
     return f"{ROOT}/{cluster}/event/{quote_level(ns)}/{kind}"
 
 
+def down_topic(cluster: str, rank: int) -> str:
+    """Tree-mode events forwarded by ``rank`` to its children (one publish, the
+    broker copies it to each child's process).  Rank 0's children take the event
+    topics themselves (:func:`event_filter`)."""
+    return f"{ROOT}/{cluster}/down/{rank}"
+
+
 def event_filter(cluster: str) -> str:
     return f"{ROOT}/{cluster}/event/#"
 
