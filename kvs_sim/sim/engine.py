@@ -10,13 +10,10 @@ what the entry is, with ``n`` ranks:
 * ``0 <= code < n``: message ``msg`` arrives at rank ``code`` (point-to-point,
   timer, client request, or an event in broker mode);
 * ``n <= code < 2n``: event ``msg`` arrives at rank ``code - n`` in tree mode.  The
-  engine forwards it to that rank's children at once (arrival + ``hop_cost`` +
-  link latency), whether or not the rank is busy: Flux brokers forward events in
-  the overlay, not in the KVS module.  Then it is queued for the rank like a message;
-* ``2n <= code < 3n``: the same, for every child of rank ``code - 2n`` at once.
-  With a fixed latency all children of a rank receive an event at the same time,
-  so one heap entry per *forwarding* rank suffices (half the heap traffic of one
-  entry per rank in a binary tree, 1/32 with Flux's fanout);
+  engine forwards it to that rank's children at once, busy or not, then queues it
+  for the rank like a message;
+* ``2n <= code < 3n``: the same, for every child of rank ``code - 2n`` at once
+  (fixed latency: one heap entry per *forwarding* rank);
 * ``3n <= code < 4n``: rank ``code - 3n`` finished its work: take its next message;
 * ``code == 4n``: ``msg`` is a :class:`Callback`: client code (``call_at``, process
   steps, replies to clients), run outside any rank context.
@@ -30,20 +27,18 @@ while the rank is busy, or while older messages wait, joins the rank's FIFO.
 Routing.  :meth:`Engine.send` follows the tree path; the arrival is computed at
 send time as one heap entry: per-hop latencies plus ``hop_cost`` per intermediate
 rank (intermediate ranks route, they do not queue).  Every crossed link is
-counted.  With random latencies, arrivals per (src, dst) pair, per event link
-and per broker link are clamped to be non-decreasing: MQTT and ZeroMQ keep
-per-publisher order, so the simulator does too.
+counted.  With random latencies, arrivals per (src, dst) pair are clamped to be
+non-decreasing: MQTT and ZeroMQ keep per-publisher order, so the simulator does too.
 
-Events.  ``events="tree"``: rank 0's event goes to its children and is forwarded
-down as above; another rank's event first travels up to rank 0 (Flux sequences
-events there) and then down to every rank except its publisher.
-``events="broker"``: one hop to a central broker, a single server that spends
-``broker_cost`` per outgoing copy, then one hop to every other rank.  Only events
-can be lost (``LinkModel.loss``): see :mod:`kvs_sim.sim.latency`.
+Events.  How a published event reaches every rank (``events="tree"`` or
+``"broker"``, events from rank 0 or from another rank, loss, per-link order) is
+:mod:`kvs_sim.sim.events`: :meth:`Engine.publish` hands the event to
+:func:`~kvs_sim.sim.events.emit`, and the tree-event heap entries above come from
+:func:`~kvs_sim.sim.events.fanout`.  Its state lives in this class's slots.
 
 The hot loop (:meth:`Engine._loop`) inlines message and tree-event arrivals with
 everything bound to locals; ``step()`` runs the same logic through the plain
-methods, and the tests check both give the same trace.
+methods and functions, and the tests check both give the same trace.
 """
 
 from __future__ import annotations
@@ -56,14 +51,13 @@ from collections.abc import Callable, Coroutine, Sequence
 from heapq import heappop, heappush
 from typing import Any
 
+from kvs_sim.sim.events import BROKER, emit, fanout
 from kvs_sim.sim.latency import Constant, LinkModel
 from kvs_sim.sim.overlay import Overlay
 from kvs_sim.sim.process import SimFuture, Task
 
 CLIENT = -1
 """Source (or destination) rank reported to the tracer for a client."""
-BROKER = -2
-"""The central event broker, as a link end and as a tracer source (broker mode)."""
 
 Tracer = Callable[[float, int, int, Any], Any]
 
@@ -305,19 +299,7 @@ class Engine:
         t = self._now + self._work
         if self.on_publish is not None:
             self.on_publish(t, r, msg)
-        if self.events == "broker":
-            self._to_broker[r] += 1
-            t = self._ordered(r, t + self._links.sample(r, BROKER, self._rng))
-            self._call(t, self._broker_fanout, r, msg)
-        elif r == 0:
-            self._fanout(t, 0.0, 0, msg, None)
-        else:
-            t += self._route(r, 0)
-            if self._pair_last is not None:  # key -1-r: r's events to rank 0, apart from sends
-                t = max(t, self._pair_last.get(-1 - r, 0.0))
-                self._pair_last[-1 - r] = t
-            child_of_0 = self.overlay.legs(r, 0)[0][-1]
-            self._call(t, self._foreign_event, 0, child_of_0, msg, r)
+        emit(self, t, r, msg)
 
     def respond(self, msg: Any) -> None:
         r = self._cur
@@ -447,12 +429,12 @@ class Engine:
             self._arrive(t, self._srcs.pop(seq, CLIENT), code, msg)
         elif code < 2 * n:
             r = code - n
-            self._fanout(t, self._hop_cost, r, msg, None)
+            fanout(self, t, self._hop_cost, r, msg, None)
             self._arrive(t, self._parent[r], r, msg)
         elif code < 3 * n:
             r = code - 2 * n
             for c in self._children[r]:
-                self._fanout(t, self._hop_cost, c, msg, None)
+                fanout(self, t, self._hop_cost, c, msg, None)
                 self._arrive(t, r, c, msg)
         else:
             self._slow(t, code, msg)
@@ -481,7 +463,7 @@ class Engine:
         srcs = self._srcs
         fwd = self._fwd
         hop = self._hop_cost
-        fanout = self._fanout
+        forward = fanout
         enqueue = self._enqueue
         slow = self._slow
         deliv = nev = 0
@@ -532,7 +514,7 @@ class Engine:
                 else:  # an event reaches r (random latency or loss): forward it
                     r -= n
                     if children[r]:
-                        fanout(t, hop, r, msg, None)
+                        forward(self, t, hop, r, msg, None)
                     deliv += 1
                     if tracer is not None:
                         tracer(t, parent[r], r, msg)
@@ -630,84 +612,6 @@ class Engine:
         for c in downs:
             delay += sample(parent[c], c, rng)
         return delay
-
-    def _fanout(self, t: float, hop: float, r: int, msg: Any, exclude: int | None) -> None:
-        """Send event ``msg`` from ``r`` to its children: each arrives at ``t + (hop +
-        link latency)`` (grouped like the hot loop's ``t + fwd``, so both agree exactly).
-
-        ``exclude`` is None for rank 0's events (tree-event heap entries); else the
-        publisher of a forwarded event, which travels as callbacks."""
-        kids = self._children[r]
-        if not kids:
-            return
-        down, n = self._down, self._n
-        const, loss = self._const, self._links.loss
-        if exclude is None and not loss:
-            if const is not None:  # one entry for all kids
-                self._ev_fwd[r] += 1
-                heappush(self._heap, (t + (hop + const), self._next(), 2 * n + r, msg))
-                return
-            smp = self._sample
-            if smp is not None:  # one random model for every link: the general case, inlined
-                heap, nxt, rng, last = self._heap, self._next, self._rng, self._ev_last
-                assert last is not None
-                for c in kids:
-                    down[c] += 1
-                    ta = t + (hop + smp(rng))
-                    prev = last[c]
-                    if ta < prev:  # noqa: PLR1730 (faster than max() here)
-                        ta = prev
-                    last[c] = ta
-                    heappush(heap, (ta, nxt(), c + n, msg))
-                return
-        last = self._ev_last
-        for c in kids:
-            down[c] += 1
-            if loss and self._rng.random() < loss:
-                self.events_lost += 1
-                continue
-            ta = t + (hop + (const if const is not None else self._links.sample(r, c, self._rng)))
-            if last is not None:
-                ta = max(ta, last[c])
-                last[c] = ta
-            if exclude is None:
-                heappush(self._heap, (ta, self._next(), c + n, msg))
-            else:
-                self._call(ta, self._foreign_event, c, r, msg, exclude)
-
-    def _foreign_event(self, r: int, src: int, msg: Any, publisher: int) -> None:
-        """Tree mode: an event published by a rank other than 0 arrives at ``r``."""
-        t = self._now
-        self._fanout(t, self._hop_cost, r, msg, publisher)
-        if r != publisher:
-            self._arrive(t, src, r, msg)
-
-    def _ordered(self, slot: int, t: float) -> float:
-        last = self._bk_last
-        if last is None:
-            return t
-        t = max(t, last[slot])
-        last[slot] = t
-        return t
-
-    def _broker_fanout(self, src: int, msg: Any) -> None:
-        """Broker mode: the broker got ``msg`` from ``src``; serve one copy per rank."""
-        n, links, rng, loss = self._n, self._links, self._rng, self._links.loss
-        const = self._const
-        out = self._from_broker
-        t = max(self._now, self._broker_free)
-        cost = self._broker_cost
-        for dst in range(n):
-            if dst == src:
-                continue
-            t += cost
-            out[dst] += 1
-            if loss and rng.random() < loss:
-                self.events_lost += 1
-                continue
-            ta = t + (const if const is not None else links.sample(BROKER, dst, rng))
-            self._push_msg(self._ordered(n + dst, ta), BROKER, dst, msg)
-        self._broker_free = t
 
     def _reply_arrives(self, r: int, on_reply: Callable[[Any], Any], reply: Any) -> None:
         if self._tracer is not None:
