@@ -1,0 +1,34 @@
+"""What every plot shares: matplotlib with the Agg backend, and writing the PNG.
+
+Theory of operation
+-------------------
+matplotlib is imported here only when a plot is drawn, inside :func:`pyplot`,
+with the non-interactive Agg backend selected first: importing :mod:`kvs_sim.plots`
+costs nothing, and plots work on a machine without a display.  :func:`save`
+writes a figure (creating its folder) and closes it, so drawing many plots in a
+loop does not keep figures alive.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def pyplot() -> Any:
+    """``matplotlib.pyplot``, with the Agg backend selected before its first import."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` and close it; returns the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    pyplot().close(fig)
+    return out
