@@ -199,11 +199,18 @@ class LiveBackend:
     """The backend of a :class:`kvs_sim.handle.Handle` on a live cluster.
 
     ``Handle(LiveBackend(client), rank)`` gives the same Python API over MQTT as
-    over the simulator; its futures are asyncio futures of the running loop.
+    over the simulator; its futures are asyncio futures of the running loop, or of
+    ``loop`` if given (a loop that runs only while someone waits, as for blocking
+    ``flux.kvs`` calls).
     """
 
-    def __init__(self, client: LiveClient) -> None:
+    def __init__(self, client: LiveClient, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.client = client
+        self._loop = loop
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop if self._loop is not None else asyncio.get_running_loop()
 
     def request(
         self, rank: int, build: Callable[[int], Any], on_reply: Callable[[Any], None]
@@ -214,10 +221,10 @@ class LiveBackend:
         return ident
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Any:
-        return asyncio.get_running_loop().call_later(delay, fn, *args)
+        return self.loop.call_later(delay, fn, *args)
 
     def now(self) -> float:
-        return asyncio.get_running_loop().time()
+        return self.loop.time()
 
     def future(self) -> asyncio.Future[Any]:
-        return asyncio.get_running_loop().create_future()
+        return self.loop.create_future()

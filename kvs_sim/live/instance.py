@@ -9,8 +9,8 @@ is there.  :class:`LiveInstance` gives the four members such a handle needs
 
 It owns a private asyncio loop that runs only inside :meth:`LiveInstance.wait`
 (and :meth:`run`), the way Flux's reactor runs only inside a blocking
-``flux_future_get``.  Its :class:`SyncBackend` creates futures and timers on that
-loop, so a :class:`~kvs_sim.handle.Handle` built on it sends requests at once and
+``flux_future_get``.  Its :class:`~kvs_sim.live.client.LiveBackend` is bound to
+that loop, so a :class:`~kvs_sim.handle.Handle` built on it sends requests at once and
 the replies are taken in when someone waits.
 
 URI query parameters: ``rank`` (the rank ``Flux()`` attaches to, default 0),
@@ -23,41 +23,15 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from kvs_sim.core.errors import TimedOut
 from kvs_sim.handle import Handle
 from kvs_sim.live import topics as tp
-from kvs_sim.live.client import LiveClient
+from kvs_sim.live.client import LiveBackend, LiveClient
 
 _PARAMS = ("rank", "size", "timeout")
-
-
-class SyncBackend:
-    """A :class:`~kvs_sim.handle.Backend` whose loop runs only while someone waits."""
-
-    def __init__(self, client: LiveClient, loop: asyncio.AbstractEventLoop) -> None:
-        self.client = client
-        self.loop = loop
-
-    def request(
-        self, rank: int, build: Callable[[int], Any], on_reply: Callable[[Any], None]
-    ) -> int:
-        ident = next(self.client._ids)
-        self.client._waiters[ident] = on_reply
-        self.client._publish(ident, build, rank)
-        return ident
-
-    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Any:
-        return self.loop.call_later(delay, fn, *args)
-
-    def now(self) -> float:
-        return self.loop.time()
-
-    def future(self) -> asyncio.Future[Any]:
-        return self.loop.create_future()
 
 
 class LiveInstance:
@@ -71,7 +45,7 @@ class LiveInstance:
         self.loop = asyncio.new_event_loop()
         self.client = LiveClient(url, rank=rank, timeout=timeout)
         self.loop.run_until_complete(self.client.__aenter__())
-        self.backend = SyncBackend(self.client, self.loop)
+        self.backend = LiveBackend(self.client, self.loop)
 
     @property
     def size(self) -> int:
