@@ -70,11 +70,14 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kvs_sim.checks import CHECKERS, Verdict, check_all, violated_claims
 from kvs_sim.history import History, Recorder
 from kvs_sim.metrics import compute_metrics
+
+if TYPE_CHECKING:
+    from kvs_sim.sim.cluster import Cluster
 
 CLUSTER_OPTIONS: dict[str, Any] = {
     "size": 8,
@@ -184,6 +187,7 @@ class VariantRun:
     findings: dict[str, Any]
     focus: dict[str, Any]
     traffic: dict[str, Any]
+    cache: dict[str, Any]
     parent: list[int]
     trace: Trace
     transit: Callable[[int, int, str], float]
@@ -407,6 +411,7 @@ def run_variant(
         findings=findings,
         focus=focus,
         traffic=traffic(cluster.engine.link_messages(), overlay.depth, cluster.engine.deliveries),
+        cache=cache_summary(cluster),
         parent=list(overlay.parent),
         trace=trace,
         transit=_transit(cluster, opts["latency"]),
@@ -502,6 +507,30 @@ def _transit(cluster: Any, latency: str) -> Callable[[int, int, str], float]:
         return hops * lat + (hops - 1) * hop
 
     return transit
+
+
+def cache_summary(cluster: Cluster) -> dict[str, Any]:
+    """Follower cache activity by tree depth: object lookups served from the cache
+    (hits), objects faulted in from the parent (faults), objects served to children
+    (loads served), and what the caches hold at the end."""
+    rows: dict[int, dict[str, int]] = {}
+    for r in range(1, cluster.size):
+        stats = cluster.stats(r)
+        counters = stats["counters"]
+        row = rows.setdefault(
+            cluster.overlay.depth[r],
+            {"ranks": 0, "hits": 0, "faults": 0, "loads_served": 0, "objects": 0},
+        )
+        row["ranks"] += 1
+        for key in ("hits", "faults", "loads_served"):
+            row[key] += counters.get(key, 0)
+        row["objects"] += stats["cache"]["objects"]
+    by_depth = [{"depth": d, **row} for d, row in sorted(rows.items())]
+    return {
+        "hits": sum(r["hits"] for r in by_depth),
+        "faults": sum(r["faults"] for r in by_depth),
+        "by_depth": by_depth,
+    }
 
 
 def traffic(links: Mapping[tuple[int, int], int], depth: list[int], deliveries: int) -> dict:

@@ -281,6 +281,7 @@ def _summary(
                 "metrics": _without_samples(r.metrics),
                 "findings": r.findings,
                 "traffic": r.traffic,
+                "cache": r.cache,
                 "end_time": r.end_time,
                 "files": files,
             }
@@ -364,6 +365,16 @@ def _findings_tables(run: Any) -> list[Any]:
         simple.add_row("messages per link: mean", _num(tr["mean_per_link"]))
         simple.add_row(f"busiest link {a} -> {b}", _num(tr["busiest_link_messages"]))
         simple.add_row("messages sent by rank 0", _num(tr["sent_by_rank0"]))
+    cache = run.cache
+    if cache.get("by_depth"):
+        simple.add_row("follower cache hits / faults", f"{cache['hits']} / {cache['faults']}")
+        t = Table(title="Follower caches by depth", title_justify="left")
+        fields = ("depth", "ranks", "hits", "faults", "loads_served", "objects")
+        for c in fields:
+            t.add_column(c.replace("_", " "), justify="right")
+        for row in cache["by_depth"]:
+            t.add_row(*(str(row[c]) for c in fields))
+        tables.append(t)
     return [simple, *tables]
 
 

@@ -118,6 +118,7 @@ class Follower(RankBase):
             self.count("expired")
             return None
         entry[1] = now
+        self.count("hits")
         return entry[0]
 
     def want_object(self, ref: str, retry: Retry) -> None:
