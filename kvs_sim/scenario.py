@@ -85,6 +85,7 @@ CLUSTER_OPTIONS: dict[str, Any] = {
     "seed": 0,
     "events": "tree",
     "latency": "const:100us",
+    "forward_cost": "0us",
     "commit_response": "observed",
     "max_time": 60.0,
 }
@@ -302,6 +303,11 @@ def check_options(opts: Mapping[str, Any]) -> None:
             parse_latency(opts["latency"])
         except (ValueError, TypeError) as e:
             raise ValueError(f"latency: {e}") from None
+    if "forward_cost" in opts:
+        try:
+            forward_seconds(opts["forward_cost"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"forward_cost: {e}") from None
     if "commit_response" in opts and opts["commit_response"] not in ("observed", "documented"):
         raise ValueError(
             f"commit_response must be 'observed' or 'documented', got {opts['commit_response']!r}"
@@ -310,6 +316,16 @@ def check_options(opts: Mapping[str, Any]) -> None:
         v = opts["max_time"]
         if not isinstance(v, int | float) or isinstance(v, bool) or not v > 0:
             raise ValueError(f"max_time must be a number of seconds > 0, got {v!r}")
+
+
+def forward_seconds(value: Any) -> float:
+    """A per-copy forwarding cost given as seconds or a duration like ``"5us"``."""
+    from kvs_sim.sim.latency import parse_duration
+
+    seconds = parse_duration(value) if isinstance(value, str) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not seconds >= 0:
+        raise ValueError(f"must be a duration >= 0 (like 5us), got {value!r}")
+    return float(seconds)
 
 
 def variant_options(
@@ -369,6 +385,7 @@ def run_variant(
         "depth": list(overlay.depth),
         "events": opts["events"],
         "latency": opts["latency"],
+        "forward_cost": forward_seconds(opts["forward_cost"]),
         "commit_response": opts["commit_response"],
         "params": params,
     }
@@ -380,6 +397,7 @@ def run_variant(
         seed=opts["seed"],
         latency=opts["latency"],
         events=opts["events"],
+        forward_cost=forward_seconds(opts["forward_cost"]),
         config=RankConfig(commit_response=opts["commit_response"]),
         record=recorder,
         tracer=trace,

@@ -11,9 +11,9 @@ The price of the flat tree is paid by rank 0: it sends every event to 32
 children itself, and it answers each child's commits and cache faults directly,
 while in the binary tree forwarding is shared by every inner rank.  The findings
 compare the lag at each depth, the messages per link (mean and busiest) and the
-messages rank 0 sends.  Caveat: in tree mode the simulator charges a forwarding
-rank a fixed hop cost, not a cost per copy, so the flat tree's lag here is a
-best case (``--events broker`` does charge a cost per copy, at the broker).
+messages rank 0 sends.  Each forwarding rank spends 2 us per copy it sends
+(``forward_cost``, as the central broker does in ``--events broker``), so rank 0's
+32 copies leave one after the other; ``--forward-cost 0us`` shows the ideal.
 
 Claims (both variants): read-your-writes, monotonic reads and writes, read
 validity and convergence.  The overlay changes how long "eventually" takes,
@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
     "commits": 15,
     "gap": 1e-3,  # s between two commits of one writer
     "poll": 100e-6,  # s between two reads of one reader
+    "forward_cost": "2us",  # per event copy a forwarding rank sends
 }
 MIN_SIZE = 3
 VARIANTS: dict[str, dict[str, Any]] = {"fanout-32": {"fanout": 32}, "fanout-2": {"fanout": 2}}

@@ -70,6 +70,11 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--latency", metavar="SPEC", help="per-hop latency, e.g. const:100us, lognormal:100us,0.5"
     )
+    p.add_argument(
+        "--forward-cost",
+        metavar="DURATION",
+        help="what a rank spends per copy when it forwards an event to its children (e.g. 5us)",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
     p.add_argument(
         "--traceback", action="store_true", help="show the full traceback if the scenario fails"
@@ -90,13 +95,14 @@ def _cli_options(args: argparse.Namespace) -> dict[str, Any]:
             out[name] = int(text)
         except ValueError:
             raise ValueError(f"--{name} must be an integer, got {text!r}") from None
-    for name in ("events", "latency"):
+    for name in ("events", "latency", "forward_cost"):
         if getattr(args, name) is not None:
             out[name] = getattr(args, name)
     try:
         check_options(out)
     except ValueError as e:
-        raise ValueError(f"--{e}") from None
+        name, sep, rest = str(e).partition(" ")
+        raise ValueError(f"--{name.replace('_', '-')}{sep}{rest}") from None
     return out
 
 

@@ -127,6 +127,7 @@ class Cluster:
         loss: float = 0.0,
         events: str = "tree",
         broker_cost: float = 2e-6,
+        forward_cost: float = 0.0,
         config: RankConfig | None = None,
         store: ContentStore | str | None = None,
         record: bool | Recorder = False,
@@ -159,6 +160,7 @@ class Cluster:
             rng=random.Random(seed),
             events=events,
             broker_cost=broker_cost,
+            forward_cost=forward_cost,
             tracer=tracer,
         )
         if isinstance(record, Recorder):

@@ -113,6 +113,7 @@ class Engine:
         "_client_latency",
         "_clients",
         "_const",
+        "_copy_cost",
         "_cur",
         "_down",
         "_ev_fwd",
@@ -159,6 +160,7 @@ class Engine:
         broker_cost: float = 2e-6,
         hop_cost: float = 5e-6,
         client_latency: float = 20e-6,
+        forward_cost: float = 0.0,
         tracer: Tracer | None = None,
     ) -> None:
         if events not in ("tree", "broker"):
@@ -169,6 +171,7 @@ class Engine:
             ("broker_cost", broker_cost),
             ("hop_cost", hop_cost),
             ("client_latency", client_latency),
+            ("forward_cost", forward_cost),
         ):
             if not (isinstance(value, int | float) and 0 <= value < math.inf):
                 raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
@@ -188,6 +191,7 @@ class Engine:
         self._parent = overlay.parent
         self._children = overlay.children
         self._broker_cost = float(broker_cost)
+        self._copy_cost = float(forward_cost)
         self._hop_cost = float(hop_cost)
         self._client_latency = float(client_latency)
         self._tracer = tracer

@@ -14,13 +14,19 @@ Tree mode, published by rank 0 (the common case, Flux's ``kvs.setroot``).
 rank forwards an event to its children when it arrives, busy or not: Flux brokers
 forward events in the overlay, not in the KVS module.  Three cases, fastest first:
 
-* one fixed latency, no loss: one heap entry with code ``2n + r`` stands for the
-  copies to *every* child of ``r`` (they arrive together), counted once in
-  ``_ev_fwd[r]``;
+* one fixed latency, no loss, no ``forward_cost``: one heap entry with code
+  ``2n + r`` stands for the copies to *every* child of ``r`` (they arrive
+  together), counted once in ``_ev_fwd[r]``;
 * one random latency model on every link, no loss: one entry per child with code
   ``n + c``, the sampling inlined;
-* anything else (loss, per-link overrides): sample each link, drop lost copies
-  (counted in ``events_lost`` and still on the link), push code ``n + c``.
+* anything else (loss, per-link overrides, a ``forward_cost``): sample each link,
+  drop lost copies (counted in ``events_lost`` and still on the link), push code
+  ``n + c``.
+
+``forward_cost`` (``Engine(forward_cost=...)``, 0 by default) is what a forwarding
+rank's broker spends per copy: the i-th child's copy leaves ``i * forward_cost``
+after the first, so a wide fan-out (Flux's 32-ary tree) serialises at each inner
+rank as it does at the central broker in broker mode.
 
 The engine's hot loop inlines what happens when those entries come off the heap
 (forward again, then deliver like a message); ``Engine.step`` does the same by
@@ -88,8 +94,8 @@ def fanout(  # noqa: PLR0917 (positional arguments: the hot loop calls it)
     if not kids:
         return
     down, n = eng._down, eng._n
-    const, loss = eng._const, eng._links.loss
-    if exclude is None and not loss:
+    const, loss, copy = eng._const, eng._links.loss, eng._copy_cost
+    if exclude is None and not loss and not copy:
         if const is not None:  # one entry for all kids
             eng._ev_fwd[r] += 1
             heappush(eng._heap, (t + (hop + const), eng._next(), 2 * n + r, msg))
@@ -108,12 +114,14 @@ def fanout(  # noqa: PLR0917 (positional arguments: the hot loop calls it)
                 heappush(heap, (ta, nxt(), c + n, msg))
             return
     last = eng._ev_last
-    for c in kids:
+    for i, c in enumerate(kids):
         down[c] += 1
         if loss and eng._rng.random() < loss:
             eng.events_lost += 1
             continue
         ta = t + (hop + (const if const is not None else eng._links.sample(r, c, eng._rng)))
+        if copy:
+            ta += i * copy
         if last is not None:
             ta = max(ta, last[c])
             last[c] = ta

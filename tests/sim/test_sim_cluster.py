@@ -304,3 +304,17 @@ def test_stats_report_cache_and_leader_counters() -> None:
     follower = c.stats(6)
     assert follower["cache"]["objects"] > 0 and follower["cache"]["bytes"] > 0
     assert follower["counters"]["faults"] > 0
+
+
+def test_forward_cost_serialises_a_wide_fanout() -> None:
+    def applied(forward_cost: float) -> dict[int, float]:
+        c = Cluster(size=33, fanout=32, seed=1, forward_cost=forward_cost, record=True)
+        put(c, 0, "x", 1)
+        c.run()
+        assert c.recorder is not None
+        return {r.rank: r.time for r in c.recorder.history().roots if r.version == 1}
+
+    free, costly = applied(0.0), applied(10e-6)
+    assert free[32] == pytest.approx(free[1])
+    assert costly[32] - costly[1] == pytest.approx(31 * 10e-6)
+    assert costly[1] == pytest.approx(free[1])
