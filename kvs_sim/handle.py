@@ -190,7 +190,10 @@ class Handle:
                 err = error_for(reply.errnum, reply.errmsg)
                 if rec_id >= 0:
                     self.recorder.complete(
-                        rec_id, time=self.backend.now(), error=_errname(reply.errnum)
+                        rec_id,
+                        time=self.backend.now(),
+                        error=_errname(reply.errnum),
+                        version=reply.seq if reply.seq >= 0 else None,
                     )
                 fut.set_exception(err)
                 return

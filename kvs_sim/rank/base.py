@@ -129,10 +129,16 @@ class RankBase(ABC):
     def reply(self, client: int, value: Any = None, seq: int = -1, final: bool = True) -> None:
         self.deliver(Reply(client=client, value=value, seq=seq, final=final))
 
-    def reply_error(self, client: int, err: KVSError | OSError, final: bool = True) -> None:
+    def reply_error(
+        self, client: int, err: KVSError | OSError, final: bool = True, seq: int = -1
+    ) -> None:
+        """An error reply; ``seq`` is the root version it was found at, if any (a
+        lookup's ENOENT says the key was absent at that version)."""
         errnum = err.errno if err.errno is not None else errno.EIO
         self.deliver(
-            Reply(client=client, errnum=errnum, errmsg=err.strerror or str(err), final=final)
+            Reply(
+                client=client, errnum=errnum, errmsg=err.strerror or str(err), final=final, seq=seq
+            )
         )
 
     def deliver(self, reply: Reply) -> None:
@@ -239,10 +245,13 @@ class RankBase(ABC):
 
     def on_lookup(self, req: LookupReq) -> None:
         self.port.work(self.config.service.lookup)
+        seq = -1  # the version served from; unknown for a lookup pinned to a rootref
         try:
             st = self.ns_for(req.ns, req.userid, self.retry_request(req, req.client))
             if st is None:
                 return
+            if req.rootref is None:
+                seq = st.seq
             value = lookup(
                 self.load_object,
                 req.rootref or st.rootref,
@@ -254,9 +263,9 @@ class RankBase(ABC):
             self.stall(exc, self.retry_request(req, req.client))
             return
         except KVSError as err:
-            self.reply_error(req.client, err)
+            self.reply_error(req.client, err, seq=seq)
             return
-        self.reply(req.client, value, seq=st.seq)
+        self.reply(req.client, value, seq=seq)
 
     def on_getroot(self, req: GetRootReq) -> None:
         self.port.work(self.config.service.message)
