@@ -33,6 +33,7 @@ PROMISED = (
 KEYS = ("a", "b", "d.x", "d.y")
 ops = st.one_of(
     st.tuples(st.just("put"), st.sampled_from(KEYS), st.integers(0, 9)),
+    st.tuples(st.just("put+get"), st.sampled_from(KEYS), st.integers(0, 9)),
     st.tuples(st.just("get"), st.sampled_from(KEYS)),
     st.tuples(st.just("wait"), st.integers(0, 2)),
     st.tuples(st.just("sleep"), st.sampled_from((0.0, 50e-6, 300e-6, 2e-3))),
@@ -55,6 +56,9 @@ async def _process(c: Cluster, rank: int, name: str, program: list[tuple[Any, ..
         kind = op[0]
         if kind == "put":
             await h.put(op[1], op[2])
+        elif kind == "put+get":  # read-your-writes, exercised directly
+            await h.put(op[1], op[2])
+            await h.get(op[1])
         elif kind == "get":
             with contextlib.suppress(KVSError):  # a key nobody wrote yet
                 await h.get(op[1])
