@@ -17,7 +17,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Cluster": "kvs_sim.sim.cluster",
-    "Channel": "kvs_sim.sim.cluster",
+    "Channel": "kvs_sim.channel",
     "Handle": "kvs_sim.handle",
     "RankConfig": "kvs_sim.rank.config",
     "ServiceTimes": "kvs_sim.rank.config",

@@ -31,6 +31,7 @@ from typing import Any
 
 import networkx as nx
 
+from kvs_sim.channel import Channel
 from kvs_sim.core.content import ContentStore, SQLiteStore
 from kvs_sim.core.namespace import PRIMARY
 from kvs_sim.handle import Handle
@@ -49,67 +50,6 @@ DEFAULT_LATENCY = "const:100us"
 """Per-hop latency: with ~15 us of setroot service and ~5 us of routing, one hop of
 setroot lag comes to ~0.12 ms, and a fault round trip to ~0.3 ms per level (the
 reference instance: 0.3 ms lag to a follower, 2.7 ms first read at depth 3)."""
-
-
-class Channel:
-    """A message queue between client processes that records causal hand-offs.
-
-    ``send(handle, value)`` and ``recv(handle)`` are recorded as ``send``/``recv``
-    operations with one token, which is how the causal checker learns that the
-    receiver's later reads must see what the sender had done.
-    """
-
-    def __init__(self, cluster: Cluster, latency: float = 0.0) -> None:
-        self.cluster = cluster
-        self.latency = latency
-        self.name = f"ch{next(cluster._channels)}"
-        self._items: list[tuple[str, Any]] = []
-        self._getters: list[tuple[Handle, SimFuture]] = []
-        self._sent = 0
-
-    def send(self, handle: Handle, value: Any) -> None:
-        self._sent += 1
-        token = f"{self.name}.{self._sent}"
-        rec = self.cluster.recorder
-        if rec is not None:
-            rec.op(
-                process=handle.name,
-                rank=handle.rank,
-                op="send",
-                token=token,
-                value=value,
-                invoke=self.cluster.now,
-                complete=self.cluster.now,
-            )
-        self.cluster.engine.call_later(self.latency, self._arrive, token, value)
-
-    def _arrive(self, token: str, value: Any) -> None:
-        self._items.append((token, value))
-        self._match()
-
-    def recv(self, handle: Handle) -> SimFuture:
-        fut = SimFuture()
-        self._getters.append((handle, fut))
-        self._match()
-        return fut
-
-    def _match(self) -> None:
-        while self._items and self._getters:
-            token, value = self._items.pop(0)
-            handle, fut = self._getters.pop(0)
-            rec = self.cluster.recorder
-            if rec is not None:
-                now = self.cluster.now
-                rec.op(
-                    process=handle.name,
-                    rank=handle.rank,
-                    op="recv",
-                    token=token,
-                    value=value,
-                    invoke=now,
-                    complete=now,
-                )
-            fut.set_result(value)
 
 
 class Cluster:
@@ -277,7 +217,18 @@ class Cluster:
         return self.engine.sleep(delay)
 
     def channel(self, latency: float = 0.0) -> Channel:
+        """A recorded hand-off between processes (see :mod:`kvs_sim.channel`)."""
         return Channel(self, latency)
+
+    def next_channel_name(self) -> str:
+        return f"ch{next(self._channels)}"
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run client code ``fn(*args)`` after ``delay`` virtual seconds."""
+        return self.engine.call_later(delay, fn, *args)
+
+    def future(self) -> SimFuture:
+        return self.engine.future()
 
     # -- observation ------------------------------------------------------------
 
