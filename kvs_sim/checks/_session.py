@@ -109,7 +109,7 @@ def _root_order(history: History) -> tuple[int, list[Violation]]:
         best = roots[0]
         for cur in roots[1:]:
             checked += 1
-            if cur.version <= best.version:
+            if cur.version < best.version:  # the same root again is not a step back
                 violations.append(
                     Violation(
                         summary=f"rank {rank} applied version {cur.version} of {ns} at "
