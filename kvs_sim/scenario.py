@@ -70,14 +70,11 @@ import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kvs_sim.checks import CHECKERS, Verdict, check_all, violated_claims
 from kvs_sim.history import History, Recorder
 from kvs_sim.metrics import compute_metrics
-
-if TYPE_CHECKING:
-    from kvs_sim.sim.cluster import Cluster
 
 CLUSTER_OPTIONS: dict[str, Any] = {
     "size": 8,
@@ -165,6 +162,10 @@ class Trace:
         self.dropped = 0
         self.replies = 0
 
+    def count_reply(self) -> None:
+        """A reply reached a client (live runs, which have no tracer, call this)."""
+        self.replies += 1
+
     def __call__(self, t: float, src: int, dst: int, msg: Any) -> None:
         if dst < 0:
             self.replies += 1
@@ -224,7 +225,7 @@ def load_scenario(path: str | Path) -> Scenario:
     except SyntaxError as e:
         raise ScenarioError(f"{path}: not valid Python: {e.msg} (line {e.lineno})") from None
     except Exception as e:
-        raise ScenarioError(f"{path}: failed to import: {_own_line(e, p)}") from None
+        raise ScenarioError(f"{path}: failed to import: {own_line(e, p)}") from None
     finally:
         sys.modules.pop(modname, None)
     fn = getattr(module, "scenario", None)
@@ -417,7 +418,7 @@ def run_variant(
     result = _drive(scenario, cluster, args, float(opts["max_time"]))
     if cluster.engine.pending_events:
         cluster.run(until=cluster.now + SETTLE)
-    findings, focus = _result_parts(scenario, result)
+    findings, focus = result_parts(scenario, result)
     history = recorder.history()
     return VariantRun(
         name=variant,
@@ -429,7 +430,7 @@ def run_variant(
         findings=findings,
         focus=focus,
         traffic=traffic(cluster.engine.link_messages(), overlay.depth, cluster.engine.deliveries),
-        cache=cache_summary(cluster),
+        cache=cache_summary([cluster.stats(r) for r in range(cluster.size)], overlay.depth),
         parent=list(overlay.parent),
         trace=trace,
         transit=_transit(cluster, opts["latency"]),
@@ -443,7 +444,7 @@ def _drive(scenario: Scenario, cluster: Any, args: ScenarioArgs, max_time: float
     try:
         coro = scenario.fn(cluster, args)  # a sync scenario runs entirely here
     except Exception as e:
-        raise ScenarioFailed(f"{where} failed: {_own_line(e, scenario.path)}", e) from None
+        raise ScenarioFailed(f"{where} failed: {own_line(e, scenario.path)}", e) from None
     if not inspect.iscoroutine(coro):
         return coro
     task = cluster.spawn(coro)
@@ -451,7 +452,7 @@ def _drive(scenario: Scenario, cluster: Any, args: ScenarioArgs, max_time: float
         cluster.engine.run_until_complete(task, timeout=max_time)
     except Exception as e:
         if task.done():
-            raise ScenarioFailed(f"{where} failed: {_own_line(e, scenario.path)}", e) from None
+            raise ScenarioFailed(f"{where} failed: {own_line(e, scenario.path)}", e) from None
         if isinstance(e, TimeoutError):
             raise ScenarioFailed(
                 f"{where} did not finish within {max_time:g} s of virtual time "
@@ -470,7 +471,7 @@ def _drive(scenario: Scenario, cluster: Any, args: ScenarioArgs, max_time: float
     return task.result()
 
 
-def _own_line(exc: BaseException, path: Path) -> str:
+def own_line(exc: BaseException, path: Path) -> str:
     """``ValueError: boom (line 12: raise ValueError("boom"))``: the exception and
     the deepest line of ``path`` in its traceback."""
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -485,7 +486,7 @@ def _own_line(exc: BaseException, path: Path) -> str:
     return f"{text} (line {last.lineno}{code})"
 
 
-def _result_parts(scenario: Scenario, result: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def result_parts(scenario: Scenario, result: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     if result is None:
         return {}, {}
     if not isinstance(result, Mapping) or not set(result) <= {"findings", "focus"}:
@@ -527,22 +528,23 @@ def _transit(cluster: Any, latency: str) -> Callable[[int, int, str], float]:
     return transit
 
 
-def cache_summary(cluster: Cluster) -> dict[str, Any]:
-    """Follower cache activity by tree depth: object lookups served from the cache
-    (hits), objects faulted in from the parent (faults), objects served to children
-    (loads served), and what the caches hold at the end."""
+def cache_summary(stats: list[dict[str, Any]], depth: list[int]) -> dict[str, Any]:
+    """Follower cache activity by tree depth, from each rank's ``stats``: object
+    lookups served from the cache (hits), objects faulted in from the parent
+    (faults), objects served to children (loads served), and what the caches hold
+    at the end."""
     rows: dict[int, dict[str, int]] = {}
-    for r in range(1, cluster.size):
-        stats = cluster.stats(r)
-        counters = stats["counters"]
+    for r, st in enumerate(stats):
+        if r == 0 or not st:
+            continue
+        counters = st.get("counters", {})
         row = rows.setdefault(
-            cluster.overlay.depth[r],
-            {"ranks": 0, "hits": 0, "faults": 0, "loads_served": 0, "objects": 0},
+            depth[r], {"ranks": 0, "hits": 0, "faults": 0, "loads_served": 0, "objects": 0}
         )
         row["ranks"] += 1
         for key in ("hits", "faults", "loads_served"):
             row[key] += counters.get(key, 0)
-        row["objects"] += stats["cache"]["objects"]
+        row["objects"] += st.get("cache", {}).get("objects", 0)
     by_depth = [{"depth": d, **row} for d, row in sorted(rows.items())]
     return {
         "hits": sum(r["hits"] for r in by_depth),

@@ -75,6 +75,22 @@ def register(subparsers: Any) -> None:
         metavar="DURATION",
         help="what a rank spends per copy when it forwards an event to its children (e.g. 5us)",
     )
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="run on real ranks over MQTT (starts a private mosquitto and kvs-sim up "
+        "processes), in real time",
+    )
+    p.add_argument(
+        "--broker", metavar="URL", help="with --live: use this broker (mqtt://HOST:PORT)"
+    )
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=3,
+        metavar="N",
+        help="with --live: rank processes to start (default 3)",
+    )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
     p.add_argument(
         "--traceback", action="store_true", help="show the full traceback if the scenario fails"
@@ -113,6 +129,14 @@ def run(args: argparse.Namespace) -> int:
     from kvs_sim.scenario import ScenarioError, ScenarioFailed, load_scenario, variant_options
 
     try:
+        if args.broker is not None and not args.live:
+            raise ValueError("--broker goes with --live")
+        if args.processes < 1:
+            raise ValueError(f"--processes must be >= 1, got {args.processes}")
+        if args.broker is not None:
+            from kvs_sim.live.topics import parse_url
+
+            parse_url(args.broker)
         cli = _cli_options(args)
         scenario = load_scenario(args.scenario)
         variants: list[str | None] = list(scenario.variants) or [None]
@@ -135,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
         console.print(story, style="dim")
     console.print(
         f"[bold]size {base['size']}, fanout {base['fanout']}, seed {base['seed']}, "
-        f"latency {base['latency']}, events {base['events']}"
+        + ("live MQTT ranks" if args.live else f"latency {base['latency']}")
+        + f", events {base['events']}"
         + (f"; variants: {', '.join(scenario.variants)}" if scenario.variants else "")
         + "[/bold]"
     )
@@ -143,12 +168,20 @@ def run(args: argparse.Namespace) -> int:
     for v in variants:
         try:
             with _Progress(scenario.name if v is None else f"{scenario.name} [{v}]") as progress:
-                result = _run_one(scenario, cli, v, keep_trace=not args.no_plots, progress=progress)
+                if args.live:
+                    result = _run_live(scenario, cli, v, args, progress)
+                else:
+                    result = _run_one(
+                        scenario, cli, v, keep_trace=not args.no_plots, progress=progress
+                    )
         except ScenarioFailed as e:
             if args.traceback and e.cause is not None:
                 traceback.print_exception(e.cause, file=sys.stderr)
             print(f"{PROG}: {e}", file=sys.stderr)
             return 3
+        except ScenarioError as e:  # live: no broker to be had
+            print(f"{PROG}: {e}", file=sys.stderr)
+            return 2
         vdir = out if v is None else out / v
         files = _write_run(result, vdir, out, plots=not args.no_plots)
         _print_run(console, result, scenario)
@@ -178,6 +211,21 @@ def _run_one(scenario: Any, cli: dict[str, Any], variant: str | None, **kw: Any)
 
     progress = kw.pop("progress")
     return run_variant(scenario, cli, variant, on_start=progress.attach, **kw)
+
+
+def _run_live(
+    scenario: Any, cli: dict[str, Any], variant: str | None, args: Any, progress: Any
+) -> Any:
+    from kvs_sim.live.scenario import run_variant_live
+
+    return run_variant_live(
+        scenario,
+        cli,
+        variant,
+        broker_url=args.broker,
+        processes=args.processes,
+        on_start=progress.attach,
+    )
 
 
 def _label(run: Any) -> str:
@@ -217,6 +265,8 @@ def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str
     )
     window = tuple(run.focus.get("window") or P.focus_window(h, version))
     handoffs, marks = P.client_marks(h, window)
+    if not run.trace.deliveries:  # a live run: no tracer, no space-time diagram
+        return files
     lanes = run.focus.get("ranks") or P.focus_lanes(run.parent, sorted(committers))
     depth = h.header.config.get("depth") or []
     labels = {r: f"rank {r} (depth {depth[r]})" for r in range(len(depth))}

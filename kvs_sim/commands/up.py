@@ -43,6 +43,11 @@ def register(subparsers: Any) -> None:
         "--qos", type=int, choices=(0, 1), default=1,
         help="MQTT QoS between ranks (default 1; 0 may lose messages, for benchmarks)",
     )  # fmt: skip
+    p.add_argument(
+        "--report-roots", action="store_true",
+        help="publish each root a rank applies on kvs-sim/<cluster>/applied "
+        "(what kvs-sim run --live measures propagation with)",
+    )  # fmt: skip
     add_broker_args(p)
     p.set_defaults(func=run)
 
@@ -89,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
             local=args.local,
             qos=args.qos,
             store=store,
+            report_roots=args.report_roots,
         )
         starting = asyncio.ensure_future(engine.start())
         stopping = asyncio.ensure_future(stop.wait())

@@ -66,6 +66,7 @@ from kvs_sim.live import topics as tp
 from kvs_sim.live.codec import Envelope
 from kvs_sim.live.ranks import format_ranks
 from kvs_sim.live.transport import Incoming, Transport, Will
+from kvs_sim.rank.base import RankHooks
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import EVENT_TYPES, NamespaceRemoved, SetRoot, WatchCancelReq
 from kvs_sim.sim.overlay import Overlay
@@ -140,6 +141,7 @@ class LiveEngine:
         ready_timeout: float = 30.0,
         qos: int = 1,
         store: Any = None,
+        report_roots: bool = False,
     ) -> None:
         self.url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
         self.cluster = tp.check_cluster(cluster or self.url.cluster or tp.DEFAULT_CLUSTER)
@@ -161,6 +163,7 @@ class LiveEngine:
         self.stats = {k: 0 for k in ("received", "delivered", "sent", "forwarded", "dropped")}
         self.ready = asyncio.Event()
         self._factory = make_rank
+        self._applied_topic = tp.applied_topic(self.cluster) if report_roots else None
         self.store = store
         """The leader's backing content store (None: the rank's default, in memory)."""
         self._rank_topics = [tp.rank_topic(self.cluster, r) for r in range(size)]
@@ -218,7 +221,11 @@ class LiveEngine:
         factory = self._factory or _default_factory()
         for r in self.hosted:
             parent = self.overlay.parent[r]
-            extra = {"store": self.store} if r == 0 and self.store is not None else {}
+            extra: dict[str, Any] = {}
+            if r == 0 and self.store is not None:
+                extra["store"] = self.store
+            if self._applied_topic is not None:
+                extra["hooks"] = RankHooks(root_applied=self._report_root)
             self.ranks[r] = factory(r, parent, _RankPort(self, r), self.config, **extra)
         await self.transport.start()
         self.transport.publish(self._status_topic, self._status_payload("up"), qos=1, retain=True)
@@ -372,11 +379,12 @@ class LiveEngine:
             return self._drop(inc.topic, f"not a client request for a hosted rank: {msg!r}")
         assert inc.response_topic is not None
         cid = next(self._client_ids)
+        self._clients[cid] = (inc.response_topic, inc.correlation, own)
         if isinstance(msg, WatchCancelReq):
+            # The watch is named by the client's own id for it: translate it.
             watch = self._client_index.get((inc.response_topic, msg.watch), -1)
             msg = replace(msg, client=cid, watch=watch)
         else:
-            self._clients[cid] = (inc.response_topic, inc.correlation, own)
             self._client_index[(inc.response_topic, own)] = cid
             msg = replace(msg, client=cid)
         return self.deliver(rank, msg)
@@ -435,6 +443,13 @@ class LiveEngine:
             return self._unencodable(msg, exc)
         self.transport.publish(topic, payload)
         return None
+
+    def _report_root(self, rank: int, ns: str, seq: int, rootref: str, time: float) -> None:
+        """``--report-roots``: tell observers when a hosted rank applied a root (the
+        time is the monotonic clock every process on this machine shares)."""
+        assert self._applied_topic is not None
+        payload = json.dumps({"rank": rank, "ns": ns, "seq": seq, "t": time})
+        self.transport.publish(self._applied_topic, payload.encode())
 
     def respond(self, reply: Any) -> None:
         entry = self._clients.get(reply.client)

@@ -151,6 +151,12 @@ def down_topic(cluster: str, rank: int) -> str:
     return f"{ROOT}/{cluster}/down/{rank}"
 
 
+def applied_topic(cluster: str) -> str:
+    """Where ranks started with ``--report-roots`` say which root they applied when:
+    ``{"rank": r, "ns": ns, "seq": v, "t": monotonic seconds}``."""
+    return f"{ROOT}/{cluster}/applied"
+
+
 def event_filter(cluster: str) -> str:
     return f"{ROOT}/{cluster}/event/#"
 

@@ -1,0 +1,203 @@
+"""A running live cluster as scenarios see it: the simulator's API in real time.
+
+Theory of operation
+-------------------
+Scenario files drive a cluster through a small API: ``handle(rank, name=)``,
+``size``, ``overlay``, ``now``, ``sleep``, ``spawn``, ``channel``, ``recorder`` and
+``version(rank)``.  :class:`LiveCluster` offers the same over MQTT, inside a
+running asyncio loop, so ``kvs-sim run SCENARIO --live`` runs an unchanged
+scenario on real ranks:
+
+* handles are :class:`~kvs_sim.handle.Handle` objects on a
+  :class:`~kvs_sim.live.client.LiveBackend` whose clock starts at zero with the
+  cluster, so histories read like simulated ones (seconds since the start);
+* ``sleep`` and ``spawn`` are asyncio's; ``channel`` is the shared
+  :class:`~kvs_sim.channel.Channel`;
+* root records come from the ranks themselves: started with ``--report-roots``,
+  every rank publishes each root it applies, with the time on the machine's
+  monotonic clock (shared by every process on one host), on
+  ``kvs-sim/<cluster>/applied``.  They make the propagation metrics, convergence
+  checks and ``version(rank)`` as exact as the clock, without polling.  Without
+  them (ranks started elsewhere), ``version`` knows only what replies told it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from kvs_sim.channel import Channel
+from kvs_sim.core.namespace import PRIMARY
+from kvs_sim.handle import Handle
+from kvs_sim.history import Recorder
+from kvs_sim.live import topics as tp
+from kvs_sim.live.client import LiveBackend, LiveClient
+from kvs_sim.live.transport import Incoming, Transport
+from kvs_sim.rank import messages as m
+from kvs_sim.sim.overlay import Overlay
+
+log = logging.getLogger("kvs_sim.live")
+
+
+class _ClockedBackend(LiveBackend):
+    """A LiveBackend whose ``now()`` counts from the cluster's start, and which
+    counts replies (for progress bars)."""
+
+    def __init__(self, client: LiveClient, t0: float, on_reply: Callable[[], None]) -> None:
+        super().__init__(client)
+        self.t0 = t0
+        self._counted = on_reply
+
+    def now(self) -> float:
+        return self.loop.time() - self.t0
+
+    def request(
+        self, rank: int, build: Callable[[int], Any], on_reply: Callable[[Any], None]
+    ) -> int:
+        def counted(reply: Any) -> None:
+            self._counted()
+            on_reply(reply)
+
+        return super().request(rank, build, counted)
+
+
+class LiveCluster:
+    """``async with LiveCluster(url, cluster, size, fanout) as c: ...``"""
+
+    def __init__(
+        self,
+        url: str,
+        cluster: str,
+        size: int,
+        fanout: int,
+        *,
+        recorder: Recorder | None = None,
+        timeout: float = 10.0,
+        on_reply: Callable[[], None] | None = None,
+    ) -> None:
+        self.url = url
+        self.name = cluster
+        self.size = size
+        self.fanout = fanout
+        self.overlay = Overlay.kary(size, fanout)
+        self.recorder = recorder
+        self._on_reply = on_reply
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._client = LiveClient(url, cluster=cluster, timeout=timeout)
+        self._versions: dict[tuple[int, str], int] = {}
+        self._handles = itertools.count()
+        self._channels = itertools.count()
+        self._t0 = 0.0
+        self._backend: _ClockedBackend | None = None
+        self._applied = Transport(
+            tp.parse_url(url),
+            client_id=f"kvs-sim-observer-{cluster}-{id(self):x}",
+            subscriptions=[tp.applied_topic(cluster)],
+            on_message=self._on_applied,
+            persistent=False,
+            qos=0,
+        )
+
+    async def __aenter__(self) -> LiveCluster:
+        self._loop = loop = asyncio.get_running_loop()
+        self._t0 = loop.time()  # before any report can arrive: earlier ones are dropped
+        for r in range(self.size):  # every rank of a fresh cluster starts at version 0
+            self._root(r, PRIMARY, 0, 0.0)
+        await self._client.__aenter__()
+        await self._applied.start()
+        self._backend = _ClockedBackend(self._client, self._t0, self._count_reply)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._applied.close()
+        await self._client.__aexit__(None, None, None)
+
+    def _count_reply(self) -> None:
+        if self._on_reply is not None:
+            self._on_reply()
+
+    # -- the scenario API ---------------------------------------------------------
+
+    @property
+    def now(self) -> float:
+        """Seconds since the cluster was attached (readable from any thread)."""
+        return self._loop.time() - self._t0 if self._loop is not None else 0.0
+
+    def handle(
+        self, rank: int = 0, *, userid: int | None = None, name: str | None = None
+    ) -> Handle:
+        if not isinstance(rank, int) or not 0 <= rank < self.size:
+            raise ValueError(f"rank must be in 0..{self.size - 1}, got {rank!r}")
+        assert self._backend is not None, "use LiveCluster inside 'async with'"
+        return Handle(
+            self._backend,
+            rank,
+            userid=0 if userid is None else userid,
+            name=name or f"p{next(self._handles)}@{rank}",
+            recorder=self.recorder,
+        )
+
+    def sleep(self, delay: float) -> Coroutine[Any, Any, None]:
+        return asyncio.sleep(delay)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Future[Any]:
+        return asyncio.ensure_future(coro)
+
+    def channel(self, latency: float = 0.0) -> Channel:
+        return Channel(self, latency)
+
+    def next_channel_name(self) -> str:
+        return f"ch{next(self._channels)}"
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> Any:
+        return asyncio.get_running_loop().call_later(delay, fn, *args)
+
+    def future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    def version(self, rank: int = 0, ns: str = PRIMARY) -> int:
+        """The newest root version ``rank`` reported applying (-1 if none)."""
+        return self._versions.get((rank, ns), -1)
+
+    def converged(self, ns: str = PRIMARY) -> bool:
+        target = self.version(0, ns)
+        return all(self.version(r, ns) == target for r in range(self.size))
+
+    async def settle(self, timeout: float, ns: str = PRIMARY) -> bool:
+        """Wait until every rank reported the leader's newest version (or timeout)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self.converged(ns) and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        return self.converged(ns)
+
+    async def stats(self, rank: int) -> dict[str, Any]:
+        reply = await self._client.request(lambda c: m.StatsReq(client=c), rank=rank)
+        return reply.value if isinstance(reply.value, dict) else {}
+
+    # -- root reports ---------------------------------------------------------------
+
+    def _on_applied(self, inc: Incoming) -> None:
+        try:
+            report = json.loads(inc.payload)
+            rank, ns, seq, t = (
+                int(report["rank"]),
+                str(report["ns"]),
+                int(report["seq"]),
+                report["t"],
+            )
+        except (ValueError, KeyError, TypeError):
+            log.warning("dropped a malformed root report on %s", inc.topic)
+            return
+        if self._loop is not None and 0 <= rank < self.size and t >= self._t0:
+            self._root(rank, ns, seq, float(t) - self._t0)
+
+    def _root(self, rank: int, ns: str, seq: int, time: float) -> None:
+        if seq > self._versions.get((rank, ns), -1):
+            self._versions[(rank, ns)] = seq
+        if self.recorder is not None:
+            self.recorder.root(rank=rank, ns=ns, version=seq, time=time)

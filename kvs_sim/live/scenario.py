@@ -1,0 +1,195 @@
+"""Run a scenario file on live ranks: ``kvs-sim run SCENARIO.py --live``.
+
+Theory of operation
+-------------------
+The same scenario function that runs in virtual time runs here in real time:
+:func:`run_variant_live` starts (or reuses) a mosquitto broker, starts the
+cluster's ranks as ``kvs-sim up --report-roots`` processes (the ranks split into
+a few contiguous groups, one process each), attaches a
+:class:`~kvs_sim.live.cluster.LiveCluster` and awaits the scenario under asyncio
+with ``max_time`` as a wall-clock limit.  Every client operation is recorded as
+in a simulation, and the ranks' own root reports give the root records, so the
+same checkers and metrics apply.  The result is the simulator's
+:class:`~kvs_sim.scenario.VariantRun`, so the report, ``summary.json`` and plots
+come from the same code; what only a simulation can know is left out (per-link
+message counts, the space-time diagram).
+
+Options that model the network in a simulation (``latency``, ``forward_cost``)
+mean nothing here: the network is the loopback interface and the broker.  The
+seed only seeds what the scenario itself draws; a live run is not reproducible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kvs_sim.checks import check_all
+from kvs_sim.history import History, Recorder
+from kvs_sim.metrics import compute_metrics
+from kvs_sim.scenario import (
+    CLUSTER_OPTIONS,
+    Scenario,
+    ScenarioArgs,
+    ScenarioError,
+    ScenarioFailed,
+    Trace,
+    VariantRun,
+    cache_summary,
+    own_line,
+    result_parts,
+    variant_options,
+)
+from kvs_sim.sim.overlay import Overlay
+
+SETTLE = 2.0
+"""Wall seconds allowed after the scenario for every rank to reach the last version."""
+
+
+def groups(size: int, processes: int) -> dict[str, str]:
+    """Ranks ``0..size-1`` split into at most ``processes`` contiguous groups."""
+    n = max(1, min(processes, size))
+    bounds = [size * i // n for i in range(n + 1)]
+    out = {}
+    for i in range(n):
+        lo, hi = bounds[i], bounds[i + 1] - 1
+        out[f"g{i}"] = str(lo) if lo == hi else f"{lo}-{hi}"
+    return out
+
+
+@contextlib.contextmanager
+def _broker(url: str | None) -> Iterator[str]:
+    if url is not None:
+        yield url
+        return
+    from kvs_sim.live.broker import Broker, BrokerError
+
+    try:
+        broker = Broker()
+    except BrokerError as exc:
+        raise ScenarioError(f"--live needs a broker: {exc}") from None
+    with broker:
+        yield broker.url
+
+
+def run_variant_live(
+    scenario: Scenario,
+    cli: dict[str, Any],
+    variant: str | None = None,
+    *,
+    broker_url: str | None = None,
+    processes: int = 3,
+    on_start: Callable[[Any, ScenarioArgs, Trace], None] | None = None,
+) -> VariantRun:
+    """Run one variant of ``scenario`` on live ranks and check it."""
+    from kvs_sim.live.launch import UpCluster
+
+    opts, overridden = variant_options(scenario, cli, variant)
+    over = scenario.variants.get(variant, {}) if variant is not None else {}
+    claims = tuple(over.get("claims", scenario.claims))
+    params = {k: v for k, v in opts.items() if k not in CLUSTER_OPTIONS}
+    size, fanout = opts["size"], opts["fanout"]
+    overlay = Overlay.kary(size, fanout)
+    opts = {**opts, "latency": "live MQTT"}
+    config = {
+        "scenario": scenario.name,
+        "variant": variant,
+        "mode": "live",
+        "size": size,
+        "fanout": fanout,
+        "seed": opts["seed"],
+        "depth": list(overlay.depth),
+        "events": opts["events"],
+        "commit_response": opts["commit_response"],
+        "params": params,
+    }
+    recorder = Recorder(seed=opts["seed"], config=config, claims=claims)
+    args = ScenarioArgs(
+        size=size,
+        fanout=fanout,
+        seed=opts["seed"],
+        events=opts["events"],
+        latency=opts["latency"],
+        commit_response=opts["commit_response"],
+        variant=variant,
+        params=params,
+    )
+    trace = Trace(keep=False)
+    extra = ["--report-roots", "--events", opts["events"]]
+    extra += ["--commit-response", opts["commit_response"]]
+    with _broker(broker_url) as url:
+        up = UpCluster(url, size, groups(size, processes), fanout=fanout, extra=extra)
+        try:
+            up.start()
+        except RuntimeError as exc:
+            raise ScenarioFailed(f"could not start live ranks on {url}: {exc}") from None
+        try:
+            result, stats, end = asyncio.run(
+                _drive(scenario, url, up.name, overlay, recorder, args, trace, opts, on_start)
+            )
+        finally:
+            up.close()
+    findings, focus = result_parts(scenario, result)
+    raw = recorder.history()
+    history = History(raw.header, raw.ops, tuple(sorted(raw.roots, key=lambda e: e.time)))
+    return VariantRun(
+        name=variant,
+        options=opts,
+        claims=claims,
+        history=history,
+        verdicts=check_all(history),
+        metrics=compute_metrics(history),
+        findings=findings,
+        focus=focus,
+        traffic={},
+        cache=cache_summary(stats, overlay.depth),
+        parent=list(overlay.parent),
+        trace=trace,
+        transit=lambda src, dst, name: 0.0,
+        end_time=end,
+        overridden=overridden,
+    )
+
+
+async def _drive(  # noqa: PLR0917 (one private call site)
+    scenario: Scenario,
+    url: str,
+    name: str,
+    overlay: Overlay,
+    recorder: Recorder,
+    args: ScenarioArgs,
+    trace: Trace,
+    opts: dict[str, Any],
+    on_start: Callable[[Any, ScenarioArgs, Trace], None] | None,
+) -> tuple[Any, list[dict[str, Any]], float]:
+    from kvs_sim.live.cluster import LiveCluster
+
+    where = str(scenario.path)
+    max_time = float(opts["max_time"])
+    async with LiveCluster(
+        url, name, overlay.size, opts["fanout"], recorder=recorder, on_reply=trace.count_reply
+    ) as cluster:
+        if on_start is not None:
+            on_start(cluster, args, trace)
+        try:
+            outcome = scenario.fn(cluster, args)
+            result = (
+                await asyncio.wait_for(outcome, max_time)
+                if inspect.isawaitable(outcome)
+                else outcome
+            )
+        except TimeoutError:
+            raise ScenarioFailed(
+                f"{where} did not finish within {max_time:g} s of wall time on live ranks; "
+                "raise max_time in DEFAULTS if it needs longer"
+            ) from None
+        except Exception as e:
+            raise ScenarioFailed(
+                f"{where} failed on live ranks: {own_line(e, scenario.path)}", e
+            ) from None
+        await cluster.settle(SETTLE)
+        stats = await asyncio.gather(*(cluster.stats(r) for r in range(overlay.size)))
+        return result, list(stats), cluster.now
