@@ -12,7 +12,10 @@ The map (each module starts with its theory of operation):
 * :mod:`~kvs_sim.live.engine` -- :class:`LiveEngine`, the ``Port`` of hosted ranks;
 * :mod:`~kvs_sim.live.client` -- :class:`LiveClient`, requests from outside;
 * :mod:`~kvs_sim.live.instance` -- a live cluster for blocking ``flux.kvs`` calls
-  (``flux_backend(uri)`` is what ``kvs_sim.flux.Flux()`` calls for ``mqtt://``).
+  (``flux_backend(uri)`` is what ``kvs_sim.flux.Flux()`` calls for ``mqtt://``);
+* :mod:`~kvs_sim.live.cluster` -- :class:`LiveCluster`, what scenarios drive live;
+* :mod:`~kvs_sim.live.scenario` -- ``kvs-sim run --live``;
+* :mod:`~kvs_sim.live.launch` -- ``kvs-sim up`` processes for tests and runs.
 
 Names are imported lazily so that ``import kvs_sim.live.codec`` does not load
 aiomqtt.  See ``docs/live.md`` for the user's view.
@@ -34,6 +37,7 @@ _EXPORTS = {
     "CodecError": "kvs_sim.live.codec",
     "URLError": "kvs_sim.live.topics",
     "LiveInstance": "kvs_sim.live.instance",
+    "LiveCluster": "kvs_sim.live.cluster",
     "parse_url": "kvs_sim.live.topics",
 }
 
@@ -43,6 +47,7 @@ __all__ = [
     "BrokerUnreachable",
     "CodecError",
     "LiveClient",
+    "LiveCluster",
     "LiveEngine",
     "LiveInstance",
     "MosquittoNotFound",
