@@ -22,6 +22,7 @@ answer before ``ETIMEDOUT``, default 30).
 from __future__ import annotations
 
 import asyncio
+import atexit
 import errno
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
@@ -45,6 +46,9 @@ class LiveInstance:
         self.loop = asyncio.new_event_loop()
         self.client = LiveClient(url, rank=rank, timeout=timeout)
         self.loop.run_until_complete(self.client.__aenter__())
+        # A script's Flux() handle is never closed by the script: disconnect cleanly
+        # when the interpreter exits instead of leaving paho to complain.
+        atexit.register(self.close)
         self.backend = LiveBackend(self.client, self.loop)
 
     @property
@@ -72,7 +76,16 @@ class LiveInstance:
         self.loop.run_until_complete(asyncio.sleep(0.05))
 
     def close(self) -> None:
+        """Disconnect (idempotent)."""
+        if self.loop.is_closed():
+            return
+        atexit.unregister(self.close)
         self.loop.run_until_complete(self.client.__aexit__(None, None, None))
+        pending = asyncio.all_tasks(self.loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            self.loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         self.loop.close()
 
 
