@@ -216,25 +216,24 @@ class Follower(RankBase):
         self.resume_root(msg.ns, None)
 
     def handle(self, msg: Any) -> None:
-        # Most deliveries in a large cluster are setroot events at ranks where
-        # nobody waits: take those without the dispatch table.
+        # Most deliveries in a large cluster are the next setroot event at a rank
+        # where nobody waits: apply those without the dispatch table.
         if type(msg) is SetRoot:
-            self.port.work(self.config.service.setroot)
             st = self.roots.get(msg.ns)
-            if st is None or msg.seq <= st.seq or msg.epoch != st.epoch:
-                if st is not None and msg.epoch > st.epoch:
-                    self.apply_setroot(msg, st)
-                return
             if (
-                self._commits is None
+                st is not None
+                and msg.seq > st.seq
+                and msg.epoch == st.epoch
+                and self._commits is None
                 and not st.waiters
                 and not st.watches
                 and self.hooks.root_applied is None
             ):
+                self.port.work(self.config.service.setroot)
                 st.seq = msg.seq
                 st.rootref = msg.rootref
                 return
-            self.apply_setroot(msg, st)
+            self.on_setroot(msg)
             return
         RankBase.handle(self, msg)
 
