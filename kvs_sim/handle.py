@@ -20,6 +20,7 @@ the rank served it from (reads) or the version it produced (commits).
 from __future__ import annotations
 
 import base64
+import errno
 import json
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
@@ -117,7 +118,7 @@ class WatchStream:
         if self.values:
             fut.set_result(self.values.pop(0))
         elif self.ended:
-            fut.set_exception(self.error or error_for(61, "watch ended"))
+            fut.set_exception(self.error or error_for(errno.ENODATA, "watch ended"))
         else:
             self._waiter = fut
         return fut
@@ -258,7 +259,9 @@ class Handle:
             def expire() -> None:
                 if not fut.done():
                     fut.set_exception(
-                        TimedOut(110, f"version {version} not reached within {timeout} s")
+                        TimedOut(
+                            errno.ETIMEDOUT, f"version {version} not reached within {timeout} s"
+                        )
                     )
 
             timer = self.backend.call_later(timeout, expire)
@@ -350,6 +353,4 @@ class Handle:
 
 
 def _errname(errnum: int) -> str:
-    import errno as _errno
-
-    return _errno.errorcode.get(errnum, str(errnum))
+    return errno.errorcode.get(errnum, str(errnum))
