@@ -35,10 +35,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import traceback
 from pathlib import Path
 from typing import Any
+
+from kvs_sim.commands._progress import RunProgress
+from kvs_sim.commands._run_report import print_comparison, print_files, print_run
 
 PROG = "kvs-sim run"
 MAX_EVIDENCE = 20
@@ -167,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     runs: list[tuple[Any, dict[str, str]]] = []
     for v in variants:
         try:
-            with _Progress(scenario.name if v is None else f"{scenario.name} [{v}]") as progress:
+            with RunProgress(scenario.name if v is None else f"{scenario.name} [{v}]") as progress:
                 if args.live:
                     result = _run_live(scenario, cli, v, args, progress)
                 else:
@@ -184,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
             return 2
         vdir = out if v is None else out / v
         files = _write_run(result, vdir, out, plots=not args.no_plots)
-        _print_run(console, result, scenario)
+        print_run(console, result, scenario)
         runs.append((result, files))
     top: dict[str, str] = {}
     if not args.no_plots:
@@ -195,8 +197,8 @@ def run(args: argparse.Namespace) -> int:
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     top["summary"] = str(out / "summary.json")
     if len(runs) > 1:
-        _print_comparison(console, runs)
-    _print_files(console, runs, top)
+        print_comparison(console, runs)
+    print_files(console, runs, top)
     verdict = (
         f"claimed guarantees violated in {', '.join(_label(r) for r in failed)}"
         if failed
@@ -361,214 +363,3 @@ def _without_samples(metrics: dict[str, Any]) -> dict[str, Any]:
         name: {k: v for k, v in m.items() if k != "samples"} if isinstance(m, dict) else m
         for name, m in metrics.items()
     }
-
-
-# ---------------------------------------------------------------------------
-# Terminal report
-
-
-def _num(x: Any) -> str:
-    if isinstance(x, float):
-        return f"{x:.4g}"
-    return str(x)
-
-
-def _print_run(console: Any, run: Any, scenario: Any) -> None:
-    from rich.rule import Rule
-
-    from kvs_sim.checks import render_verdicts
-    from kvs_sim.metrics import render_tables
-
-    if run.name is not None:
-        over = {k: v for k, v in scenario.variants[run.name].items() if k != "claims"}
-        described = ", ".join(f"{k}={v}" for k, v in over.items()) or "the defaults"
-        console.print(Rule(f"variant {run.name}: {described}"))
-        if run.overridden:
-            console.print(f"(the variant sets {', '.join(run.overridden)}, over the command line)")
-    for item in render_verdicts(run.verdicts, run.claims, run.history):
-        console.print(item)
-    for table in _findings_tables(run):  # the scenario's own story first
-        console.print(table)
-    # Per-depth rows only: per-rank rows of a large cluster would fill the screen.
-    trimmed = {
-        k: {**m, "by_rank": []} if isinstance(m, dict) else m for k, m in run.metrics.items()
-    }
-    for table in render_tables(trimmed):
-        console.print(table)
-
-
-def _findings_tables(run: Any) -> list[Any]:
-    from rich.table import Table
-
-    tables = []
-    simple = Table(title="Findings", title_justify="left", show_header=False)
-    simple.add_column("finding")
-    simple.add_column("value", justify="right")
-    for name, value in run.findings.items():
-        if isinstance(value, list) and value and all(isinstance(x, dict) for x in value):
-            t = Table(title=name[:1].upper() + name[1:], title_justify="left")
-            cols = list(dict.fromkeys(k for row in value for k in row))
-            for c in cols:
-                t.add_column(str(c), justify="right")
-            for row in value:
-                t.add_row(*(_num(row.get(c, "")) for c in cols))
-            tables.append(t)
-        else:
-            simple.add_row(name, _num(value))
-    tr = run.traffic
-    if tr.get("links"):
-        a, b = tr["busiest_link"]
-        simple.add_row("messages per link: mean", _num(tr["mean_per_link"]))
-        simple.add_row(f"busiest link {a} -> {b}", _num(tr["busiest_link_messages"]))
-        simple.add_row("messages sent by rank 0", _num(tr["sent_by_rank0"]))
-    cache = run.cache
-    if cache.get("by_depth"):
-        simple.add_row("follower cache hits / faults", f"{cache['hits']} / {cache['faults']}")
-        t = Table(title="Follower caches by depth", title_justify="left")
-        fields = ("depth", "ranks", "hits", "faults", "loads_served", "objects")
-        for c in fields:
-            t.add_column(c.replace("_", " "), justify="right")
-        for row in cache["by_depth"]:
-            t.add_row(*(str(row[c]) for c in fields))
-        tables.append(t)
-    return [simple, *tables]
-
-
-def _print_comparison(console: Any, runs: list[tuple[Any, dict[str, str]]]) -> None:
-    from rich.table import Table
-    from rich.text import Text
-
-    names = [r.name for r, _ in runs]
-    t = Table(title="Variants compared", title_justify="left")
-    t.add_column("")
-    for n in names:
-        t.add_column(str(n), justify="right")
-    t.add_row(
-        "claimed guarantees",
-        *(
-            Text("violated: " + ", ".join(r.violated), style="red")
-            if r.violated
-            else Text(f"{len(r.claims)} held", style="green")
-            for r, _ in runs
-        ),
-    )
-    for g in [v.guarantee for v in runs[0][0].verdicts]:
-        cells = []
-        for r, _ in runs:
-            v = next(x for x in r.verdicts if x.guarantee == g)
-            word = {True: "held", False: f"{len(v.violations)} violations", None: "n/a"}[v.held]
-            cells.append(word + (" (claimed)" if g in r.claims else ""))
-        t.add_row(g, *cells)
-    keys = list(
-        dict.fromkeys(k for r, _ in runs for k, v in r.findings.items() if not isinstance(v, list))
-    )
-    for k in keys:
-        t.add_row(k, *(_num(r.findings.get(k, "-")) for r, _ in runs))
-    for k, title in (
-        ("mean_per_link", "messages per link: mean"),
-        ("busiest_link_messages", "messages on the busiest link"),
-        ("sent_by_rank0", "messages sent by rank 0"),
-    ):
-        t.add_row(title, *(_num(r.traffic.get(k, "-")) for r, _ in runs))
-    console.print(t)
-
-
-def _print_files(console: Any, runs: list[tuple[Any, dict[str, str]]], top: dict[str, str]) -> None:
-    files = [f for _, fs in runs for f in fs.values()] + list(top.values())
-    out = Path(top["summary"]).parent
-
-    def show(kind: str) -> str:
-        return ", ".join(str(Path(f).relative_to(out)) for f in files if f.endswith(kind))
-
-    console.print(f"[bold]Wrote into {out}/[/bold]", soft_wrap=True)
-    console.print(f"  history  {show('.jsonl')}", soft_wrap=True)
-    console.print(f"  summary  {show('.json')}", soft_wrap=True)
-    if any(f.endswith(".png") for f in files):
-        console.print(f"  plots    {show('.png')}", soft_wrap=True)
-    first = next(f for f in files if f.endswith(".jsonl"))
-    console.print(f"  (check a history again with: kvs-sim check {first})", soft_wrap=True)
-
-
-# ---------------------------------------------------------------------------
-# Progress
-
-
-class _Progress:
-    """A rich progress bar for one run, shown on a terminal only, and only once the
-    run has taken ``delay`` seconds of wall time (short runs print nothing).
-
-    It reads the run's counters (client replies, virtual time) at each refresh,
-    from rich's refresh thread: the simulation itself is never paused or sliced,
-    so showing progress cannot change a run."""
-
-    def __init__(self, label: str, delay: float = 0.5) -> None:
-        self.label = label
-        self.delay = delay
-        self.cluster: Any = None
-        self.args: Any = None
-        self.trace: Any = None
-        self._progress: Any = None
-        self._timer: threading.Timer | None = None
-        self._lock = threading.Lock()
-        self._closed = False
-
-    def attach(self, cluster: Any, args: Any, trace: Any) -> None:
-        self.cluster, self.args, self.trace = cluster, args, trace
-
-    def __enter__(self) -> _Progress:
-        from rich.console import Console
-
-        console = Console(file=sys.stderr)
-        if console.is_terminal:
-            self._timer = threading.Timer(self.delay, self._start, (console,))
-            self._timer.daemon = True
-            self._timer.start()
-        return self
-
-    def _start(self, console: Any) -> None:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-        with self._lock:
-            if self._closed:
-                return
-            self._progress = Progress(
-                SpinnerColumn(),
-                TextColumn("{task.description}"),
-                _live_column(self, bar=True),
-                _live_column(self, bar=False),
-                TimeElapsedColumn(),
-                console=console,
-                transient=True,
-            )
-            self._progress.add_task(self.label, total=None)
-            self._progress.start()
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            self._closed = True
-            if self._timer is not None:
-                self._timer.cancel()
-            if self._progress is not None:
-                self._progress.stop()
-
-
-def _live_column(state: _Progress, bar: bool) -> Any:
-    """A rich column rendering the bar (ops done of ops expected) or the counters,
-    read live at each refresh (defined here so rich.progress loads only when used)."""
-    from rich.progress import ProgressColumn
-    from rich.progress_bar import ProgressBar
-    from rich.text import Text
-
-    class LiveColumn(ProgressColumn):
-        def render(self, task: Any) -> Any:
-            done = state.trace.replies if state.trace is not None else 0
-            total = state.args.expected_ops if state.args is not None else None
-            if bar:
-                if total:
-                    return ProgressBar(total=total, completed=min(done, total), width=20)
-                return ProgressBar(total=None, pulse=True, width=20)
-            now = state.cluster.now if state.cluster is not None else 0.0
-            of = f"/{total}" if total else ""
-            return Text(f"{done}{of} ops, virtual t={1e3 * now:.1f} ms")
-
-    return LiveColumn()
