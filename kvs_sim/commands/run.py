@@ -9,8 +9,9 @@ scenario file; the format is documented there and in ``scenarios/README.md``),
 1. validate the options (one line on stderr and exit 2 if one is bad), load the
    scenario (one line and exit 2 if it cannot be used);
 2. run each variant of the scenario (a scenario without ``VARIANTS`` is one run)
-   on a fresh recording cluster, with a progress bar on the terminal when a run
-   takes more than half a second of wall time;
+   on a fresh recording cluster (simulated, or with ``--live`` real ranks over
+   MQTT: :mod:`kvs_sim.live.scenario`), with a progress bar on the terminal when
+   a run takes more than half a second of wall time;
 3. for each run: save ``history.jsonl``, draw ``propagation.png`` and
    ``spacetime.png`` and print the guarantees (with evidence), the metric tables
    and the scenario's findings.  With variants each run gets a subdirectory of
