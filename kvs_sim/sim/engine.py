@@ -496,6 +496,7 @@ class Engine:
                     # takes it like any message.
                     r -= n2
                     ta = t + fwd  # type: ignore[operator]
+                    self._now = t  # the same instant for every child
                     for c in children[r]:
                         if children[c]:
                             evf[c] += 1
@@ -505,7 +506,6 @@ class Engine:
                             tracer(t, r, c, msg)
                         if busy[c] <= t and pending[c] is None:
                             self._cur = c
-                            self._now = t
                             self._work = 0.0
                             handlers[c](msg)
                             w = self._work
