@@ -224,7 +224,7 @@ class Follower(RankBase):
                 st is not None
                 and msg.seq > st.seq
                 and msg.epoch == st.epoch
-                and self._commits is None
+                and not self._commits
                 and not st.waiters
                 and not st.watches
                 and self.hooks.root_applied is None
