@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
         help="run a private mosquitto configured for live mode",
         description="Run mosquitto on 127.0.0.1 in the foreground with kvs-sim's settings.",
     )
-    p.add_argument("--port", type=_port, default=1883, help="TCP port (default 1883; 0: any free)")
+    p.add_argument("--port", type=_port, default=0, help="TCP port (default: a free one, printed)")
     p.add_argument(
         "--datadir", metavar="DIR", help="persistence directory (default: a temporary one)"
     )
