@@ -142,6 +142,12 @@ class Follower(RankBase):
             self.count("root_retries")
             self.send_root_req(msg.data)
             self.port.timer(retry, msg)
+        elif msg.kind == "commit" and msg.data in (self._commits or {}):
+            # Still no setroot for an applied commit: it was lost (lossy links).
+            # Fetch the current root, which completes the commit when it arrives.
+            self.count("commit_root_fetches")
+            self.send_root_req(self._commits[msg.data].ns)  # type: ignore[index]
+            self.port.timer(retry, msg)
 
     def sweep(self, now: float) -> None:
         expiry = self.config.cache_expiry
@@ -213,6 +219,8 @@ class Follower(RankBase):
             self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
         elif msg.epoch == st.epoch and msg.seq > st.seq:
             self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
+            if self._commits:
+                self.complete_late(msg.ns, msg.seq, msg.rootref)
         self.resume_root(msg.ns, None)
 
     def handle(self, msg: Any) -> None:
@@ -312,6 +320,8 @@ class Follower(RankBase):
             # The root moved past this commit without an event naming it.
             del self._commits[msg.name]  # type: ignore[union-attr]
             self.answer_commit(pending, st.seq, st.rootref, (st.seq, st.rootref))
+        elif self.config.request_retry is not None:
+            self.port.timer(self.config.request_retry, Timer(kind="commit", data=msg.name))
 
     def complete_commits(self, msg: SetRoot, before: tuple[int, str]) -> None:
         commits = self._commits
@@ -320,9 +330,15 @@ class Follower(RankBase):
             pending = commits.pop(name, None)
             if pending is not None:
                 self.answer_commit(pending, msg.seq, msg.rootref, before)
-        late = [name for name, p in commits.items() if p.ns == msg.ns and 0 <= p.seq <= msg.seq]
+        self.complete_late(msg.ns, msg.seq, msg.rootref)
+
+    def complete_late(self, ns: str, seq: int, rootref: str) -> None:
+        """Answer commits the leader said produced a version up to ``seq`` whose
+        setroot never came (lost, or skipped by a root fetched from the leader)."""
+        commits = self._commits or {}
+        late = [name for name, p in commits.items() if p.ns == ns and 0 <= p.seq <= seq]
         for name in late:
-            self.answer_commit(commits.pop(name), msg.seq, msg.rootref, (msg.seq, msg.rootref))
+            self.answer_commit(commits.pop(name), seq, rootref, (seq, rootref))
 
     def answer_commit(
         self, pending: PendingCommit, seq: int, rootref: str, before: tuple[int, str]

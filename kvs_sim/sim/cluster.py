@@ -23,6 +23,7 @@ it sees every message arrival, e.g. to draw a space-time diagram.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import random
@@ -45,6 +46,10 @@ from kvs_sim.sim.process import SimFuture
 from kvs_sim.topics import TopicBus, event_topic
 
 log = logging.getLogger("kvs_sim")
+
+LOSSY_RETRY = 0.01
+"""Seconds a follower waits for a setroot (or an object) before asking again, when
+links lose events and the configuration sets no ``request_retry``."""
 
 DEFAULT_LATENCY = "const:100us"
 """Per-hop latency: with ~15 us of setroot service and ~5 us of routing, one hop of
@@ -89,6 +94,10 @@ class Cluster:
         self.fanout = fanout
         self.seed = seed
         self.config = config or RankConfig()
+        if loss > 0 and self.config.request_retry is None:
+            # Lost setroots would leave relayed commits unanswered for ever (as a
+            # lost event would in Flux); let followers ask the leader instead.
+            self.config = dataclasses.replace(self.config, request_retry=LOSSY_RETRY)
         links = LinkModel(
             _latency(latency),
             {link: _latency(spec) for link, spec in (link_latency or {}).items()} or None,

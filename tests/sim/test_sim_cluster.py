@@ -318,3 +318,13 @@ def test_forward_cost_serialises_a_wide_fanout() -> None:
     assert free[32] == pytest.approx(free[1])
     assert costly[32] - costly[1] == pytest.approx(31 * 10e-6)
     assert costly[1] == pytest.approx(free[1])
+
+
+def test_read_your_writes_survives_lost_events() -> None:
+    c = Cluster(size=15, fanout=2, seed=3, loss=0.3)
+    h = c.handle(14)
+    for i in range(30):
+        c.wait(h.put("x", i))
+        assert c.wait(h.get("x")) == i
+    assert c.engine.events_lost > 0
+    assert c.stats(14)["counters"]["commit_root_fetches"] > 0
