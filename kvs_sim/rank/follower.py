@@ -71,12 +71,13 @@ from kvs_sim.rank.port import Port
 class PendingCommit:
     """A relayed commit waiting for its setroot."""
 
-    __slots__ = ("client", "ns", "seq")
+    __slots__ = ("client", "ns", "rootref", "seq")
 
     def __init__(self, client: int, ns: str) -> None:
         self.client = client
         self.ns = ns
         self.seq = -1  # the version it produced, once the leader said so
+        self.rootref = ""  # ... and that version's root
 
 
 class Follower(RankBase):
@@ -315,11 +316,12 @@ class Follower(RankBase):
             self.reply_error(pending.client, error_for(msg.errnum, msg.errmsg))
             return
         pending.seq = msg.seq
+        pending.rootref = msg.rootref
         st = self.roots.get(msg.ns)
         if st is not None and st.seq >= msg.seq:
             # The root moved past this commit without an event naming it.
             del self._commits[msg.name]  # type: ignore[union-attr]
-            self.answer_commit(pending, st.seq, st.rootref, (st.seq, st.rootref))
+            self.answer_commit(pending, msg.seq, msg.rootref, (st.seq, st.rootref))
         elif self.config.request_retry is not None:
             self.port.timer(self.config.request_retry, Timer(kind="commit", data=msg.name))
 
@@ -338,11 +340,15 @@ class Follower(RankBase):
         commits = self._commits or {}
         late = [name for name, p in commits.items() if p.ns == ns and 0 <= p.seq <= seq]
         for name in late:
-            self.answer_commit(commits.pop(name), seq, rootref, (seq, rootref))
+            pending = commits.pop(name)
+            self.answer_commit(pending, pending.seq, pending.rootref, (seq, rootref))
 
     def answer_commit(
         self, pending: PendingCommit, seq: int, rootref: str, before: tuple[int, str]
     ) -> None:
+        """Answer a commit that produced version ``seq`` (root ``rootref``); ``before``
+        is the root this rank served before it took the commit's version (what Flux
+        0.88 reports; when the setroot was skipped, the root it has now)."""
         if self.config.commit_response == "observed":
             value = {"seq": before[0], "rootref": before[1]}
         else:

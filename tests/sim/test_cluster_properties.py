@@ -7,6 +7,8 @@ with every operation recorded; the history checkers then judge the run.  The
 simulator promises read-your-writes, monotonic reads and writes,
 writes-follow-reads, reads consistent with the committed history, and
 convergence; nothing else (a far reader may be stale), so only those are asserted.
+With lossy links (events dropped) every session guarantee must still hold, but
+convergence is not promised.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ clusters = st.fixed_dictionaries(
         "seed": st.integers(0, 2**16),
         "latency": st.sampled_from(("const:100us", "uniform:20us,400us", "lognormal:100us,0.8")),
         "events": st.sampled_from(("tree", "broker")),
+        "loss": st.sampled_from((0.0, 0.0, 0.0, 0.25)),
     }
 )
 
@@ -88,9 +91,12 @@ def test_random_workloads_keep_every_promised_guarantee(
     for i, (rank, program) in enumerate(procs):
         c.spawn(_process(c, rank % c.size, f"p{i}", program))
     c.run()
-    assert c.converged()
+    lossy = cfg["loss"] > 0  # a lost last setroot leaves a rank behind for good
+    assert lossy or c.converged()
     assert c.recorder is not None
     verdicts = {v.guarantee: v for v in check_all(c.recorder.history())}
     for name in PROMISED:
+        if lossy and name == "convergence":
+            continue
         v = verdicts[name]
         assert v.held is not False, f"{name} violated: {[x.summary for x in v.violations]}"
