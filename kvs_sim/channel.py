@@ -48,6 +48,10 @@ class Channel:
         self._getters: list[tuple[Any, Any]] = []
         self._sent = 0
 
+    def __len__(self) -> int:
+        """Values that have arrived and wait for a receiver."""
+        return len(self._items)
+
     def send(self, handle: Any, value: Any) -> None:
         """Send ``value`` from ``handle``'s process; it arrives after ``latency``."""
         self._sent += 1
