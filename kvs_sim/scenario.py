@@ -370,27 +370,9 @@ def run_variant(
     command uses it to show progress)."""
     from kvs_sim.rank import RankConfig
     from kvs_sim.sim.cluster import Cluster
-    from kvs_sim.sim.overlay import Overlay
 
-    opts, overridden = variant_options(scenario, cli, variant)
-    over = scenario.variants.get(variant, {}) if variant is not None else {}
-    claims = tuple(over.get("claims", scenario.claims))
-    params = {k: v for k, v in opts.items() if k not in CLUSTER_OPTIONS}
-    overlay = Overlay.kary(opts["size"], opts["fanout"])
-    config = {
-        "scenario": scenario.name,
-        "variant": variant,
-        "size": opts["size"],
-        "fanout": opts["fanout"],
-        "seed": opts["seed"],
-        "depth": list(overlay.depth),
-        "events": opts["events"],
-        "latency": opts["latency"],
-        "forward_cost": forward_seconds(opts["forward_cost"]),
-        "commit_response": opts["commit_response"],
-        "params": params,
-    }
-    recorder = Recorder(seed=opts["seed"], config=config, claims=claims)
+    setup = prepare(scenario, cli, variant)
+    opts = setup.opts
     trace = Trace(keep_trace)
     cluster = Cluster(
         opts["size"],
@@ -400,9 +382,70 @@ def run_variant(
         events=opts["events"],
         forward_cost=forward_seconds(opts["forward_cost"]),
         config=RankConfig(commit_response=opts["commit_response"]),
-        record=recorder,
+        record=setup.recorder,
         tracer=trace,
     )
+    if on_start is not None:
+        on_start(cluster, setup.args, trace)
+    result = _drive(scenario, cluster, setup.args, float(opts["max_time"]))
+    if cluster.engine.pending_events:
+        cluster.run(until=cluster.now + SETTLE)
+    depth = setup.overlay.depth
+    return finish(
+        scenario,
+        setup,
+        result,
+        setup.recorder.history(),
+        traffic=traffic(cluster.engine.link_messages(), depth, cluster.engine.deliveries),
+        cache=cache_summary([cluster.stats(r) for r in range(cluster.size)], depth),
+        trace=trace,
+        transit=_transit(cluster, opts["latency"]),
+        end_time=cluster.now,
+    )
+
+
+@dataclass
+class Setup:
+    """One variant, ready to run: its options, claims, overlay, recorder, args."""
+
+    variant: str | None
+    opts: dict[str, Any]
+    overridden: list[str]
+    claims: tuple[str, ...]
+    overlay: Any
+    recorder: Recorder
+    args: ScenarioArgs
+
+
+def prepare(
+    scenario: Scenario, cli: Mapping[str, Any], variant: str | None, *, live: bool = False
+) -> Setup:
+    """Options, claims, a recorder with the history header, and the scenario's args
+    for one variant, in a simulation or (``live``) on real ranks."""
+    from kvs_sim.sim.overlay import Overlay
+
+    opts, overridden = variant_options(scenario, cli, variant)
+    over = scenario.variants.get(variant, {}) if variant is not None else {}
+    claims = tuple(over.get("claims", scenario.claims))
+    params = {k: v for k, v in opts.items() if k not in CLUSTER_OPTIONS}
+    overlay = Overlay.kary(opts["size"], opts["fanout"])
+    if live:  # the network is real: no latency model, no forwarding cost
+        opts = {**opts, "latency": "live MQTT"}
+        model: dict[str, Any] = {"mode": "live"}
+    else:
+        model = {"latency": opts["latency"], "forward_cost": forward_seconds(opts["forward_cost"])}
+    config = {
+        "scenario": scenario.name,
+        "variant": variant,
+        "size": opts["size"],
+        "fanout": opts["fanout"],
+        "seed": opts["seed"],
+        "depth": list(overlay.depth),
+        "events": opts["events"],
+        **model,
+        "commit_response": opts["commit_response"],
+        "params": params,
+    }
     args = ScenarioArgs(
         size=opts["size"],
         fanout=opts["fanout"],
@@ -413,29 +456,40 @@ def run_variant(
         variant=variant,
         params=params,
     )
-    if on_start is not None:
-        on_start(cluster, args, trace)
-    result = _drive(scenario, cluster, args, float(opts["max_time"]))
-    if cluster.engine.pending_events:
-        cluster.run(until=cluster.now + SETTLE)
+    recorder = Recorder(seed=opts["seed"], config=config, claims=claims)
+    return Setup(variant, opts, overridden, claims, overlay, recorder, args)
+
+
+def finish(
+    scenario: Scenario,
+    setup: Setup,
+    result: Any,
+    history: History,
+    *,
+    traffic: dict[str, Any],
+    cache: dict[str, Any],
+    trace: Trace,
+    transit: Callable[[int, int, str], float],
+    end_time: float,
+) -> VariantRun:
+    """Check and measure a finished run."""
     findings, focus = result_parts(scenario, result)
-    history = recorder.history()
     return VariantRun(
-        name=variant,
-        options=opts,
-        claims=claims,
+        name=setup.variant,
+        options=setup.opts,
+        claims=setup.claims,
         history=history,
         verdicts=check_all(history),
         metrics=compute_metrics(history),
         findings=findings,
         focus=focus,
-        traffic=traffic(cluster.engine.link_messages(), overlay.depth, cluster.engine.deliveries),
-        cache=cache_summary([cluster.stats(r) for r in range(cluster.size)], overlay.depth),
-        parent=list(overlay.parent),
+        traffic=traffic,
+        cache=cache,
+        parent=list(setup.overlay.parent),
         trace=trace,
-        transit=_transit(cluster, opts["latency"]),
-        end_time=cluster.now,
-        overridden=overridden,
+        transit=transit,
+        end_time=end_time,
+        overridden=setup.overridden,
     )
 
 

@@ -27,23 +27,20 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kvs_sim.checks import check_all
-from kvs_sim.history import History, Recorder
-from kvs_sim.metrics import compute_metrics
+from kvs_sim.history import History
 from kvs_sim.scenario import (
-    CLUSTER_OPTIONS,
     Scenario,
     ScenarioArgs,
     ScenarioError,
     ScenarioFailed,
+    Setup,
     Trace,
     VariantRun,
     cache_summary,
+    finish,
     own_line,
-    result_parts,
-    variant_options,
+    prepare,
 )
-from kvs_sim.sim.overlay import Overlay
 
 SETTLE = 2.0
 """Wall seconds allowed after the scenario for every rank to reach the last version."""
@@ -87,36 +84,9 @@ def run_variant_live(
     """Run one variant of ``scenario`` on live ranks and check it."""
     from kvs_sim.live.launch import UpCluster
 
-    opts, overridden = variant_options(scenario, cli, variant)
-    over = scenario.variants.get(variant, {}) if variant is not None else {}
-    claims = tuple(over.get("claims", scenario.claims))
-    params = {k: v for k, v in opts.items() if k not in CLUSTER_OPTIONS}
+    setup = prepare(scenario, cli, variant, live=True)
+    opts, overlay = setup.opts, setup.overlay
     size, fanout = opts["size"], opts["fanout"]
-    overlay = Overlay.kary(size, fanout)
-    opts = {**opts, "latency": "live MQTT"}
-    config = {
-        "scenario": scenario.name,
-        "variant": variant,
-        "mode": "live",
-        "size": size,
-        "fanout": fanout,
-        "seed": opts["seed"],
-        "depth": list(overlay.depth),
-        "events": opts["events"],
-        "commit_response": opts["commit_response"],
-        "params": params,
-    }
-    recorder = Recorder(seed=opts["seed"], config=config, claims=claims)
-    args = ScenarioArgs(
-        size=size,
-        fanout=fanout,
-        seed=opts["seed"],
-        events=opts["events"],
-        latency=opts["latency"],
-        commit_response=opts["commit_response"],
-        variant=variant,
-        params=params,
-    )
     trace = Trace(keep=False)
     extra = ["--report-roots", "--events", opts["events"]]
     extra += ["--commit-response", opts["commit_response"]]
@@ -128,49 +98,46 @@ def run_variant_live(
             raise ScenarioFailed(f"could not start live ranks on {url}: {exc}") from None
         try:
             result, stats, end = asyncio.run(
-                _drive(scenario, url, up.name, overlay, recorder, args, trace, opts, on_start)
+                _drive(scenario, url, up.name, setup, trace, on_start=on_start)
             )
         finally:
             up.close()
-    findings, focus = result_parts(scenario, result)
-    raw = recorder.history()
+    raw = setup.recorder.history()
     history = History(raw.header, raw.ops, tuple(sorted(raw.roots, key=lambda e: e.time)))
-    return VariantRun(
-        name=variant,
-        options=opts,
-        claims=claims,
-        history=history,
-        verdicts=check_all(history),
-        metrics=compute_metrics(history),
-        findings=findings,
-        focus=focus,
+    return finish(
+        scenario,
+        setup,
+        result,
+        history,
         traffic={},
         cache=cache_summary(stats, overlay.depth),
-        parent=list(overlay.parent),
         trace=trace,
         transit=lambda src, dst, name: 0.0,
         end_time=end,
-        overridden=overridden,
     )
 
 
-async def _drive(  # noqa: PLR0917 (one private call site)
+async def _drive(
     scenario: Scenario,
     url: str,
     name: str,
-    overlay: Overlay,
-    recorder: Recorder,
-    args: ScenarioArgs,
+    setup: Setup,
     trace: Trace,
-    opts: dict[str, Any],
+    *,
     on_start: Callable[[Any, ScenarioArgs, Trace], None] | None,
 ) -> tuple[Any, list[dict[str, Any]], float]:
     from kvs_sim.live.cluster import LiveCluster
 
     where = str(scenario.path)
+    opts, overlay, args = setup.opts, setup.overlay, setup.args
     max_time = float(opts["max_time"])
     async with LiveCluster(
-        url, name, overlay.size, opts["fanout"], recorder=recorder, on_reply=trace.count_reply
+        url,
+        name,
+        overlay.size,
+        opts["fanout"],
+        recorder=setup.recorder,
+        on_reply=trace.count_reply,
     ) as cluster:
         if on_start is not None:
             on_start(cluster, args, trace)
