@@ -184,10 +184,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=20000, help="max operations per measurement")
     ap.add_argument("--layout", choices=sorted(LAYOUTS), default="three")
     ap.add_argument("--events", choices=("tree", "broker"), default="tree")
-    ap.add_argument("--local", action="store_true", help="skip the broker inside a process")
+    ap.add_argument(
+        "--local",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ranks of one process skip the broker between them (default; as kvs-sim up)",
+    )
     ap.add_argument("--qos", type=int, choices=(0, 1), default=1, help="QoS between ranks")
     args = ap.parse_args(argv)
-    extra = ["--events", args.events, "--qos", str(args.qos)] + (["--local"] if args.local else [])
+    extra = ["--events", args.events, "--qos", str(args.qos)]
+    extra.append("--local" if args.local else "--no-local")
     with Broker() as broker, UpCluster(broker.url, SIZE, LAYOUTS[args.layout], extra=extra) as up:
         res = asyncio.run(_measure(broker.url, up.name, args.seconds, args.limit))
     result = {

@@ -31,8 +31,9 @@ def register(subparsers: Any) -> None:
         help="what a follower's commit reports (default: observed, as Flux 0.88)",
     )  # fmt: skip
     p.add_argument(
-        "--local", action="store_true",
-        help="deliver messages between ranks of this process without the broker",
+        "--local", action=argparse.BooleanOptionalAction, default=True,
+        help="messages between ranks hosted by this process go directly, not through the "
+        "broker (default; --no-local sends every hop through the broker, e.g. to watch it)",
     )  # fmt: skip
     p.add_argument(
         "--store", metavar="PATH",
