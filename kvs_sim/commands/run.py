@@ -79,6 +79,14 @@ def register(subparsers: Any) -> None:
         help="what a rank spends per copy when it forwards an event to its children (e.g. 5us)",
     )
     p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override one of the scenario's parameters (its DEFAULTS), e.g. --set "
+        "writers=32; VALUE is JSON if it parses, else a string (repeatable)",
+    )
+    p.add_argument(
         "--live",
         action="store_true",
         help="run on real ranks over MQTT (starts a private mosquitto and kvs-sim up "
@@ -125,6 +133,28 @@ def _cli_options(args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _parameters(items: list[str], scenario: Any) -> dict[str, Any]:
+    """``--set NAME=VALUE`` options, checked against the scenario's parameters."""
+    from kvs_sim.scenario import CLUSTER_OPTIONS
+
+    known = sorted(k for k in scenario.defaults if k not in CLUSTER_OPTIONS)
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--set takes NAME=VALUE, got {item!r}")
+        if name not in known:
+            raise ValueError(
+                f"--set {name}: {scenario.name} has no such parameter "
+                f"(it has: {', '.join(known) or 'none'})"
+            )
+        try:
+            out[name] = json.loads(text)
+        except ValueError:
+            out[name] = text
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the scenario; return the exit code described in the module docstring."""
     from rich.console import Console
@@ -142,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             parse_url(args.broker)
         cli = _cli_options(args)
         scenario = load_scenario(args.scenario)
+        cli.update(_parameters(args.set, scenario))
         variants: list[str | None] = list(scenario.variants) or [None]
         for v in variants:
             variant_options(scenario, cli, v)

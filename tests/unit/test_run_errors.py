@@ -167,3 +167,22 @@ def test_the_good_scenario_runs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert (tmp_path / "o" / "history.jsonl").exists()
     assert (tmp_path / "o" / "summary.json").exists()
     assert capsys.readouterr().err == ""
+
+
+def test_set_overrides_a_scenario_parameter_and_rejects_unknown_ones(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kvs_sim.history import load
+
+    scenario = Path(__file__).parents[2] / "scenarios" / "commit_merging.py"
+    out = tmp_path / "m"
+    code = main(
+        ["run", str(scenario), "--size", "7", "--set", "writers=2", "--set", "commits=3",
+         "--no-plots", "--out", str(out)]
+    )  # fmt: skip
+    assert code == 0
+    history = load(out / "merged" / "history.jsonl")
+    assert history.header.config["params"]["writers"] == 2
+    assert sum(1 for o in history.ops if o.op == "commit") == 6
+    assert main(["run", str(scenario), "--set", "nope=1"]) == 2
+    assert "has no such parameter (it has: commits, writers)" in capsys.readouterr().err
