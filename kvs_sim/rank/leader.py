@@ -187,7 +187,15 @@ class Leader(RankBase):
     # -- content -------------------------------------------------------------
 
     def load_object(self, ref: str) -> bytes | None:
-        return self.content.get(ref)
+        """From the leader's cache, else its backing store (a cost, counted)."""
+        content = self.content
+        data = content.cache.get(ref)
+        if data is None:
+            data = content.get(ref)
+            if data is not None:
+                self.count("backing_loads")
+                self.port.work(self.config.service.load)
+        return data
 
     def want_object(self, ref: str, retry: Retry) -> None:
         retry(NoSuchKey(errno.ENOENT, f"blobref {ref} is not in the content store"))
@@ -425,7 +433,7 @@ class Leader(RankBase):
 
     def on_load(self, msg: LoadReq) -> None:
         self.port.work(self.config.service.load)
-        data = self.content.get(msg.ref)
+        data = self.load_object(msg.ref)
         self.count("loads_served")
         if data is None:
             self.port.send(msg.origin, LoadResp(ref=msg.ref, errnum=errno.ENOENT))

@@ -328,3 +328,13 @@ def test_read_your_writes_survives_lost_events() -> None:
         assert c.wait(h.get("x")) == i
     assert c.engine.events_lost > 0
     assert c.stats(14)["counters"]["commit_root_fetches"] > 0
+
+
+def test_leader_dropcache_makes_it_load_from_its_backing_store() -> None:
+    c = Cluster(size=3, fanout=2, seed=1)
+    put(c, 0, "a.b", 1)
+    get(c, 0, "a.b")
+    assert c.stats(0)["counters"].get("backing_loads", 0) == 0
+    c.wait(c.handle(0).dropcache())
+    assert get(c, 0, "a.b") == 1
+    assert c.stats(0)["counters"]["backing_loads"] > 0
