@@ -338,3 +338,36 @@ def test_leader_dropcache_makes_it_load_from_its_backing_store() -> None:
     c.wait(c.handle(0).dropcache())
     assert get(c, 0, "a.b") == 1
     assert c.stats(0)["counters"]["backing_loads"] > 0
+
+
+def test_a_full_watch_sees_its_parent_removed_and_a_plain_one_does_not() -> None:
+    from kvs_sim.core.flags import WATCH_FULL
+
+    c = Cluster(size=7, fanout=2, seed=1)
+    put(c, 0, "dir.key", 1)
+    c.run()
+    plain = c.handle(6).watch("dir.key")
+    full = c.handle(6).watch("dir.key", flags=WATCH_FULL)
+    c.run()
+    t = Txn()
+    t.unlink("dir")
+    c.wait(c.handle(0).commit(t))
+    c.run()
+    assert plain.values == [b"1"] and not plain.ended
+    assert full.values == [b"1"] and full.ended
+    assert full.error is not None and full.error.errno == errno.ENOENT
+
+
+def test_a_removed_namespace_fails_its_waiters_on_followers() -> None:
+    c = Cluster(size=7, fanout=2, seed=1)
+    owner, h6 = c.handle(0), c.handle(6)
+    c.wait(owner.namespace_create("tmp", owner=0))
+    c.wait(h6.put("a", 1, ns="tmp"))
+    waiting = h6.wait_version(10, ns="tmp")
+    c.wait(owner.namespace_remove("tmp"))
+    c.run()
+    assert waiting.done() and waiting.exception().errno == errno.EOPNOTSUPP
+    with pytest.raises(KVSError) as info:
+        c.wait(h6.get("a", ns="tmp"))
+    assert info.value.errno == errno.EOPNOTSUPP
+    c.wait(owner.namespace_create("tmp", owner=0))  # the name is free again
