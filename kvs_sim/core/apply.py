@@ -166,12 +166,7 @@ class _Applier:
         raw = self.store.load(ref)
         if raw is None:
             raise MissingObject(ref)
-        if isinstance(raw, dict):
-            obj = raw
-        elif self.cache is not None:
-            obj = self.cache.decode(ref, raw)
-        else:
-            obj = treeobj.decode(raw, deep=False)
+        obj = treeobj.decode_loaded(ref, raw, self.cache)
         if obj["type"] != "dir":
             raise ProtocolError(f"dirref {ref} under {key!r} names a {obj['type']!r}, not a dir")
         return _Dir(dict(obj["data"]), ent)  # a private copy: decoded objects are shared

@@ -132,12 +132,7 @@ class _Walker:
         raw = self.load(ref)
         if raw is None:
             raise MissingObject(ref)
-        if isinstance(raw, dict):
-            obj = raw
-        elif self.cache is not None:
-            obj = self.cache.decode(ref, raw)
-        else:
-            obj = treeobj.decode(raw, deep=False)
+        obj = treeobj.decode_loaded(ref, raw, self.cache)
         if obj.get("type") != "dir":
             raise self.corrupt(f"dirref {ref} names a {obj.get('type')!r}, not a dir")
         data: dict[str, Any] = obj["data"]

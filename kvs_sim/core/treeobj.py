@@ -256,6 +256,16 @@ class DecodeCache:
         return len(self._memo)
 
 
+def decode_loaded(ref: str, raw: Any, cache: DecodeCache | None) -> dict[str, Any]:
+    """The tree object a loader returned for ``ref``: already decoded (a dict), or
+    bytes decoded (shallowly) through ``cache`` when there is one."""
+    if isinstance(raw, dict):
+        return raw
+    if cache is not None:
+        return cache.decode(ref, raw)
+    return decode(raw, deep=False)
+
+
 def decode(data: bytes, *, deep: bool = True) -> dict[str, Any]:
     """Parse and validate a stored tree object.
 

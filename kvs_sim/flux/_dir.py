@@ -42,30 +42,27 @@ def get_key_direct(flux_handle: Flux, key: str, namespace: str | None = None) ->
     return flux_handle._wait(flux_handle.handle.get(key, ns=_ns(namespace)))
 
 
-def exists(flux_handle: Flux, key: str, namespace: str | None = None) -> bool:
-    """True if ``key`` names a value or a directory; False if it is missing."""
+def _kind(flux_handle: Flux, key: str, namespace: str | None) -> str | None:
+    """``"val"``, ``"dir"`` or None (missing); other errors are raised."""
     try:
         get_key_direct(flux_handle, key, namespace=namespace)
     except OSError as err:
         if err.errno == errno.ENOENT:
-            return False
+            return None
         if err.errno == errno.EISDIR:
-            return True
+            return "dir"
         raise
-    return True
+    return "val"
+
+
+def exists(flux_handle: Flux, key: str, namespace: str | None = None) -> bool:
+    """True if ``key`` names a value or a directory; False if it is missing."""
+    return _kind(flux_handle, key, namespace) is not None
 
 
 def isdir(flux_handle: Flux, key: str, namespace: str | None = None) -> bool:
     """True if ``key`` names a directory; False for a value or a missing key."""
-    try:
-        get_key_direct(flux_handle, key, namespace=namespace)
-    except OSError as err:
-        if err.errno == errno.ENOENT:
-            return False
-        if err.errno == errno.EISDIR:
-            return True
-        raise
-    return False
+    return _kind(flux_handle, key, namespace) == "dir"
 
 
 def get(flux_handle: Flux, key: str, namespace: str | None = None, _kvstxn: Any = None) -> Any:

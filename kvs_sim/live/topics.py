@@ -37,7 +37,7 @@ import re
 import urllib.parse
 from dataclasses import dataclass
 
-from kvs_sim.topics import topic_matches
+from kvs_sim.topics import ROOT, event_topic, quote_level, topic_matches
 
 __all__ = [
     "BrokerURL",
@@ -49,7 +49,6 @@ __all__ = [
     "topic_matches",
 ]
 
-ROOT = "kvs-sim"
 DEFAULT_CLUSTER = "default"
 _CLUSTER_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 
@@ -117,16 +116,6 @@ def parse_url(url: str) -> BrokerURL:
 # Topic names
 
 
-_QUOTE = {"%": "%25", "/": "%2F", "+": "%2B", "#": "%23", "\0": "%00"}
-
-
-def quote_level(name: str) -> str:
-    """Percent-encode the characters a topic level cannot hold literally."""
-    if not any(c in name for c in _QUOTE):
-        return name
-    return "".join(_QUOTE.get(c, c) for c in name)
-
-
 def unquote_level(level: str) -> str:
     return urllib.parse.unquote(level)
 
@@ -137,11 +126,6 @@ def prefix(cluster: str) -> str:
 
 def rank_topic(cluster: str, rank: int) -> str:
     return f"{ROOT}/{cluster}/rank/{rank}"
-
-
-def event_topic(cluster: str, ns: str, kind: str) -> str:
-    """``kind`` is ``setroot`` or ``removed``."""
-    return f"{ROOT}/{cluster}/event/{quote_level(ns)}/{kind}"
 
 
 def down_topic(cluster: str, rank: int) -> str:
