@@ -466,12 +466,3 @@ class LiveEngine:
             return self._unencodable(reply, exc)
         self.transport.publish(response_topic, payload, correlation=correlation)
         return None
-
-
-async def serve(engine: LiveEngine, stop: asyncio.Event) -> None:
-    """Run ``engine`` until ``stop`` is set."""
-    await engine.start()
-    try:
-        await stop.wait()
-    finally:
-        await engine.stop()

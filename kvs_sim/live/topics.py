@@ -120,10 +120,6 @@ def unquote_level(level: str) -> str:
     return urllib.parse.unquote(level)
 
 
-def prefix(cluster: str) -> str:
-    return f"{ROOT}/{cluster}"
-
-
 def rank_topic(cluster: str, rank: int) -> str:
     return f"{ROOT}/{cluster}/rank/{rank}"
 
