@@ -1,4 +1,5 @@
-"""Histories of a run: what clients did and when each rank moved its root.
+"""Histories of a run: what clients did, when each rank moved its root, and the
+faults (nemeses) that acted on the cluster.
 
 A history is the only input of the checkers (``kvs_sim.checks``) and metrics
 (``kvs_sim.metrics``).  :class:`Recorder` builds one during a run, :func:`save`
@@ -18,11 +19,13 @@ from kvs_sim.history._recorder import Recorder
 from kvs_sim.history._records import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    NEMESIS_NAMES,
     OP_NAMES,
     READ_OPS,
     Header,
     History,
     HistoryError,
+    NemesisInterval,
     Op,
     RootEvent,
     done_key,
@@ -33,11 +36,13 @@ from kvs_sim.history._records import (
 __all__ = [
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "NEMESIS_NAMES",
     "OP_NAMES",
     "READ_OPS",
     "Header",
     "History",
     "HistoryError",
+    "NemesisInterval",
     "Op",
     "Recorder",
     "RootEvent",

@@ -3,7 +3,8 @@
 Theory of operation
 -------------------
 One JSON object per line.  Line 1 is the header; every other line is an operation
-(``"kind": "op"``) or a root record (``"kind": "root"``).  Blank lines are skipped.
+(``"kind": "op"``), a root record (``"kind": "root"``) or a nemesis interval
+(``"kind": "nemesis"``).  Blank lines are skipped.
 The full format is in ``docs/history-format.md``; in short::
 
     {"kind": "header", "format": "kvs-sim-history", "version": 1, "seed": 7,
@@ -13,6 +14,8 @@ The full format is in ``docs/history-format.md``; in short::
      "error": null, "version": 5, "reported_version": 4, "writes": {"x": 1},
      "token": null}
     {"kind": "root", "rank": 0, "ns": "primary", "version": 5, "time": 0.0004}
+    {"kind": "nemesis", "name": "crash", "start": 0.5, "end": 0.9, "ranks": [0],
+     "detail": {"lost_versions": [6], "lost_ops": [4]}}
 
 Reading is strict about what it understands and lenient about what it does not:
 a wrong type, a missing required field, a duplicate op id or a line that is not
@@ -22,8 +25,9 @@ Optional op fields may be left out of hand-written files (defaults: ``ns``
 ``"primary"``, ``ok`` true when the op completed without ``error``, others null).
 
 Writing puts every known field on each line, in the order above, then any extra
-fields.  Ops and root records are interleaved by time (op ``invoke``, root
-``time``) with a stable merge that keeps each kind's own order, so
+fields; an op's ``indeterminate`` is written only when true.  Records are
+interleaved by time (op ``invoke``, root ``time``, nemesis ``start``) with a
+stable merge that keeps each kind's own order, so
 ``load(save(h)) == h`` and saving what was loaded gives the same bytes back.
 """
 
@@ -42,6 +46,7 @@ from kvs_sim.history._records import (
     Header,
     History,
     HistoryError,
+    NemesisInterval,
     Op,
     RootEvent,
 )
@@ -64,15 +69,19 @@ _OP_FIELDS = (
     "reported_version",
     "writes",
     "token",
+    "indeterminate",
 )
 _ROOT_FIELDS = ("kind", "rank", "ns", "version", "time")
+_NEMESIS_FIELDS = ("kind", "name", "start", "end", "ranks", "detail")
+
+Record = Header | Op | RootEvent | NemesisInterval
 
 
 # ---------------------------------------------------------------------------
 # Records to dicts
 
 
-def record_to_dict(record: Header | Op | RootEvent) -> dict[str, Any]:
+def record_to_dict(record: Record) -> dict[str, Any]:
     """The JSON object for one record, fields in the documented order."""
     if isinstance(record, Header):
         out: dict[str, Any] = {
@@ -87,10 +96,23 @@ def record_to_dict(record: Header | Op | RootEvent) -> dict[str, Any]:
         return out
     if isinstance(record, Op):
         out = {"kind": "op"}
-        for name in _OP_FIELDS[1:]:
+        for name in _OP_FIELDS[1:-1]:
             out[name] = getattr(record, name)
         if record.writes is not None:
             out["writes"] = dict(record.writes)
+        if record.indeterminate:
+            out["indeterminate"] = True
+        out.update(record.extra)
+        return out
+    if isinstance(record, NemesisInterval):
+        out = {
+            "kind": "nemesis",
+            "name": record.name,
+            "start": record.start,
+            "end": record.end,
+            "ranks": list(record.ranks),
+            "detail": dict(record.detail),
+        }
         out.update(record.extra)
         return out
     return {
@@ -169,6 +191,10 @@ def _op_from_dict(d: dict[str, Any]) -> Op:
     if complete is not None and complete < invoke:
         raise HistoryError(f"'complete' ({complete}) is before 'invoke' ({invoke})")
     error = _field(d, "error", "str?", required=False)
+    ok = _field(d, "ok", "bool", required=False, default=complete is not None and error is None)
+    indeterminate = _field(d, "indeterminate", "bool", required=False, default=False)
+    if indeterminate and ok:
+        raise HistoryError("an indeterminate operation cannot be 'ok'")
     return Op(
         id=op_id,
         process=process,
@@ -179,12 +205,13 @@ def _op_from_dict(d: dict[str, Any]) -> Op:
         value=d.get("value"),
         invoke=invoke,
         complete=complete,
-        ok=_field(d, "ok", "bool", required=False, default=complete is not None and error is None),
+        ok=ok,
         error=error,
         version=_field(d, "version", "int?", required=False),
         reported_version=_field(d, "reported_version", "int?", required=False),
         writes=_field(d, "writes", "obj?", required=False),
         token=_field(d, "token", "str?", required=False),
+        indeterminate=indeterminate,
         extra={k: v for k, v in d.items() if k not in _OP_FIELDS},
     )
 
@@ -201,7 +228,25 @@ def _root_from_dict(d: dict[str, Any]) -> RootEvent:
     )
 
 
-def record_from_dict(d: Any) -> Header | Op | RootEvent:
+def _nemesis_from_dict(d: dict[str, Any]) -> NemesisInterval:
+    start = _field(d, "start", "num", required=True)
+    end = _field(d, "end", "num?", required=False)
+    if end is not None and end < start:
+        raise HistoryError(f"'end' ({end}) is before 'start' ({start})")
+    ranks = d.get("ranks", [])
+    if not isinstance(ranks, list) or not all(_is_int(r) and r >= 0 for r in ranks):
+        raise HistoryError(f"field 'ranks' must be a list of rank numbers, not {ranks!r}")
+    return NemesisInterval(
+        name=_field(d, "name", "str", required=True),
+        start=start,
+        end=end,
+        ranks=tuple(ranks),
+        detail=_field(d, "detail", "obj", required=False, default={}),
+        extra={k: v for k, v in d.items() if k not in _NEMESIS_FIELDS},
+    )
+
+
+def record_from_dict(d: Any) -> Record:
     """The record a JSON object describes; :class:`HistoryError` if it is invalid."""
     if not isinstance(d, dict):
         raise HistoryError(f"a record must be a JSON object, not {type(d).__name__}")
@@ -212,7 +257,11 @@ def record_from_dict(d: Any) -> Header | Op | RootEvent:
         return _op_from_dict(d)
     if kind == "root":
         return _root_from_dict(d)
-    raise HistoryError(f"unknown record kind {kind!r} (expected 'header', 'op' or 'root')")
+    if kind == "nemesis":
+        return _nemesis_from_dict(d)
+    raise HistoryError(
+        f"unknown record kind {kind!r} (expected 'header', 'op', 'root' or 'nemesis')"
+    )
 
 
 def _reject_constant(name: str) -> Any:
@@ -224,6 +273,7 @@ def from_lines(lines: Iterable[str], source: str = "<history>") -> History:
     header: Header | None = None
     ops: list[Op] = []
     roots: list[RootEvent] = []
+    nemeses: list[NemesisInterval] = []
     ids: dict[int, int] = {}
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
@@ -246,23 +296,28 @@ def from_lines(lines: Iterable[str], source: str = "<history>") -> History:
         elif isinstance(record, Op):
             ids[record.id] = lineno
             ops.append(record)
+        elif isinstance(record, NemesisInterval):
+            nemeses.append(record)
         else:
             roots.append(record)
     if header is None:
         raise HistoryError(f"{source}: empty history (expected a header on line 1)")
-    return History(header, tuple(ops), tuple(roots))
+    return History(header, tuple(ops), tuple(roots), tuple(nemeses))
 
 
 def to_lines(history: History) -> Iterator[str]:
     """The lines of ``history`` (without newlines): header, then records by time."""
 
-    def when(r: Op | RootEvent) -> float:
-        return r.invoke if isinstance(r, Op) else r.time
+    def when(r: Op | RootEvent | NemesisInterval) -> float:
+        if isinstance(r, Op):
+            return r.invoke
+        return r.start if isinstance(r, NemesisInterval) else r.time
 
-    ops: Iterable[Op | RootEvent] = history.ops
-    roots: Iterable[Op | RootEvent] = history.roots
+    ops: Iterable[Op | RootEvent | NemesisInterval] = history.ops
+    roots: Iterable[Op | RootEvent | NemesisInterval] = history.roots
+    nemeses: Iterable[Op | RootEvent | NemesisInterval] = history.nemeses
     yield _dumps(record_to_dict(history.header))
-    for record in heapq.merge(ops, roots, key=when):
+    for record in heapq.merge(ops, roots, nemeses, key=when):
         yield _dumps(record_to_dict(record))
 
 

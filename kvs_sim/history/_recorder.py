@@ -13,9 +13,14 @@ operation, the way Jepsen records a history:
 
 An operation that is known in full at once (a test writing a history by hand)
 goes through :meth:`Recorder.op`, which is ``invoke`` and ``complete`` in one call.
-Root records go through :meth:`Recorder.root`.  :meth:`Recorder.history` takes a
-snapshot at any time; an operation not completed yet appears with
-``complete=None`` and ``ok=False``, which is how a history says "outcome unknown".
+Root records go through :meth:`Recorder.root`.  A fault goes through
+:meth:`Recorder.nemesis` when it starts (it returns the interval's index) and
+:meth:`Recorder.heal` when it ends, which may add to its ``detail`` (a leader
+crash adds what it lost).  :meth:`Recorder.history` takes a snapshot at any time;
+an operation not completed yet appears with ``complete=None`` and ``ok=False``,
+and a fault not healed yet with ``end=None``: that is how a history says "outcome
+unknown" and "never healed".  An operation that failed without knowing whether it
+took effect is completed with ``indeterminate=True``.
 
 The recorder reads no clock: every time is passed in by the caller, so a
 virtual-time run records virtual time and a replayed seed records the same bytes.
@@ -30,7 +35,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
-from kvs_sim.history._records import Header, History, HistoryError, Op, RootEvent
+from kvs_sim.history._records import (
+    Header,
+    History,
+    HistoryError,
+    NemesisInterval,
+    Op,
+    RootEvent,
+)
 
 _UNSET: Any = object()
 
@@ -73,6 +85,7 @@ class Recorder:
         self._ops: list[Op] = []
         self._index: dict[int, int] = {}
         self._roots: list[RootEvent] = []
+        self._nemeses: list[NemesisInterval] = []
 
     # -- operations -----------------------------------------------------------
 
@@ -125,14 +138,17 @@ class Recorder:
         version: int | None = _UNSET,
         reported_version: int | None = _UNSET,
         token: str | None = _UNSET,
+        indeterminate: bool = False,
     ) -> None:
         """Record that operation ``op_id`` completed at ``time``.
 
         ``ok`` defaults to ``error is None``.  ``value`` is what a read returned
         (or a recv received), ``version`` the version served or produced,
         ``reported_version`` what the API returned for a commit.  Fields not given
-        keep what :meth:`invoke` recorded.  Completing an unknown or already
-        completed operation raises :class:`HistoryError`.
+        keep what :meth:`invoke` recorded.  ``indeterminate=True`` says the
+        operation failed (``error``) without knowing whether it took effect; it
+        cannot be ``ok``.  Completing an unknown or already completed operation
+        raises :class:`HistoryError`.
         """
         if op_id not in self._index:
             raise HistoryError(f"complete({op_id}): no such operation was invoked")
@@ -148,7 +164,10 @@ class Recorder:
             "complete": float(time),
             "ok": (error is None) if ok is None else ok,
             "error": error,
+            "indeterminate": indeterminate,
         }
+        if indeterminate and changes["ok"]:
+            raise HistoryError(f"complete({op_id}): an indeterminate operation cannot be ok")
         if value is not _UNSET:
             changes["value"] = _json_copy("value", value)
         if version is not _UNSET:
@@ -176,6 +195,7 @@ class Recorder:
         reported_version: int | None = None,
         writes: Mapping[str, Any] | None = None,
         token: str | None = None,
+        indeterminate: bool = False,
     ) -> int:
         """Record a whole operation at once (``complete=None``: it never completed)."""
         op_id = self.invoke(
@@ -197,6 +217,7 @@ class Recorder:
                 ok=ok,
                 error=error,
                 reported_version=reported_version,
+                indeterminate=indeterminate,
             )
         elif error is not None or reported_version is not None:
             i = self._index[op_id]
@@ -217,8 +238,59 @@ class Recorder:
         """
         self._roots.append(RootEvent(rank=rank, ns=ns, version=version, time=float(time)))
 
+    # -- nemeses --------------------------------------------------------------
+
+    def nemesis(
+        self,
+        *,
+        name: str,
+        start: float,
+        ranks: Iterable[int] = (),
+        end: float | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> int:
+        """Record that fault ``name`` began on ``ranks`` at ``start``; returns its index.
+
+        Give ``end`` when it is known already; otherwise :meth:`heal` sets it.
+        ``detail`` is JSON (a partition's links and mode, a slow rank's factor...).
+        """
+        if end is not None and end < start:
+            raise HistoryError(f"nemesis {name!r}: end {end} is before start {start}")
+        self._nemeses.append(
+            NemesisInterval(
+                name=name,
+                start=float(start),
+                end=None if end is None else float(end),
+                ranks=tuple(sorted(set(ranks))),
+                detail=_json_copy("detail", dict(detail or {})),
+            )
+        )
+        return len(self._nemeses) - 1
+
+    def heal(self, index: int, *, time: float, detail: Mapping[str, Any] | None = None) -> None:
+        """Record that the fault :meth:`nemesis` returned ``index`` for ended at
+        ``time``; ``detail`` is merged into what was recorded at its start."""
+        if not 0 <= index < len(self._nemeses):
+            raise HistoryError(f"heal({index}): no such nemesis was recorded")
+        record = self._nemeses[index]
+        if record.end is not None:
+            raise HistoryError(f"heal({index}): nemesis {record.name!r} already ended")
+        if time < record.start:
+            raise HistoryError(f"heal({index}): time {time} is before its start {record.start}")
+        merged = {**record.detail, **_json_copy("detail", dict(detail or {}))}
+        self._nemeses[index] = replace(record, end=float(time), detail=merged)
+
+    def amend(self, index: int, detail: Mapping[str, Any]) -> None:
+        """Merge ``detail`` into nemesis ``index`` (healed or not): what a crash
+        lost is known when the restarted leader reports its checkpoint."""
+        if not 0 <= index < len(self._nemeses):
+            raise HistoryError(f"amend({index}): no such nemesis was recorded")
+        record = self._nemeses[index]
+        merged = {**record.detail, **_json_copy("detail", dict(detail))}
+        self._nemeses[index] = replace(record, detail=merged)
+
     # -- result ---------------------------------------------------------------
 
     def history(self) -> History:
         """A snapshot of everything recorded so far."""
-        return History(self.header, tuple(self._ops), tuple(self._roots))
+        return History(self.header, tuple(self._ops), tuple(self._roots), tuple(self._nemeses))

@@ -7,7 +7,7 @@ A *history* is the evidence a run leaves behind, independent of how it was produ
 a script).  Checkers (``kvs_sim.checks``) and metrics (``kvs_sim.metrics``) read
 nothing else, so anything that can write these records can be checked.
 
-A history has three parts:
+A history has four parts:
 
 * a :class:`Header`: the seed, a free-form ``config`` (``size``, ``fanout``,
   ``depth`` of each rank, latencies...) and the ``claims``, the guarantees the
@@ -20,7 +20,16 @@ A history has three parts:
   a checker explain the Flux 0.88 follower off-by-one: a commit on a follower
   reports one less than the version it produced;
 * :class:`RootEvent` records: rank ``rank`` applied root ``version`` of namespace
-  ``ns`` at ``time``.  Rank 0's record is the moment the version was created.
+  ``ns`` at ``time``.  Rank 0's record is the moment the version was created;
+* :class:`NemesisInterval` records: a fault (partition, crash, pause, slow rank,
+  latency spike, loss) that held ``ranks`` from ``start`` to ``end`` (``None``: never
+  healed).  A leader crash's ``detail`` names what it lost (``lost_versions``,
+  ``lost_ops``).
+
+An operation whose outcome is unknown is *indeterminate* (Jepsen's ``:info``):
+``indeterminate`` is set (it failed, typically ``ETIMEDOUT``, while its rank or the
+leader was down) or it never completed.  Checkers treat it as "may or may not have
+taken effect" (:attr:`Op.outcome_unknown`).
 
 Program order of a process is real-time order: operation B of a process comes
 after A when ``A.complete <= B.invoke`` (ties broken by invocation time, then id:
@@ -55,6 +64,9 @@ OP_NAMES = frozenset(
 READ_OPS = frozenset({"get", "watch"})
 """Operations that read a key's value at a version."""
 
+NEMESIS_NAMES = frozenset({"partition", "crash", "pause", "slow", "spike", "loss"})
+"""Nemesis names with a defined meaning; others are kept and ignored by checkers."""
+
 
 class HistoryError(ValueError):
     """A history cannot be read, or a record is invalid.
@@ -86,7 +98,9 @@ class Op:
     ``ok`` is True when it succeeded; ``error`` is the errno name when it failed
     (``"ENOENT"``, ``"ETIMEDOUT"``...).  An operation with ``complete=None`` never
     completed: ``ok`` is False and a commit's effect is unknown unless ``version``
-    says which version it went into.
+    says which version it went into.  ``indeterminate`` marks a failure whose
+    effect is unknown (a commit that timed out while the leader was down may still
+    be applied); see :attr:`outcome_unknown`.
     """
 
     id: int
@@ -104,6 +118,7 @@ class Op:
     reported_version: int | None = None
     writes: Mapping[str, Any] | None = None
     token: str | None = None
+    indeterminate: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Fields this code does not know, kept for round trips."""
 
@@ -111,6 +126,12 @@ class Op:
     def completed(self) -> bool:
         """True when the operation completed (successfully or not)."""
         return self.complete is not None
+
+    @property
+    def outcome_unknown(self) -> bool:
+        """True when it may or may not have taken effect: marked indeterminate, or
+        never completed (Jepsen's ``:info``)."""
+        return self.indeterminate or self.complete is None
 
     def precedes(self, other: Op) -> bool:
         """True when this operation completed before ``other`` was invoked.
@@ -133,6 +154,34 @@ class RootEvent:
     time: float
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NemesisInterval:
+    """A fault named ``name`` acting on ``ranks`` from ``start`` to ``end``.
+
+    ``end`` is None when it was never healed (the run ended first).  ``detail``
+    is the nemesis's own description (a partition's ``links`` and ``mode``, a slow
+    rank's ``factor``, a leader crash's ``lost_versions`` and ``lost_ops``...).
+    """
+
+    name: str
+    start: float
+    end: float | None = None
+    ranks: tuple[int, ...] = ()
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """Fields this code does not know, kept for round trips."""
+
+    def active(self, time: float) -> bool:
+        """True when the fault held at ``time`` (``start <= time < end``)."""
+        return self.start <= time and (self.end is None or time < self.end)
+
+    def overlaps(self, start: float, end: float | None) -> bool:
+        """True when the fault held at some moment of ``[start, end]`` (``end`` None:
+        unbounded)."""
+        ends_after = self.end is None or self.end > start
+        return ends_after and (end is None or self.start <= end)
+
+
 def start_key(op: Op) -> tuple[float, float, int]:
     """Where ``op`` starts in the order of :meth:`Op.precedes`."""
     return (op.invoke, op.invoke, op.id)
@@ -152,15 +201,16 @@ def program_order_key(op: Op) -> tuple[float, int]:
 
 @dataclass(frozen=True, slots=True)
 class History:
-    """A header, the operations and the root records of one run.
+    """A header, the operations, the root records and the nemeses of one run.
 
-    ``ops`` and ``roots`` keep the order they were recorded (or read) in; the
-    helpers below never reorder them in place.
+    ``ops``, ``roots`` and ``nemeses`` keep the order they were recorded (or read)
+    in; the helpers below never reorder them in place.
     """
 
     header: Header
     ops: tuple[Op, ...] = ()
     roots: tuple[RootEvent, ...] = ()
+    nemeses: tuple[NemesisInterval, ...] = ()
 
     def op(self, op_id: int) -> Op:
         """The operation with id ``op_id`` (KeyError if there is none)."""
@@ -226,9 +276,14 @@ class History:
                 out[ns] = max(seen)
         return out
 
+    def crashes(self, rank: int | None = None) -> list[NemesisInterval]:
+        """Crash intervals (of ``rank``, or all), in recorded order."""
+        return [n for n in self.nemeses if n.name == "crash" and (rank is None or rank in n.ranks)]
+
     def ranks(self) -> list[int]:
         """Every rank: ``range(config["size"])`` when given, plus any rank named."""
         found = {o.rank for o in self.ops} | {r.rank for r in self.roots}
+        found |= {r for n in self.nemeses for r in n.ranks}
         size = self.header.config.get("size")
         if isinstance(size, int) and not isinstance(size, bool):
             found |= set(range(size))

@@ -25,9 +25,9 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
-from kvs_sim.history import History
 from kvs_sim.scenario import (
     Scenario,
     ScenarioArgs,
@@ -103,7 +103,7 @@ def run_variant_live(
         finally:
             up.close()
     raw = setup.recorder.history()
-    history = History(raw.header, raw.ops, tuple(sorted(raw.roots, key=lambda e: e.time)))
+    history = replace(raw, roots=tuple(sorted(raw.roots, key=lambda e: e.time)))
     return finish(
         scenario,
         setup,

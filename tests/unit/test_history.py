@@ -8,7 +8,17 @@ from pathlib import Path
 import pytest
 
 import kvs_sim.history as h
-from kvs_sim.history import Header, History, HistoryError, Op, Recorder, RootEvent, load, save
+from kvs_sim.history import (
+    Header,
+    History,
+    HistoryError,
+    NemesisInterval,
+    Op,
+    Recorder,
+    RootEvent,
+    load,
+    save,
+)
 
 
 def sample() -> History:
@@ -41,6 +51,8 @@ def test_public_surface_is_pinned() -> None:
         "Header",
         "History",
         "HistoryError",
+        "NEMESIS_NAMES",
+        "NemesisInterval",
         "OP_NAMES",
         "Op",
         "READ_OPS",
@@ -244,3 +256,101 @@ def test_records_are_frozen_and_validate_through_from_dict() -> None:
     assert h.record_from_dict(h.record_to_dict(op)) == op
     header = Header(seed=1, config={"size": 2}, claims=("causal",))
     assert h.record_from_dict(h.record_to_dict(header)) == header
+
+
+def faulty() -> History:
+    rec = Recorder(seed=3, config={"size": 4, "fanout": 2})
+    c = rec.invoke(process="p1", rank=3, op="commit", writes={"x": 1}, time=0.0)
+    rec.complete(c, time=0.1, version=1, reported_version=0)
+    crash = rec.nemesis(name="crash", start=0.2, ranks=[0], detail={"restart_after": 0.5})
+    lost = rec.invoke(process="p2", rank=2, op="commit", writes={"y": 2}, time=0.3)
+    rec.complete(lost, time=0.6, error="ETIMEDOUT", indeterminate=True)
+    rec.heal(crash, time=0.7, detail={"epoch": 1})
+    rec.amend(crash, {"lost_versions": [1], "lost_ops": [c]})
+    rec.nemesis(name="partition", start=0.8, ranks=[1, 3], detail={"mode": "hold"})
+    return rec.history()
+
+
+def test_nemeses_and_indeterminate_ops_are_recorded() -> None:
+    hist = faulty()
+    crash, part = hist.nemeses
+    assert crash == NemesisInterval(
+        name="crash",
+        start=0.2,
+        end=0.7,
+        ranks=(0,),
+        detail={"restart_after": 0.5, "epoch": 1, "lost_versions": [1], "lost_ops": [0]},
+    )
+    assert part.end is None and part.active(100.0) and not part.active(0.5)
+    assert crash.overlaps(0.0, 0.2) and not crash.overlaps(0.7, None)
+    assert hist.crashes() == [crash] and hist.crashes(rank=1) == []
+    timed_out = hist.op(1)
+    assert timed_out.indeterminate and timed_out.outcome_unknown and not timed_out.ok
+    assert not hist.op(0).outcome_unknown
+
+
+def test_nemeses_round_trip_and_are_interleaved_by_start(tmp_path: Path) -> None:
+    hist = faulty()
+    path = tmp_path / "h.jsonl"
+    save(hist, path)
+    assert load(path) == hist
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [r["kind"] for r in lines[1:]] == ["op", "nemesis", "op", "nemesis"]
+    assert lines[2] == {
+        "kind": "nemesis",
+        "name": "crash",
+        "start": 0.2,
+        "end": 0.7,
+        "ranks": [0],
+        "detail": {"restart_after": 0.5, "epoch": 1, "lost_versions": [1], "lost_ops": [0]},
+    }
+    assert lines[3]["indeterminate"] is True
+    assert "indeterminate" not in lines[1]
+
+
+def test_nemesis_recorder_misuse_is_a_clear_error() -> None:
+    rec = Recorder()
+    i = rec.nemesis(name="pause", start=1.0, ranks=[2])
+    with pytest.raises(HistoryError, match="before its start"):
+        rec.heal(i, time=0.5)
+    rec.heal(i, time=2.0)
+    with pytest.raises(HistoryError, match="already ended"):
+        rec.heal(i, time=3.0)
+    with pytest.raises(HistoryError, match="no such nemesis"):
+        rec.heal(5, time=3.0)
+    with pytest.raises(HistoryError, match="before start"):
+        rec.nemesis(name="slow", start=2.0, end=1.0)
+    op = rec.invoke(process="p", rank=0, op="get", time=0.0)
+    with pytest.raises(HistoryError, match="cannot be ok"):
+        rec.complete(op, time=1.0, ok=True, indeterminate=True)
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('{"kind": "nemesis", "start": 1}', "missing field 'name'"),
+        ('{"kind": "nemesis", "name": "crash", "start": 2, "end": 1}', "before 'start'"),
+        ('{"kind": "nemesis", "name": "crash", "start": 0, "ranks": [-1]}', "rank numbers"),
+        ('{"kind": "nemesis", "name": "crash", "start": 0, "detail": 3}', "'detail'"),
+        (
+            '{"kind": "op", "id": 1, "process": "p", "rank": 0, "op": "get", "invoke": 0,'
+            ' "complete": 1, "indeterminate": true}',
+            "cannot be 'ok'",
+        ),
+    ],
+)
+def test_invalid_nemesis_and_indeterminate_records_name_the_line(
+    tmp_path: Path, line: str, message: str
+) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text(HEADER + "\n" + line + "\n")
+    with pytest.raises(HistoryError, match=message) as info:
+        load(path)
+    assert ":2:" in str(info.value)
+
+
+def test_unknown_nemesis_names_and_fields_are_kept(tmp_path: Path) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text(HEADER + '\n{"kind": "nemesis", "name": "clock-skew", "start": 1, "by": 0.5}\n')
+    (n,) = load(path).nemeses
+    assert n.name == "clock-skew" and n.end is None and n.ranks == () and n.extra == {"by": 0.5}
