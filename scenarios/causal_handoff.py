@@ -35,6 +35,14 @@ CLAIMS = (
     "convergence",
 )
 DEFAULTS: dict[str, Any] = {"size": 15, "fanout": 2, "seed": 1, "rounds": 10, "gap": 2e-3}
+PARAMS: dict[str, dict[str, Any]] = {
+    "rounds": {"min": 1, "max": 100_000, "help": "hand-offs from the writer to the reader"},
+    "gap": {"min": 0.0, "max": 10.0, "help": "seconds between two rounds"},
+    "handoff": {
+        "choices": ("none", "reported", "get_version"),
+        "help": "what the writer passes to the reader (set by the variants)",
+    },
+}
 MIN_SIZE = 4  # the reader must be deeper than the writer for the setroot to lag there
 VARIANTS: dict[str, dict[str, Any]] = {
     "no-wait": {"handoff": "none"},

@@ -30,6 +30,11 @@ CLAIMS = (
     "convergence",
 )
 DEFAULTS: dict[str, Any] = {"size": 31, "fanout": 2, "seed": 1, "writers": 16, "commits": 10}
+PARAMS: dict[str, dict[str, Any]] = {
+    "writers": {"min": 1, "max": 10_000, "help": "concurrent writers, spread over the ranks"},
+    "commits": {"min": 1, "max": 100_000, "help": "commits per writer"},
+    "flags": {"choices": (0, NO_MERGE), "help": "commit flags: 0 or NO_MERGE (the variants)"},
+}
 VARIANTS: dict[str, dict[str, Any]] = {"merged": {"flags": 0}, "no-merge": {"flags": NO_MERGE}}
 
 

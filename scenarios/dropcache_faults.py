@@ -19,6 +19,9 @@ from typing import Any
 
 CLAIMS = ("read-your-writes", "monotonic-reads", "read-validity", "convergence")
 DEFAULTS: dict[str, Any] = {"size": 63, "fanout": 2, "seed": 1, "keys": 20}
+PARAMS: dict[str, dict[str, Any]] = {
+    "keys": {"min": 1, "max": 100_000, "help": "keys written, then read cold on every depth"},
+}
 MIN_SIZE = 2
 
 

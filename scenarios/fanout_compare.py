@@ -40,6 +40,12 @@ DEFAULTS: dict[str, Any] = {
     "poll": 100e-6,  # s between two reads of one reader
     "forward_cost": "2us",  # per event copy a forwarding rank sends
 }
+PARAMS: dict[str, dict[str, Any]] = {
+    "writers": {"min": 1, "max": 10_000, "help": "writers on the deepest ranks"},
+    "commits": {"min": 1, "max": 100_000, "help": "commits per writer"},
+    "gap": {"min": 0.0, "max": 10.0, "help": "seconds between two commits of one writer"},
+    "poll": {"min": 1e-6, "max": 10.0, "help": "seconds between two reads of one reader"},
+}
 MIN_SIZE = 3
 VARIANTS: dict[str, dict[str, Any]] = {"fanout-32": {"fanout": 32}, "fanout-2": {"fanout": 2}}
 

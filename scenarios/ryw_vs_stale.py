@@ -40,6 +40,11 @@ DEFAULTS: dict[str, Any] = {
     "gap": 0.5e-3,  # s the writer pauses between commits
     "poll": 40e-6,  # s between two reads of one reader
 }
+PARAMS: dict[str, dict[str, Any]] = {
+    "commits": {"min": 1, "max": 100_000, "help": "commits by the writer"},
+    "gap": {"min": 0.0, "max": 10.0, "help": "seconds the writer pauses between commits"},
+    "poll": {"min": 1e-6, "max": 10.0, "help": "seconds between two reads of one reader"},
+}
 MIN_SIZE = 2
 
 

@@ -134,10 +134,11 @@ def _cli_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _parameters(items: list[str], scenario: Any) -> dict[str, Any]:
-    """``--set NAME=VALUE`` options, checked against the scenario's parameters."""
-    from kvs_sim.scenario import CLUSTER_OPTIONS
+    """``--set NAME=VALUE`` options, checked against the scenario's parameters
+    (name, type and range: see :mod:`kvs_sim.scenario._params`)."""
+    from kvs_sim.scenario import check_param
 
-    known = sorted(k for k in scenario.defaults if k not in CLUSTER_OPTIONS)
+    known = scenario.settable
     out: dict[str, Any] = {}
     for item in items:
         name, sep, text = item.partition("=")
@@ -152,6 +153,10 @@ def _parameters(items: list[str], scenario: Any) -> dict[str, Any]:
             out[name] = json.loads(text)
         except ValueError:
             out[name] = text
+        try:
+            check_param(scenario.params[name], out[name])
+        except ValueError as e:
+            raise ValueError(f"--set {e}") from None
     return out
 
 
