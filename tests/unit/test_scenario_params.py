@@ -97,9 +97,7 @@ def test_choices() -> None:
         ("[1]", "PARAMS must be a dict"),
     ],
 )
-def test_a_malformed_params_is_a_scenario_error(
-    tmp_path: Path, params: str, expected: str
-) -> None:
+def test_a_malformed_params_is_a_scenario_error(tmp_path: Path, params: str, expected: str) -> None:
     path = tmp_path / "p.py"
     path.write_text(TYPED + f"PARAMS = {params}\n")
     with pytest.raises(ScenarioError, match=expected.replace("[", r"\[").replace("(", r"\(")):
