@@ -2,9 +2,9 @@
 
 Theory of operation
 -------------------
-Functions of the :class:`~kvs_sim.sim.engine.Engine` they take as first argument:
-they hold no state (everything lives in Engine's slots and is set in
-``Engine.__init__``) and decide nothing about a rank.  A rank calls
+Functions of the engine state (:class:`~kvs_sim.sim.state.EngineState`) they take
+as first argument: they hold no state (everything lives in its slots and is set in
+its ``__init__``) and decide nothing about a rank.  A rank calls
 ``Engine.publish``; the engine stamps the event with the time it leaves and calls
 :func:`emit`, which picks one of three routes.
 
@@ -28,8 +28,9 @@ rank's broker spends per copy: the i-th child's copy leaves ``i * forward_cost``
 after the first, so a wide fan-out (Flux's 32-ary tree) serialises at each inner
 rank as it does at the central broker in broker mode.
 
-The engine's hot loop inlines what happens when those entries come off the heap
-(forward again, then deliver like a message); ``Engine.step`` does the same by
+The engine's hot loop (:func:`kvs_sim.sim.loop.fast_loop`) inlines what happens
+when those entries come off the heap (forward again, then deliver like a
+message); the plain path (:func:`kvs_sim.sim.loop.step_entry`) does the same by
 calling :func:`fanout`.
 
 Tree mode, published by another rank.  Flux sequences events at rank 0, so the
@@ -56,16 +57,15 @@ itself.  Only events can be lost (``LinkModel.loss``).
 from __future__ import annotations
 
 from heapq import heappush
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from kvs_sim.sim.engine import Engine
+from kvs_sim.sim.routing import route
+from kvs_sim.sim.state import BROKER, EngineState
 
-BROKER = -2
-"""The central event broker, as a link end and as a tracer source (broker mode)."""
+__all__ = ["BROKER", "broker_fanout", "emit", "fanout", "foreign_event"]
 
 
-def emit(eng: Engine, t: float, r: int, msg: Any) -> None:
+def emit(eng: EngineState, t: float, r: int, msg: Any) -> None:
     """Rank ``r`` published ``msg``, which leaves it at ``t``: start its journey."""
     if eng.events == "broker":
         eng._to_broker[r] += 1
@@ -74,7 +74,7 @@ def emit(eng: Engine, t: float, r: int, msg: Any) -> None:
     elif r == 0:
         fanout(eng, t, 0.0, 0, msg, None)
     else:
-        t += eng._route(r, 0)
+        t += route(eng, r, 0)
         if eng._pair_last is not None:  # key -1-r: r's events to rank 0, apart from sends
             t = max(t, eng._pair_last.get(-1 - r, 0.0))
             eng._pair_last[-1 - r] = t
@@ -83,7 +83,7 @@ def emit(eng: Engine, t: float, r: int, msg: Any) -> None:
 
 
 def fanout(  # noqa: PLR0917 (positional arguments: the hot loop calls it)
-    eng: Engine, t: float, hop: float, r: int, msg: Any, exclude: int | None
+    eng: EngineState, t: float, hop: float, r: int, msg: Any, exclude: int | None
 ) -> None:
     """Send event ``msg`` from ``r`` to its children: each arrives at ``t + (hop +
     link latency)`` (grouped like the hot loop's ``t + fwd``, so both agree exactly).
@@ -131,7 +131,7 @@ def fanout(  # noqa: PLR0917 (positional arguments: the hot loop calls it)
             eng._call(ta, foreign_event, eng, c, r, msg, exclude)
 
 
-def foreign_event(eng: Engine, r: int, src: int, msg: Any, publisher: int) -> None:
+def foreign_event(eng: EngineState, r: int, src: int, msg: Any, publisher: int) -> None:
     """Tree mode: an event published by a rank other than 0 arrives at ``r``."""
     t = eng._now
     fanout(eng, t, eng._hop_cost, r, msg, publisher)
@@ -139,7 +139,7 @@ def foreign_event(eng: Engine, r: int, src: int, msg: Any, publisher: int) -> No
         eng._arrive(t, src, r, msg)
 
 
-def _ordered(eng: Engine, slot: int, t: float) -> float:
+def _ordered(eng: EngineState, slot: int, t: float) -> float:
     """Broker mode: ``t``, or later if an earlier copy on link ``slot`` arrives later."""
     last = eng._bk_last
     if last is None:
@@ -149,7 +149,7 @@ def _ordered(eng: Engine, slot: int, t: float) -> float:
     return t
 
 
-def broker_fanout(eng: Engine, src: int, msg: Any) -> None:
+def broker_fanout(eng: EngineState, src: int, msg: Any) -> None:
     """Broker mode: the broker got ``msg`` from ``src``; serve one copy per rank."""
     n, links, rng, loss = eng._n, eng._links, eng._rng, eng._links.loss
     const = eng._const

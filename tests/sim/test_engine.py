@@ -391,11 +391,21 @@ def test_run_until_complete_idle_and_timeout() -> None:
     assert eng.run_until_complete(done) == 3
 
 
-def traced_run(seed: int, latency: Any, *, stepwise: bool = False, events: str = "tree") -> list:
+def traced_run(
+    seed: int,
+    latency: Any,
+    *,
+    stepwise: bool = False,
+    events: str = "tree",
+    slow: tuple[float, ...] = (),
+) -> list:
+    """``slow``: virtual times at which client code toggles ``slow_path``."""
     log: list[tuple[float, int, int, Any]] = []
     eng, _toys = make(
         31, 2, latency=latency, seed=seed, events=events, work=3e-6, tracer=log_to(log)
     )
+    for at in slow:
+        eng.call_at(at, lambda: setattr(eng, "slow_path", not eng.slow_path))
     for i in range(5):
         kick(eng, 0, Msg(kind="publish", data=i), at=i * 20e-6)
     for r in (7, 20, 30):
@@ -432,6 +442,38 @@ def test_step_and_run_agree(latency: Any, events: str) -> None:
     assert traced_run(4, latency, events=events) == traced_run(
         4, latency, stepwise=True, events=events
     )
+
+
+@pytest.mark.parametrize("latency", [None, Uniform(10e-6, 300e-6)])
+@pytest.mark.parametrize("events", ["tree", "broker"])
+def test_slow_path_gives_the_same_trace(latency: Any, events: str) -> None:
+    fast = traced_run(4, latency, events=events)
+    assert traced_run(4, latency, events=events, slow=(0.0,)) == fast  # plain path throughout
+    toggled = traced_run(4, latency, events=events, slow=(50e-6, 150e-6, 260e-6))
+    assert toggled == fast  # switching loops mid-run loses and reorders nothing
+
+
+def test_slow_path_switches_the_running_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kvs_sim.sim import loop
+
+    eng, _ = make(7)
+    kick(eng, 0, Msg(kind="publish", data=1))
+    kick(eng, 0, Msg(kind="publish", data=2), at=1e-3)
+    eng.call_at(0.5e-3, lambda: setattr(eng, "slow_path", True))
+    seen: list[bool] = []
+    plain = loop.step_entry
+
+    def spy(*args: Any) -> None:
+        seen.append(eng.slow_path)
+        plain(*args)
+
+    monkeypatch.setattr(loop, "step_entry", spy)
+    eng.start()
+    eng.run()
+    assert eng.slow_path
+    assert seen and all(seen)  # only entries after the switch took the plain path
+    assert 0 < len(seen) < eng.events_processed  # the first publish took the fast loop
+    assert eng.deliveries == 2 + 2 * 6
 
 
 def test_link_counters() -> None:
