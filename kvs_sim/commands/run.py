@@ -84,7 +84,8 @@ def register(subparsers: Any) -> None:
         default=[],
         metavar="NAME=VALUE",
         help="override one of the scenario's parameters (its DEFAULTS), e.g. --set "
-        "writers=32; VALUE is JSON if it parses, else a string (repeatable)",
+        "writers=32, or a cluster option without a flag of its own (cache_expiry, ryw_via, "
+        "commit_response, max_time); VALUE is JSON if it parses, else a string (repeatable)",
     )
     p.add_argument(
         "--live",
@@ -135,8 +136,9 @@ def _cli_options(args: argparse.Namespace) -> dict[str, Any]:
 
 def _parameters(items: list[str], scenario: Any) -> dict[str, Any]:
     """``--set NAME=VALUE`` options, checked against the scenario's parameters
-    (name, type and range: see :mod:`kvs_sim.scenario._params`)."""
-    from kvs_sim.scenario import check_param
+    (name, type and range: see :mod:`kvs_sim.scenario._params`) or, for the name
+    of a cluster option (``cache_expiry``, ``ryw_via``, ...), as that option."""
+    from kvs_sim.scenario import CLUSTER_OPTIONS, check_options, check_param
 
     known = scenario.settable
     out: dict[str, Any] = {}
@@ -144,17 +146,21 @@ def _parameters(items: list[str], scenario: Any) -> dict[str, Any]:
         name, sep, text = item.partition("=")
         if not sep or not name:
             raise ValueError(f"--set takes NAME=VALUE, got {item!r}")
-        if name not in known:
+        if name not in known and name not in CLUSTER_OPTIONS:
             raise ValueError(
                 f"--set {name}: {scenario.name} has no such parameter "
-                f"(it has: {', '.join(known) or 'none'})"
+                f"(it has: {', '.join(known) or 'none'}; cluster options: "
+                f"{', '.join(CLUSTER_OPTIONS)})"
             )
         try:
             out[name] = json.loads(text)
         except ValueError:
             out[name] = text
         try:
-            check_param(scenario.params[name], out[name])
+            if name in CLUSTER_OPTIONS:
+                check_options({name: out[name]})
+            else:
+                check_param(scenario.params[name], out[name])
         except ValueError as e:
             raise ValueError(f"--set {e}") from None
     return out

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 COMMIT_RESPONSES = ("observed", "documented")
+RYW_VIA = ("setroot", "response")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -54,6 +55,13 @@ class RankConfig:
     commit_response: str = "observed"
     """``observed``: a commit issued on a follower reports the root *before* its own
     write (Flux 0.88 as measured); ``documented``: it reports the root it produced."""
+    ryw_via: str = "setroot"
+    """How a follower's commit is made visible to its committer: ``setroot``
+    (Flux today) answers the client once the setroot event naming the transaction
+    has been applied on this rank; ``response`` (the older design in Flux's guide)
+    moves this rank's root to the one the leader's commit response carries and
+    answers at once, without waiting for the event.  Only the committing rank
+    takes the piggy-backed root; ranks on the way down wait for the event."""
     request_retry: float | None = None
     """Seconds after which a follower asks again for an object or namespace root
     it is still waiting for (None: never).  Off in simulation, where requests are
@@ -66,6 +74,8 @@ class RankConfig:
                 f"commit_response must be one of {', '.join(COMMIT_RESPONSES)}, "
                 f"got {self.commit_response!r}"
             )
+        if self.ryw_via not in RYW_VIA:
+            raise ValueError(f"ryw_via must be one of {', '.join(RYW_VIA)}, got {self.ryw_via!r}")
         if self.cache_expiry <= 0:
             raise ValueError(f"cache_expiry must be > 0 seconds, got {self.cache_expiry!r}")
         if self.request_retry is not None and not self.request_retry > 0:

@@ -25,7 +25,9 @@ applied here, so the committer's next read on this rank sees its write
 ``observed`` (Flux 0.88) reports the root this rank had *before* applying it,
 ``documented`` the root the commit produced.  If events were lost and the root
 jumped past the commit's version without naming it, the leader's
-:class:`RelayCommitResp` completes it instead.
+:class:`RelayCommitResp` completes it instead.  With ``ryw_via="response"`` (the
+older design) the committer does not wait for the setroot: the root in the
+leader's :class:`RelayCommitResp` becomes this rank's root at once.
 
 Namespace administration and checkpoint lookups are relayed to the leader
 unchanged (:class:`RelayReq`), their answers passed back to the client.
@@ -318,7 +320,14 @@ class Follower(RankBase):
         pending.seq = msg.seq
         pending.rootref = msg.rootref
         st = self.roots.get(msg.ns)
-        if st is not None and st.seq >= msg.seq:
+        if st is not None and st.seq < msg.seq and self.config.ryw_via == "response":
+            # The older design: the response carries the new root; take it now.
+            del self._commits[msg.name]  # type: ignore[union-attr]
+            before = (st.seq, st.rootref)
+            self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
+            self.answer_commit(pending, msg.seq, msg.rootref, before)
+            self.complete_late(msg.ns, msg.seq, msg.rootref)
+        elif st is not None and st.seq >= msg.seq:
             # The root moved past this commit without an event naming it.
             del self._commits[msg.name]  # type: ignore[union-attr]
             self.answer_commit(pending, msg.seq, msg.rootref, (st.seq, st.rootref))

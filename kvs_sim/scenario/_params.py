@@ -35,6 +35,8 @@ CLUSTER_OPTIONS: dict[str, Any] = {
     "latency": "const:100us",
     "forward_cost": "0us",
     "commit_response": "observed",
+    "ryw_via": "setroot",
+    "cache_expiry": 10.0,
     "max_time": 60.0,
 }
 """Options every run has, with their built-in defaults."""
@@ -205,10 +207,13 @@ def check_options(opts: Mapping[str, Any]) -> None:
         raise ValueError(
             f"commit_response must be 'observed' or 'documented', got {opts['commit_response']!r}"
         )
-    if "max_time" in opts:
-        v = opts["max_time"]
-        if not isinstance(v, int | float) or isinstance(v, bool) or not v > 0:
-            raise ValueError(f"max_time must be a number of seconds > 0, got {v!r}")
+    if "ryw_via" in opts and opts["ryw_via"] not in ("setroot", "response"):
+        raise ValueError(f"ryw_via must be 'setroot' or 'response', got {opts['ryw_via']!r}")
+    for name in ("max_time", "cache_expiry"):
+        if name in opts:
+            v = opts[name]
+            if not isinstance(v, int | float) or isinstance(v, bool) or not v > 0:
+                raise ValueError(f"{name} must be a number of seconds > 0, got {v!r}")
 
 
 def forward_seconds(value: Any) -> float:

@@ -28,7 +28,7 @@ from typing import Any
 from kvs_sim.checks import Verdict, check_all, violated_claims
 from kvs_sim.history import History, Recorder
 from kvs_sim.metrics import compute_metrics
-from kvs_sim.scenario._load import Scenario, own_line, variant_options
+from kvs_sim.scenario._load import Scenario, ScenarioError, own_line, variant_options
 from kvs_sim.scenario._params import CLUSTER_OPTIONS, forward_seconds
 from kvs_sim.scenario._summaries import cache_summary, traffic
 
@@ -143,7 +143,11 @@ def run_variant(
         latency=opts["latency"],
         events=opts["events"],
         forward_cost=forward_seconds(opts["forward_cost"]),
-        config=RankConfig(commit_response=opts["commit_response"]),
+        config=RankConfig(
+            commit_response=opts["commit_response"],
+            ryw_via=opts["ryw_via"],
+            cache_expiry=float(opts["cache_expiry"]),
+        ),
         record=setup.recorder,
         tracer=trace,
     )
@@ -192,6 +196,12 @@ def prepare(
     params = {k: v for k, v in opts.items() if k not in CLUSTER_OPTIONS}
     overlay = Overlay.kary(opts["size"], opts["fanout"])
     if live:  # the network is real: no latency model, no forwarding cost
+        for name in ("ryw_via", "cache_expiry"):
+            if opts[name] != CLUSTER_OPTIONS[name]:
+                raise ScenarioError(
+                    f"{name}={opts[name]!r} is a simulation option: live ranks run "
+                    f"with {CLUSTER_OPTIONS[name]!r}"
+                )
         opts = {**opts, "latency": "live MQTT"}
         model: dict[str, Any] = {"mode": "live"}
     else:
@@ -206,6 +216,8 @@ def prepare(
         "events": opts["events"],
         **model,
         "commit_response": opts["commit_response"],
+        "ryw_via": opts["ryw_via"],
+        "cache_expiry": opts["cache_expiry"],
         "params": params,
     }
     args = ScenarioArgs(

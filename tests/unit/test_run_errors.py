@@ -185,4 +185,4 @@ def test_set_overrides_a_scenario_parameter_and_rejects_unknown_ones(
     assert history.header.config["params"]["writers"] == 2
     assert sum(1 for o in history.ops if o.op == "commit") == 6
     assert main(["run", str(scenario), "--set", "nope=1"]) == 2
-    assert "has no such parameter (it has: commits, writers)" in capsys.readouterr().err
+    assert "has no such parameter (it has: commits, writers;" in capsys.readouterr().err
