@@ -66,6 +66,12 @@ class RankConfig:
     """Seconds after which a follower asks again for an object or namespace root
     it is still waiting for (None: never).  Off in simulation, where requests are
     never lost; on in live mode, where the rank holding a request may be killed."""
+    checkpoint_period: float | None = None
+    """Seconds between the leader's periodic checkpoints of the primary root (None:
+    only ``SYNC`` commits and :meth:`Leader.checkpoint` write one).  With a period,
+    the leader also checkpoints its initial root at start, so a restart always
+    resumes from a checkpoint in a new epoch (Flux checkpoints on ``SYNC``,
+    periodically and at shutdown)."""
     service: ServiceTimes = field(default_factory=ServiceTimes)
 
     def __post_init__(self) -> None:
@@ -80,5 +86,9 @@ class RankConfig:
             raise ValueError(f"cache_expiry must be > 0 seconds, got {self.cache_expiry!r}")
         if self.request_retry is not None and not self.request_retry > 0:
             raise ValueError(f"request_retry must be > 0 seconds, got {self.request_retry!r}")
+        if self.checkpoint_period is not None and not self.checkpoint_period > 0:
+            raise ValueError(
+                f"checkpoint_period must be > 0 seconds, got {self.checkpoint_period!r}"
+            )
         if self.inline_max is not None and self.inline_max < 0:
             raise ValueError(f"inline_max must be >= 0, got {self.inline_max!r}")

@@ -289,7 +289,8 @@ class Follower(RankBase):
 
     def on_commit(self, req: CommitReq) -> None:
         self.port.work(self.config.service.message)
-        if self.request_ns(req) is None:
+        st = self.request_ns(req)
+        if st is None:
             return
         self._txn_counter += 1
         name = f"{self.rank}.{self._txn_counter}"
@@ -305,6 +306,7 @@ class Follower(RankBase):
                 ops=req.ops,
                 flags=req.flags,
                 userid=req.userid,
+                epoch=st.epoch,
             ),
         )
 

@@ -175,7 +175,8 @@ class Leader(RankBase):
         self.roots[PRIMARY] = NsRoot(seq, rootref, config.instance_owner, self.epoch)
 
     def start(self) -> None:
-        """After a restart, tell every rank where the primary namespace resumes."""
+        """After a restart, tell every rank where the primary namespace resumes.
+        With a checkpoint period, write the first checkpoint now and arm the timer."""
         if self.epoch > 0:
             st = self.roots[PRIMARY]
             self.port.publish(
@@ -183,6 +184,35 @@ class Leader(RankBase):
                     ns=PRIMARY, seq=st.seq, rootref=st.rootref, owner=st.owner, epoch=self.epoch
                 )
             )
+        period = self.config.checkpoint_period
+        if period is not None:
+            self.checkpoint()
+            self.port.timer(period, Timer(kind="checkpoint"))
+
+    def checkpoint(self) -> bool:
+        """Write the primary root as the checkpoint unless it is already the last
+        one written (SYNC commits, the periodic timer, a clean shutdown).  True if
+        a checkpoint was written."""
+        st = self.roots[PRIMARY]
+        last = self.content.backing.get_checkpoint()
+        if last is not None and (last.get("sequence"), last.get("epoch", 0)) == (
+            st.seq,
+            self.epoch,
+        ):
+            return False
+        self.content.flush()
+        self.content.backing.put_checkpoint(
+            {
+                "version": 1,
+                "sequence": st.seq,
+                "timestamp": self.port.now(),
+                "rootref": st.rootref,
+                "epoch": self.epoch,
+            }
+        )
+        self.content.backing.flush()
+        self.count("checkpoints")
+        return True
 
     # -- content -------------------------------------------------------------
 
@@ -232,7 +262,15 @@ class Leader(RankBase):
         self.enqueue(req.ns, req.userid, Pending(name, req.ops, req.flags, 0, req.client))
 
     def on_relay_commit(self, msg: RelayCommit) -> None:
-        self.enqueue(msg.ns, msg.userid, Pending(msg.name, msg.ops, msg.flags, msg.origin, -1))
+        txn = Pending(msg.name, msg.ops, msg.flags, msg.origin, -1)
+        if msg.epoch < self.epoch:
+            # Relayed to the previous incarnation (e.g. queued while it was down):
+            # its follower has already reported its fate as unknown; never apply it
+            # behind the client's back.
+            self.count("stale_commits")
+            self.answer(msg.ns, txn, err=_restarted())
+            return
+        self.enqueue(msg.ns, msg.userid, txn)
 
     def enqueue(self, ns: str, userid: int, txn: Pending) -> None:
         self.port.work(self.config.service.message)
@@ -257,6 +295,9 @@ class Leader(RankBase):
             self.apply_ready(msg.data)
         elif msg.kind == "ns-removed":
             self._removing.discard(msg.data)
+        elif msg.kind == "checkpoint" and self.config.checkpoint_period is not None:
+            self.checkpoint()
+            self.port.timer(self.config.checkpoint_period, msg)
 
     def apply_ready(self, ns: str) -> None:
         queue = self._queues.pop(ns, None)
@@ -310,17 +351,7 @@ class Leader(RankBase):
         self.content.flush()
         seq = st.seq + 1
         self.registry.update(ns, result.rootref, seq)
-        if flags & SYNC:
-            self.content.backing.put_checkpoint(
-                {
-                    "version": 1,
-                    "sequence": seq,
-                    "timestamp": self.port.now(),
-                    "rootref": result.rootref,
-                    "epoch": self.epoch,
-                }
-            )
-            self.content.backing.flush()
+        sync = bool(flags & SYNC) and ns == PRIMARY
         self.port.publish(
             SetRoot(
                 ns=ns,
@@ -333,6 +364,8 @@ class Leader(RankBase):
             )
         )
         self.advance_root(ns, st, seq, result.rootref, result.keys)
+        if sync:
+            self.checkpoint()  # durable before any committer is answered
         for txn in batch:
             self.answer(ns, txn, seq=seq, rootref=result.rootref)
 
@@ -489,6 +522,10 @@ class Leader(RankBase):
         StatsReq: on_stats,
         CheckpointLookupReq: on_checkpoint,
     }
+
+
+def _restarted() -> KVSError:
+    return KVSError(errno.ECONNRESET, "the leader restarted: this commit may or may not be applied")
 
 
 def vars_of(obj: Any) -> dict[str, Any]:

@@ -162,7 +162,10 @@ class CheckpointLookupReq:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RelayCommit:
-    """A follower's commit on its way to the leader; ``name`` is unique cluster-wide."""
+    """A follower's commit on its way to the leader; ``name`` is unique cluster-wide.
+    ``epoch`` is the leader epoch the follower knew: a restarted leader refuses
+    commits relayed to its previous incarnation (their fate was already reported
+    as unknown)."""
 
     origin: int
     name: str
@@ -170,6 +173,7 @@ class RelayCommit:
     ops: tuple[dict[str, Any], ...]
     flags: int = 0
     userid: int = 0
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

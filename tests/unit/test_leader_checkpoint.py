@@ -1,0 +1,71 @@
+"""The leader's checkpoints: periodic, at start, on SYNC; a restarted leader
+refuses commits relayed to its previous incarnation."""
+
+from __future__ import annotations
+
+import errno
+
+from test_rank_retry import FakePort
+
+from kvs_sim.core.content import MemoryStore
+from kvs_sim.core.flags import SYNC
+from kvs_sim.core.txn import Txn
+from kvs_sim.rank import RankConfig, make_rank
+from kvs_sim.rank.messages import CommitReq, RelayCommit, RelayCommitResp, Timer
+
+
+def _put(key: str, value: object) -> tuple[dict[str, object], ...]:
+    txn = Txn()
+    txn.put(key, value)
+    return txn.ops
+
+
+def _commit(leader: object, port: FakePort, value: int, flags: int = 0) -> None:
+    leader.handle(CommitReq(client=value, ns="primary", ops=_put("x", value), flags=flags))  # type: ignore[attr-defined]
+    kind = "apply"
+    (i,) = [n for n, (_, t) in enumerate(port.timers) if t.kind == kind]
+    leader.handle(port.timers.pop(i)[1])  # type: ignore[attr-defined]
+
+
+def test_a_periodic_leader_checkpoints_at_start_so_any_restart_is_a_new_epoch() -> None:
+    store, port = MemoryStore(), FakePort()
+    leader = make_rank(0, -1, port, RankConfig(checkpoint_period=5.0), store=store)
+    leader.start()
+    assert store.get_checkpoint() is not None  # the empty root, epoch 0
+    assert port.timers == [(5.0, Timer(kind="checkpoint"))]
+    _commit(leader, port, 1)
+    assert store.get_checkpoint()["sequence"] == 0  # type: ignore[index]
+    leader.handle(port.timers.pop()[1])  # the period elapses
+    assert store.get_checkpoint()["sequence"] == 1  # type: ignore[index]
+    assert port.timers == [(5.0, Timer(kind="checkpoint"))]  # re-armed
+    again = make_rank(0, -1, FakePort(), RankConfig(), store=store)
+    assert (again.roots["primary"].seq, again.epoch) == (1, 1)  # type: ignore[attr-defined]
+
+
+def test_without_a_period_only_sync_commits_checkpoint() -> None:
+    store, port = MemoryStore(), FakePort()
+    leader = make_rank(0, -1, port, RankConfig(), store=store)
+    leader.start()
+    assert store.get_checkpoint() is None and port.timers == []
+    _commit(leader, port, 1, flags=SYNC)
+    assert store.get_checkpoint()["sequence"] == 1  # type: ignore[index]
+    assert leader.checkpoint() is False  # type: ignore[attr-defined]  # nothing new
+
+
+def test_a_restarted_leader_refuses_commits_relayed_to_its_previous_incarnation() -> None:
+    store = MemoryStore()
+    first = make_rank(0, -1, FakePort(), RankConfig(checkpoint_period=5.0), store=store)
+    first.start()
+    port = FakePort()
+    leader = make_rank(0, -1, port, RankConfig(), store=store)
+    assert leader.epoch == 1  # type: ignore[attr-defined]
+    stale = RelayCommit(origin=3, name="3.1", ns="primary", ops=_put("y", 1), epoch=0)
+    leader.handle(stale)
+    ((dst, resp),) = port.sent
+    assert dst == 3 and isinstance(resp, RelayCommitResp)
+    assert resp.errnum == errno.ECONNRESET
+    assert leader.roots["primary"].seq == 0  # never applied
+    fresh = RelayCommit(origin=3, name="3.2", ns="primary", ops=_put("y", 2), epoch=1)
+    leader.handle(fresh)
+    leader.handle(port.timers.pop()[1])
+    assert leader.roots["primary"].seq == 1
