@@ -15,7 +15,10 @@ as *correlation data*; the hosting engine answers there (see
 only.
 
 * :meth:`LiveClient.request` waits for one final :class:`Reply` (``timeout``
-  seconds, else :class:`RequestTimeout` naming the rank).  Errors are *not*
+  seconds, else :class:`RequestTimeout` naming the rank; the request carries an
+  MQTT message expiry of the timeout, rounded up to whole seconds, so a broker
+  holding it for a rank process that is down discards it instead of delivering
+  it after the client gave up).  Errors are *not*
   raised: the reply carries ``errnum``/``errmsg`` as the rank produced them.
 * :meth:`LiveClient.watch` returns a :class:`Watch`: an async iterator over the
   stream of replies (``final=False`` ones, then the final one), which
@@ -155,7 +158,9 @@ class LiveClient:
         self._publish(ident, build, rank)
         return ident
 
-    def _publish(self, ident: int, build: Build, rank: int | None) -> None:
+    def _publish(
+        self, ident: int, build: Build, rank: int | None, expiry: float | None = None
+    ) -> None:
         msg = build(ident) if callable(build) else build
         dst = self.rank if rank is None else rank
         payload = codec.encode_envelope(dst, -1, msg, f"{self.uuid}:{ident}")
@@ -164,6 +169,7 @@ class LiveClient:
             payload,
             response_topic=self.reply_topic,
             correlation=str(ident).encode(),
+            expiry=expiry,
         )
 
     async def request(
@@ -173,8 +179,11 @@ class LiveClient:
         ident = next(self._ids)
         fut: asyncio.Future[Reply] = asyncio.get_running_loop().create_future()
         self._waiters[ident] = fut
-        self._publish(ident, build, rank)
         wait = self.timeout if timeout is None else timeout
+        # A request the client gives up on must not be applied later behind its
+        # back (e.g. queued by the broker for a rank process that is down): it
+        # expires at the broker with the timeout.
+        self._publish(ident, build, rank, expiry=wait)
         try:
             return await asyncio.wait_for(fut, wait)
         except TimeoutError:

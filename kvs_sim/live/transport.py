@@ -48,6 +48,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -247,17 +248,22 @@ class Transport:
         retain: bool = False,
         response_topic: str | None = None,
         correlation: bytes | None = None,
+        expiry: float | None = None,
     ) -> None:
-        """Queue a publish; never blocks, never raises for a lost connection."""
+        """Queue a publish; never blocks, never raises for a lost connection.
+        ``expiry`` (seconds, rounded up to MQTT's whole seconds): the broker
+        discards the message if it could not deliver it by then."""
         if qos is None:
             qos = self.qos
         props = None
-        if response_topic is not None or correlation is not None:
+        if response_topic is not None or correlation is not None or expiry is not None:
             props = Properties(PacketTypes.PUBLISH)
             if response_topic is not None:
                 props.ResponseTopic = response_topic
             if correlation is not None:
                 props.CorrelationData = correlation
+            if expiry is not None:
+                props.MessageExpiryInterval = max(1, math.ceil(expiry))
         if self._paho is None or self.connections == 0:
             self._early.append((topic, payload, qos, retain, props))
             return
