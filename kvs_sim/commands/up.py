@@ -8,7 +8,26 @@ make one cluster; each starts its ranks once their ancestors are up.  The line
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 from typing import Any
+
+DEFAULT_STATEDIR = ".kvs-sim"
+"""Relative to the working directory; one subdirectory per cluster."""
+ENV_STATEDIR = "KVS_SIM_STATEDIR"
+DEFAULT_CHECKPOINT_PERIOD = 5.0
+STORE_FILE = "content.sqlite"
+
+
+def store_path(args: argparse.Namespace, cluster: str) -> Path | None:
+    """Where rank 0 keeps its content (None: in memory)."""
+    if args.store:
+        return Path(args.store)
+    if args.no_statedir:
+        return None
+    base = args.statedir or os.environ.get(ENV_STATEDIR)
+    statedir = Path(base) if base else Path(DEFAULT_STATEDIR) / cluster
+    return statedir / STORE_FILE
 
 
 def register(subparsers: Any) -> None:
@@ -36,9 +55,23 @@ def register(subparsers: Any) -> None:
         "broker (default; --no-local sends every hop through the broker, e.g. to watch it)",
     )  # fmt: skip
     p.add_argument(
+        "--statedir", metavar="DIR",
+        help="rank 0: keep the content store (content.sqlite) here, so a restarted leader "
+        f"resumes from its last checkpoint (default ${ENV_STATEDIR}, "
+        f"else {DEFAULT_STATEDIR}/<cluster>)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-statedir", action="store_true",
+        help="rank 0 keeps content in memory only: a restarted leader starts empty",
+    )  # fmt: skip
+    p.add_argument(
         "--store", metavar="PATH",
-        help="rank 0: keep content in this SQLite file; a restarted leader resumes from "
-        "its last checkpoint (written by SYNC commits, e.g. kvs put --sync)",
+        help="rank 0: the SQLite content file itself (instead of DIR/content.sqlite)",
+    )  # fmt: skip
+    p.add_argument(
+        "--checkpoint-period", metavar="SECONDS", type=float, default=DEFAULT_CHECKPOINT_PERIOD,
+        help="rank 0 checkpoints its root this often, besides on every SYNC commit and at "
+        f"a clean shutdown (default {DEFAULT_CHECKPOINT_PERIOD:g}; 0: only those)",
     )  # fmt: skip
     p.add_argument(
         "--qos", type=int, choices=(0, 1), default=1,
@@ -71,14 +104,14 @@ def run(args: argparse.Namespace) -> int:
             ranks = parse_ranks(args.ranks, args.size) if args.ranks else list(range(args.size))
         except ValueError as exc:
             raise CommandError(f"--ranks: {exc}") from None
+        if args.checkpoint_period < 0:
+            raise CommandError("--checkpoint-period must be >= 0 seconds")
+        if args.no_statedir and (args.statedir or args.store):
+            raise CommandError("--no-statedir goes with neither --statedir nor --store")
+        path = store_path(args, cluster) if 0 in ranks else None
+        store = _open_store(path) if path is not None else None
     except CommandError as exc:
         return fail("up", str(exc))
-
-    store = None
-    if args.store and 0 in ranks:
-        from kvs_sim.core.content import SQLiteStore
-
-        store = SQLiteStore(args.store)
 
     async def main(stop: asyncio.Event) -> int:
         engine = LiveEngine(
@@ -89,7 +122,9 @@ def run(args: argparse.Namespace) -> int:
             ranks=ranks,
             events=args.events,
             config=RankConfig(
-                commit_response=args.commit_response, request_retry=LIVE_REQUEST_RETRY
+                commit_response=args.commit_response,
+                request_retry=LIVE_REQUEST_RETRY,
+                checkpoint_period=args.checkpoint_period or None,
             ),
             ca_file=args.ca_file,
             local=args.local,
@@ -108,10 +143,14 @@ def run(args: argparse.Namespace) -> int:
         starting.result()
         print(
             f"kvs-sim up: ready: ranks {format_ranks(ranks)} of {args.size} "
-            f"(fanout {args.fanout}, events {args.events}) on {url} cluster {cluster!r}",
+            f"(fanout {args.fanout}, events {args.events}) on {url} cluster {cluster!r}"
+            f"{_content_note(engine, path)}",
             flush=True,
         )
         await stop.wait()
+        leader = engine.ranks.get(0)
+        if leader is not None:
+            leader.checkpoint()  # a clean shutdown loses nothing
         await engine.stop()
         print(f"kvs-sim up: stopped ranks {format_ranks(ranks)}", flush=True)
         return 0
@@ -120,3 +159,30 @@ def run(args: argparse.Namespace) -> int:
         return int(run_until_signalled(main))
     except BrokerUnreachable as exc:
         return fail("up", str(exc))
+
+
+def _open_store(path: Path) -> Any:
+    import sqlite3
+
+    from kvs_sim.core.content import SQLiteStore
+    from kvs_sim.core.errors import KVSError
+    from kvs_sim.live.cmdline import CommandError
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return SQLiteStore(path)
+    except (OSError, KVSError, sqlite3.Error) as exc:
+        raise CommandError(f"cannot open the content store {path}: {exc}") from None
+
+
+def _content_note(engine: Any, path: Path | None) -> str:
+    """``; content in PATH (resumed at version V, epoch E)`` for the ready line."""
+    leader = engine.ranks.get(0)
+    if leader is None:
+        return ""
+    if path is None:
+        return "; content in memory (a restarted leader starts empty)"
+    root = leader.roots["primary"]
+    if leader.epoch == 0:
+        return f"; content in {path}"
+    return f"; content in {path} (resumed at version {root.seq}, epoch {leader.epoch})"

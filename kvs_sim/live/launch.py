@@ -15,6 +15,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterable, Mapping
@@ -31,13 +32,14 @@ def spawn_up(
     *,
     fanout: int = 2,
     extra: Iterable[str] = (),
+    cwd: str | None = None,
 ) -> subprocess.Popen[str]:
-    """Start ``kvs-sim up`` for ``ranks`` (a spec like ``0-2,5``)."""
+    """Start ``kvs-sim up`` for ``ranks`` (a spec like ``0-2,5``) in ``cwd``."""
     cmd = [
         sys.executable, "-m", "kvs_sim", "up", "--size", str(size), "--fanout", str(fanout),
         "--broker", url, "--cluster", cluster, "--ranks", ranks, *extra,
     ]  # fmt: skip
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
 
 
 def wait_ready(procs: Iterable[subprocess.Popen[str]], timeout: float = 20.0) -> None:
@@ -85,7 +87,12 @@ def stop(p: subprocess.Popen[str], timeout: float = 10.0) -> None:
 
 
 class UpCluster:
-    """``with UpCluster(url, 8, {"a": "0-2", "b": "3-7"}) as c: ...``"""
+    """``with UpCluster(url, 8, {"a": "0-2", "b": "3-7"}) as c: ...``
+
+    Rank 0 keeps its content in ``statedir``; unless one is given (or ``cwd``,
+    where ``up`` makes its default one, or ``--statedir``/``--store``/
+    ``--no-statedir`` in ``extra``) a private temporary directory is used and
+    removed by :meth:`close`."""
 
     def __init__(
         self,
@@ -97,6 +104,8 @@ class UpCluster:
         cluster: str | None = None,
         extra: Iterable[str] = (),
         timeout: float = 20.0,
+        statedir: str | None = None,
+        cwd: str | None = None,
     ) -> None:
         self.url = url
         self.size = size
@@ -106,10 +115,30 @@ class UpCluster:
         self.extra = list(extra)
         self.timeout = timeout
         self.procs: dict[str, subprocess.Popen[str]] = {}
+        self._statedir: tempfile.TemporaryDirectory[str] | None = None
+        self.cwd = cwd
+        if (
+            statedir is None
+            and cwd is None
+            and not any(
+                a.startswith(("--statedir", "--store", "--no-statedir")) for a in self.extra
+            )
+        ):
+            self._statedir = tempfile.TemporaryDirectory(prefix="kvs-sim-state-")
+            statedir = self._statedir.name
+        self.statedir = statedir
+        """Rank 0's state directory (a private temporary one unless given)."""
 
     def _spawn(self, group: str) -> subprocess.Popen[str]:
+        extra = self.extra if self.statedir is None else [*self.extra, "--statedir", self.statedir]
         return spawn_up(
-            self.url, self.name, self.size, self.groups[group], fanout=self.fanout, extra=self.extra
+            self.url,
+            self.name,
+            self.size,
+            self.groups[group],
+            fanout=self.fanout,
+            extra=extra,
+            cwd=self.cwd,
         )
 
     def start(self) -> UpCluster:
@@ -137,6 +166,9 @@ class UpCluster:
     def close(self) -> None:
         for p in self.procs.values():
             stop(p)
+        if self._statedir is not None:
+            self._statedir.cleanup()
+            self._statedir = None
 
     def __enter__(self) -> UpCluster:
         return self.start()
