@@ -64,6 +64,7 @@ from typing import Any
 from kvs_sim.live import codec
 from kvs_sim.live import topics as tp
 from kvs_sim.live.codec import Envelope
+from kvs_sim.live.faults import FaultFilter, nemesis_topic
 from kvs_sim.live.ranks import format_ranks
 from kvs_sim.live.transport import Incoming, Transport, Will
 from kvs_sim.rank.base import RankHooks
@@ -183,6 +184,10 @@ class LiveEngine:
         status = tp.status_topic(self.cluster, self.client_id)
         subs = [tp.rank_topic(self.cluster, r) for r in self.hosted]
         subs.append(tp.status_filter(self.cluster))
+        # Nemeses (kvs_sim.live.faults): the retained set of active faults.
+        self.faults = FaultFilter(self.overlay)
+        self._nemesis_topic = nemesis_topic(self.cluster)
+        subs.append(self._nemesis_topic)
         if events == "broker":
             subs.append(tp.event_filter(self.cluster))
         else:
@@ -291,7 +296,7 @@ class LiveEngine:
             if self.events == "broker":
                 for r in self.hosted:
                     if r != env.src:
-                        self.deliver(r, env.msg)
+                        self._broker_event(env.src, r, env.msg)
                 return None
             return self._from_parent(0, env.msg)
         if topic.startswith(self._down_head):
@@ -302,6 +307,8 @@ class LiveEngine:
             return self._from_parent(int(tail), env.msg)
         if topic.startswith(self._status_head):
             return self._status(inc)
+        if topic == self._nemesis_topic:
+            return self.faults.update_payload(inc.payload)
         return self._drop(topic, "unexpected topic")
 
     def _decode(self, inc: Incoming) -> Envelope | None:
@@ -339,6 +346,11 @@ class LiveEngine:
         msg = env.msg
         if hop not in self.ranks:
             return self._drop(tp.rank_topic(self.cluster, hop), f"rank {hop} is not hosted here")
+        if self.faults.active and env.src != hop and 0 <= env.src < self.size:
+            ov = self.overlay
+            prev = ov.parent[hop] if isinstance(msg, EVENT_TYPES) else ov.next_hop(hop, env.src)
+            if self.faults.crossing(prev, hop, msg, lambda: self.route(hop, env)):
+                return None
         if isinstance(msg, EVENT_TYPES):
             self.deliver(hop, msg)
             if self.events == "tree":
@@ -356,8 +368,22 @@ class LiveEngine:
         forwards it in turn."""
         for r in self.overlay.children[parent]:
             if r in self.ranks:
-                self.deliver(r, msg)
-                self.forward_event(r, msg)
+                self._event_at(parent, r, msg)
+
+    def _event_at(self, parent: int, rank: int, msg: Any) -> None:
+        if self.faults.active and self.faults.crossing(
+            parent, rank, msg, lambda: self._event_at(parent, rank, msg)
+        ):
+            return
+        self.deliver(rank, msg)
+        self.forward_event(rank, msg)
+
+    def _broker_event(self, src: int, rank: int, msg: Any) -> None:
+        if self.faults.active and self.faults.crossing_path(
+            max(src, 0), rank, msg, lambda: self._broker_event(src, rank, msg)
+        ):
+            return
+        self.deliver(rank, msg)
 
     def forward_event(self, rank: int, msg: Any) -> None:
         """Pass a tree event from ``rank`` to its children: in-process children
@@ -395,6 +421,13 @@ class LiveEngine:
             return
         if self._held is not None:
             self._held.append((rank, msg))
+            return
+        if self.faults.active and self.faults.arriving(rank, msg, lambda: self._handle(rank, msg)):
+            return
+        self._handle(rank, msg)
+
+    def _handle(self, rank: int, msg: Any) -> None:
+        if self._stopped:
             return
         self.stats["delivered"] += 1
         try:

@@ -1,0 +1,168 @@
+"""Inflicting nemeses on a live cluster: the controller side.
+
+Theory of operation
+-------------------
+Two kinds of fault, two mechanisms:
+
+* **Signals to rank processes.**  ``crash`` is a SIGKILL of the process hosting a
+  rank (every rank of that process crashes with it: its caches, queues and
+  pending requests are gone, the broker keeps its session's messages), and a
+  restart of the same command line; ``stop`` is SIGSTOP, later SIGCONT, of that
+  process (everything in it freezes).  The process is found from its retained
+  status (``{"ranks", "pid"}``), so this works on processes on this host only.
+  A restart by hand re-runs the dead process's command line, read from
+  ``/proc/<pid>/cmdline`` before the kill, in its working directory, detached,
+  its output appended to ``up-<ranks>.log`` there.
+* **Faults the rank processes apply themselves** (``partition``, ``pause``,
+  ``slow``, ``spike``, ``loss``): :class:`Control` keeps the set of active ones
+  and publishes it, retained, on the cluster's nemesis topic, which every rank
+  process follows (:mod:`kvs_sim.live.faults`).  Each fault has an id (``n1``,
+  ``n2``...) by which it is healed.
+
+:func:`as_fault` turns a :mod:`kvs_sim.nemesis` record into the dict the rank
+processes apply, so ``kvs-sim run --live`` and the simulator share one model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from kvs_sim.live import topics as tp
+from kvs_sim.live.faults import encode_state, nemesis_topic
+from kvs_sim.live.ranks import format_ranks
+from kvs_sim.live.transport import Incoming, Transport
+
+RETAINED_WAIT = 0.3
+"""Seconds to wait for retained state (statuses, active faults) after subscribing."""
+
+
+class NemesisError(Exception):
+    """A fault that cannot be inflicted (no such rank process, not on this host)."""
+
+
+class Control:
+    """``async with Control(url, cluster) as c: i = c.add({...}); ...; c.heal(i)``"""
+
+    def __init__(self, url: str | tp.BrokerURL, cluster: str, *, ca_file: str | None = None):
+        self.url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
+        self.cluster = cluster
+        self.active: dict[str, dict[str, Any]] = {}
+        self.statuses: dict[str, dict[str, Any]] = {}
+        self._topic = nemesis_topic(cluster)
+        self._seen = asyncio.Event()
+        self.transport = Transport(
+            self.url,
+            client_id=f"kvs-sim-nemesis-{cluster}-{uuid.uuid4().hex[:8]}",
+            subscriptions=[self._topic, tp.status_filter(cluster)],
+            on_message=self._on_message,
+            persistent=False,
+            ca_file=ca_file,
+        )
+
+    async def __aenter__(self) -> Control:
+        await self.transport.start()
+        await asyncio.sleep(RETAINED_WAIT)  # retained statuses and faults arrive
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.transport.flush(5)
+        await self.transport.close()
+
+    def _on_message(self, inc: Incoming) -> None:
+        try:
+            doc = json.loads(inc.payload) if inc.payload else {}
+        except ValueError:
+            return
+        if inc.topic == self._topic:
+            if not self._seen.is_set():
+                self._seen.set()
+                for f in doc.get("active", ()):
+                    self.active[str(f.get("id"))] = dict(f)
+        else:
+            self.statuses[inc.topic.rsplit("/", 1)[-1]] = doc
+
+    # -- faults the rank processes apply -----------------------------------------------
+
+    def add(self, fault: Mapping[str, Any]) -> str:
+        """Make ``fault`` (``{"name": "partition", "links": ..., "mode": ...}``)
+        active in every rank process; returns its id."""
+        n = 1 + max((int(i[1:]) for i in self.active if i[1:].isdigit()), default=0)
+        ident = f"n{n}"
+        self.active[ident] = {"id": ident, **fault}
+        self._publish()
+        return ident
+
+    def heal(self, ident: str | None = None) -> list[str]:
+        """Heal fault ``ident`` (None: all); returns the ids healed."""
+        if ident is None:
+            healed = list(self.active)
+        elif ident in self.active:
+            healed = [ident]
+        else:
+            raise NemesisError(f"no active fault {ident!r} (active: {', '.join(self.active)})")
+        for i in healed:
+            del self.active[i]
+        self._publish()
+        return healed
+
+    def _publish(self) -> None:
+        payload = encode_state(self.active.values()) if self.active else b""
+        self.transport.publish(self._topic, payload, qos=1, retain=True)
+
+    # -- rank processes --------------------------------------------------------------
+
+    def process_of(self, rank: int) -> tuple[int, list[int]]:
+        """(pid, ranks) of the live process hosting ``rank`` (NemesisError if none)."""
+        for status in self.statuses.values():
+            ranks = [int(r) for r in status.get("ranks", ())]
+            if rank in ranks and status.get("state") == "up":
+                return int(status["pid"]), ranks
+        raise NemesisError(f"no running rank process hosts rank {rank} of {self.cluster!r}")
+
+
+def as_fault(nemesis: Any, parent: Sequence[int]) -> dict[str, Any]:
+    """The dict rank processes apply for a :mod:`kvs_sim.nemesis` record."""
+    name = nemesis.name
+    detail = dict(nemesis.detail(parent))
+    if name in {"pause", "slow"}:
+        return {"name": name, "ranks": [nemesis.rank], **detail}
+    return {"name": name, **detail}
+
+
+# -- signals ---------------------------------------------------------------------------
+
+
+def command_of(pid: int) -> tuple[list[str], str]:
+    """The command line and working directory of process ``pid`` (this host)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        cwd = os.readlink(f"/proc/{pid}/cwd")
+    except OSError as exc:
+        raise NemesisError(f"cannot read process {pid} (not on this host?): {exc}") from None
+    return [a.decode() for a in raw.split(b"\0") if a], cwd
+
+
+def kill(pid: int, sig: signal.Signals) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        raise NemesisError(f"process {pid} is gone") from None
+    except PermissionError:
+        raise NemesisError(f"not allowed to signal process {pid}") from None
+
+
+def respawn(cmd: list[str], cwd: str, ranks: Sequence[int]) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` again in ``cwd``, detached, output to ``up-<ranks>.log`` there."""
+    log = Path(cwd) / f"up-{format_ranks(ranks)}.log"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
