@@ -24,7 +24,11 @@ def register(subparsers: Any) -> None:
     add_broker_args(p)
     p.add_argument("--rank", type=int, default=0, help="rank to talk to (default 0)")
     p.add_argument("-N", "--namespace", default="primary", help="namespace (default primary)")
-    p.add_argument("--userid", type=int, default=0, help="user id of the requests (default 0)")
+    p.add_argument(
+        "--userid", type=int, default=0,
+        help="act as this uid, logging in with its account from the credentials file "
+        "(default 0, the instance owner); the ranks take the uid from the account",
+    )  # fmt: skip
     p.add_argument(
         "--timeout", type=float, default=10.0, help="seconds to wait for a reply (default 10)"
     )
@@ -79,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
     from kvs_sim.live.client import LiveClient, RequestTimeout
     from kvs_sim.live.cmdline import CommandError, fail, resolve, run_until_signalled, setup_logging
+    from kvs_sim.live.credentials import CredentialsError
     from kvs_sim.live.kvs_tool import KvsError, Tool
     from kvs_sim.live.transport import BrokerUnreachable
 
@@ -90,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
 
     async def main(stop: asyncio.Event) -> int:
         client = LiveClient(url, cluster=cluster, rank=args.rank, timeout=args.timeout,
-                            connect_timeout=1.0, ca_file=args.ca_file)  # fmt: skip
+                            connect_timeout=1.0, ca_file=args.ca_file, userid=args.userid,
+                            credentials=args.credentials)  # fmt: skip
         async with client:
             tool = Tool(client, args.namespace, args.userid, lambda s: print(s, flush=True))
             work = asyncio.ensure_future(getattr(tool, args.subcmd)(args))
@@ -105,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return int(run_until_signalled(main))
-    except (BrokerUnreachable, KvsError) as exc:
+    except (BrokerUnreachable, KvsError, CredentialsError) as exc:
         return fail("kvs", str(exc))
     except RequestTimeout as exc:
         return fail("kvs", f"{_subject(args)}: {os.strerror(errno.ETIMEDOUT)} ({exc})")

@@ -90,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from kvs_sim.live.cmdline import CommandError, fail, resolve, run_until_signalled, setup_logging
+    from kvs_sim.live.credentials import CredentialsError
     from kvs_sim.live.engine import LIVE_REQUEST_RETRY, LiveEngine
     from kvs_sim.live.ranks import format_ranks, parse_ranks
     from kvs_sim.live.transport import BrokerUnreachable
@@ -127,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
                 checkpoint_period=args.checkpoint_period or None,
             ),
             ca_file=args.ca_file,
+            credentials=args.credentials,
             local=args.local,
             qos=args.qos,
             store=store,
@@ -157,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return int(run_until_signalled(main))
-    except BrokerUnreachable as exc:
+    except (BrokerUnreachable, CredentialsError) as exc:
         return fail("up", str(exc))
 
 

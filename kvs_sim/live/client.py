@@ -2,15 +2,20 @@
 
 Theory of operation
 -------------------
-A :class:`LiveClient` owns one MQTT connection with a random identity, subscribed
-to its own reply topic ``kvs-sim/<cluster>/client/<uuid>``.  Its session is
+A :class:`LiveClient` owns one MQTT connection with a random client id, logged in
+with the account of ``userid`` (the instance owner's by default) from the
+broker's credentials file (:func:`kvs_sim.live.credentials.login`) unless the URL
+names one, and subscribed to its own reply topic
+``kvs-sim/<cluster>/client/<account>/<uuid>``.  Its session is
 persistent for a minute, so replies published while the broker restarts are
 queued for it, and requests made while it is away are held by paho and sent on
 reconnection.
 A request is any client request of :mod:`kvs_sim.rank.messages`, built by the
 caller around a client-local integer id (``build(id) -> msg``).  It is published
-to the target rank's topic with that reply topic as *response topic* and the id
-as *correlation data*; the hosting engine answers there (see
+to the target rank's request topic ``kvs-sim/<cluster>/req/<account>/<rank>``
+(the ranks take the caller's uid from that account, not from the payload) with
+that reply topic as *response topic* and the id as *correlation data*; the
+hosting engine answers there (see
 :mod:`kvs_sim.live.engine`).  Replies are matched to waiters by correlation data
 only.
 
@@ -36,9 +41,11 @@ import itertools
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 from kvs_sim.live import codec
+from kvs_sim.live import credentials as cr
 from kvs_sim.live import topics as tp
 from kvs_sim.live.transport import Incoming, Transport
 from kvs_sim.rank.messages import Reply, WatchCancelReq
@@ -106,13 +113,21 @@ class LiveClient:
         timeout: float = 10.0,
         connect_timeout: float = 3.0,
         ca_file: str | None = None,
+        userid: int | None = None,
+        credentials: str | Path | None = None,
     ) -> None:
-        self.url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
-        self.cluster = tp.check_cluster(cluster or self.url.cluster or tp.DEFAULT_CLUSTER)
+        url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
+        self.cluster = tp.check_cluster(cluster or url.cluster or tp.DEFAULT_CLUSTER)
+        role = cr.OWNER_UID if userid is None else userid
+        self.url, found_ca = cr.login(url, self.cluster, role, credentials)
+        self.account = self.url.username
+        """The broker account this client acts as (None: no credentials)."""
+        self.userid = cr.uid_of(self.account, self.cluster) if self.account else None
+        """The uid the ranks see this client as (None: whatever requests claim)."""
         self.rank = rank
         self.timeout = timeout
         self.uuid = uuid.uuid4().hex
-        self.reply_topic = tp.client_topic(self.cluster, self.uuid)
+        self.reply_topic = tp.client_topic(self.cluster, self.account, self.uuid)
         self._ids = itertools.count(1)
         self._waiters: dict[int, asyncio.Future[Reply] | Watch | Callable[[Reply], None]] = {}
         self.transport = Transport(
@@ -121,7 +136,7 @@ class LiveClient:
             subscriptions=[self.reply_topic],
             on_message=self._on_reply,
             session_expiry=CLIENT_SESSION_EXPIRY,
-            ca_file=ca_file,
+            ca_file=ca_file or found_ca,
             connect_timeout=connect_timeout,
         )
 
@@ -165,7 +180,7 @@ class LiveClient:
         dst = self.rank if rank is None else rank
         payload = codec.encode_envelope(dst, -1, msg, f"{self.uuid}:{ident}")
         self.transport.publish(
-            tp.rank_topic(self.cluster, dst),
+            tp.req_topic(self.cluster, self.account, dst),
             payload,
             response_topic=self.reply_topic,
             correlation=str(ident).encode(),

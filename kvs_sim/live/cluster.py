@@ -94,7 +94,8 @@ class LiveCluster:
         self._t0 = 0.0
         self._backend: _ClockedBackend | None = None
         self._applied = Transport(
-            tp.parse_url(url),
+            self._client.url,  # the client's login: the owner may read reports
+            ca_file=self._client.transport.ca_file,
             client_id=f"kvs-sim-observer-{cluster}-{id(self):x}",
             subscriptions=[tp.applied_topic(cluster)],
             on_message=self._on_applied,

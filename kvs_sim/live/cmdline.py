@@ -43,17 +43,33 @@ def add_broker_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--cluster", metavar="NAME", help="cluster name (default: from the URL, else 'default')"
     )
-    parser.add_argument("--ca-file", metavar="PEM", help="CA certificate for TLS (mqtts://)")
+    parser.add_argument(
+        "--ca-file", metavar="PEM", help="CA certificate for TLS (default: the credentials file's)"
+    )
+    parser.add_argument(
+        "--credentials",
+        metavar="FILE",
+        default=os.environ.get("KVS_SIM_CREDENTIALS"),
+        help="accounts written by 'kvs-sim broker' (default $KVS_SIM_CREDENTIALS, else "
+        "~/.config/kvs-sim/brokers/HOST-PORT.json; user:pass@ in the URL overrides)",
+    )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-vv: debug)")
 
 
 def resolve(args: argparse.Namespace) -> tuple[tp.BrokerURL, str]:
-    """The broker URL and cluster name from ``args`` (CommandError if bad)."""
+    """The broker URL and cluster name from ``args`` (CommandError if bad: the URL,
+    the cluster name, a missing CA or credentials file)."""
+    from kvs_sim.live.transport import check_ca_file
+
     try:
         url = tp.parse_url(args.broker)
         cluster = tp.check_cluster(args.cluster or url.cluster or tp.DEFAULT_CLUSTER)
-    except tp.URLError as exc:
+        check_ca_file(getattr(args, "ca_file", None))
+    except (tp.URLError, OSError) as exc:
         raise CommandError(str(exc)) from None
+    creds = getattr(args, "credentials", None)
+    if creds and not os.path.isfile(creds):
+        raise CommandError(f"credentials file {creds} does not exist")
     return url, cluster
 
 
@@ -83,6 +99,6 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
     return asyncio.run(wrapper())
 
 
-def fail(command: str, message: str) -> int:
+def fail(command: str, message: str, status: int = 1) -> int:
     print(f"kvs-sim {command}: {message}", file=sys.stderr)
-    return 1
+    return status

@@ -58,10 +58,12 @@ import os
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
+from pathlib import Path
 from typing import Any
 
 from kvs_sim.live import codec
+from kvs_sim.live import credentials as cr
 from kvs_sim.live import topics as tp
 from kvs_sim.live.codec import Envelope
 from kvs_sim.live.faults import FaultFilter, nemesis_topic
@@ -69,7 +71,15 @@ from kvs_sim.live.ranks import format_ranks
 from kvs_sim.live.transport import Incoming, Transport, Will
 from kvs_sim.rank.base import RankHooks
 from kvs_sim.rank.config import RankConfig
-from kvs_sim.rank.messages import EVENT_TYPES, NamespaceRemoved, SetRoot, WatchCancelReq
+from kvs_sim.rank.messages import (
+    EVENT_TYPES,
+    MESSAGE_TYPES,
+    NamespaceRemoved,
+    Reply,
+    SetRoot,
+    Timer,
+    WatchCancelReq,
+)
 from kvs_sim.sim.overlay import Overlay
 
 LIVE_REQUEST_RETRY = 2.0
@@ -80,6 +90,20 @@ log = logging.getLogger("kvs_sim.live")
 EVENT_MODES = ("tree", "broker")
 _EVENT_KIND = {SetRoot: "setroot", NamespaceRemoved: "removed"}
 _DEDUP_WINDOW = 20_000
+
+CLIENT_REQUESTS = tuple(
+    cls
+    for cls in MESSAGE_TYPES.values()
+    if "client" in {f.name for f in fields(cls)} and cls is not Reply
+)
+"""What a client may send: requests carrying an engine-assigned ``client`` id."""
+RANK_MESSAGES = tuple(
+    cls
+    for cls in MESSAGE_TYPES.values()
+    if cls not in CLIENT_REQUESTS and cls not in EVENT_TYPES and cls not in (Reply, Timer)
+)
+"""What may arrive on a rank topic: rank-to-rank messages (never a client
+request, an event, a reply, or a timer, which only the engine itself makes)."""
 
 RankFactory = Callable[..., Any]
 """``make_rank(rank, parent, port, config)`` -> an object with ``start``/``handle``."""
@@ -143,9 +167,19 @@ class LiveEngine:
         qos: int = 1,
         store: Any = None,
         report_roots: bool = False,
+        credentials: str | Path | None = None,
     ) -> None:
-        self.url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
-        self.cluster = tp.check_cluster(cluster or self.url.cluster or tp.DEFAULT_CLUSTER)
+        url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
+        self.cluster = tp.check_cluster(cluster or url.cluster or tp.DEFAULT_CLUSTER)
+        self.url, found_ca = cr.login(url, self.cluster, cr.RANKS, credentials)
+        self.secure = self.url.username is not None
+        """Logged in: requests carry the caller's identity in their topic."""
+        if not self.secure:
+            log.warning(
+                "no credentials for %s: the broker cannot tell ranks from clients, and "
+                "request identities are not checked",
+                self.url,
+            )
         self.overlay = overlay or Overlay.kary(size, fanout)
         if self.overlay.size != size:
             raise ValueError(f"overlay has {self.overlay.size} ranks, size is {size}")
@@ -183,11 +217,13 @@ class LiveEngine:
         self._stopped = False
         status = tp.status_topic(self.cluster, self.client_id)
         subs = [tp.rank_topic(self.cluster, r) for r in self.hosted]
+        subs += [tp.req_filter(self.cluster, r) for r in self.hosted]
         subs.append(tp.status_filter(self.cluster))
         # Nemeses (kvs_sim.live.faults): the retained set of active faults.
         self.faults = FaultFilter(self.overlay)
         self._nemesis_topic = nemesis_topic(self.cluster)
         subs.append(self._nemesis_topic)
+        self._parents: set[int] = set()
         if events == "broker":
             subs.append(tp.event_filter(self.cluster))
         else:
@@ -195,20 +231,23 @@ class LiveEngine:
             parents = {self.overlay.parent[r] for r in self.hosted if r != 0}
             if local:
                 parents -= set(self.hosted)  # handed over in-process instead
+            self._parents = parents
             for p in sorted(parents):
                 subs.append(
                     tp.event_filter(self.cluster) if p == 0 else tp.down_topic(self.cluster, p)
                 )
         self._down_head = tp.down_topic(self.cluster, 0)[:-1]
+        self._req_head = tp.req_filter(self.cluster, 0)[: -len("+/0")]
         self.transport = Transport(
             self.url,
             client_id=self.client_id,
             subscriptions=subs,
             on_message=self._on_message,
-            ca_file=ca_file,
+            ca_file=ca_file or found_ca,
             will=Will(status, self._status_payload("down")),
             connect_timeout=connect_timeout,
             qos=qos,
+            on_connect=self._announce,
         )
         self._status_topic = status
 
@@ -233,7 +272,6 @@ class LiveEngine:
                 extra["hooks"] = RankHooks(root_applied=self._report_root)
             self.ranks[r] = factory(r, parent, _RankPort(self, r), self.config, **extra)
         await self.transport.start()
-        self.transport.publish(self._status_topic, self._status_payload("up"), qos=1, retain=True)
         await self._wait_for_ancestors()
         for r in self.hosted:
             try:
@@ -244,6 +282,14 @@ class LiveEngine:
         for r, msg in held:
             self.deliver(r, msg)
         self.ready.set()
+
+    def _announce(self) -> None:
+        """After every (re)connection: the retained status says this process is up
+        (a replaced broker has lost it; processes starting later wait for it)."""
+        if not self._stopped:
+            self.transport.publish(
+                self._status_topic, self._status_payload("up"), qos=1, retain=True
+            )
 
     async def _wait_for_ancestors(self) -> None:
         needed = {a for r in self.hosted for a in self.overlay.ancestors(r)} - set(self.hosted)
@@ -278,21 +324,27 @@ class LiveEngine:
     # -- inbound -------------------------------------------------------------
 
     def _on_message(self, inc: Incoming) -> None:
+        """Sort an incoming publish by topic; anything out of place is dropped
+        (and logged): a client request only on a request topic, a rank message
+        only on a rank topic, an event only on the leader's event topics or on
+        the ``down`` topic of a parent of a hosted rank."""
         topic = inc.topic
         if topic.startswith(self._rank_head):
             tail = topic[len(self._rank_head) :]
-            if not tail.isdigit():
-                return self._drop(topic, "not a rank topic")
+            env = self._decode(inc) if tail.isdigit() else None
+            if env is None:
+                return None
+            if inc.response_topic is not None or not isinstance(env.msg, RANK_MESSAGES):
+                return self._drop(topic, f"{type(env.msg).__name__} is not a rank message")
+            return self.route(int(tail), env)
+        if topic.startswith(self._req_head):
+            return self._client_request(inc)
+        if topic.startswith(self._event_head):
             env = self._decode(inc)
             if env is None:
                 return None
-            if inc.response_topic is not None:
-                return self._client_request(int(tail), env, inc)
-            return self.route(int(tail), env)
-        if topic.startswith(self._event_head):
-            env = self._decode(inc)
-            if env is None or not isinstance(env.msg, EVENT_TYPES):
-                return None
+            if not isinstance(env.msg, EVENT_TYPES) or env.src != 0:
+                return self._drop(topic, f"{type(env.msg).__name__} from {env.src} is no event")
             if self.events == "broker":
                 for r in self.hosted:
                     if r != env.src:
@@ -302,8 +354,15 @@ class LiveEngine:
         if topic.startswith(self._down_head):
             tail = topic[len(self._down_head) :]
             env = self._decode(inc)
-            if env is None or not tail.isdigit() or not isinstance(env.msg, EVENT_TYPES):
+            if env is None:
                 return None
+            if (
+                not tail.isdigit()
+                or int(tail) not in self._parents
+                or env.src != int(tail)
+                or not isinstance(env.msg, EVENT_TYPES)
+            ):
+                return self._drop(topic, f"{type(env.msg).__name__} from {env.src} out of place")
             return self._from_parent(int(tail), env.msg)
         if topic.startswith(self._status_head):
             return self._status(inc)
@@ -311,7 +370,7 @@ class LiveEngine:
             return self.faults.update_payload(inc.payload)
         return self._drop(topic, "unexpected topic")
 
-    def _decode(self, inc: Incoming) -> Envelope | None:
+    def _decode(self, inc: Incoming, sender: str = "") -> Envelope | None:
         self.stats["received"] += 1
         try:
             env = codec.decode_envelope(inc.payload)
@@ -319,11 +378,12 @@ class LiveEngine:
             self._drop(inc.topic, str(exc))
             return None
         if env.id:
-            if env.id in self._seen:
+            key = f"{sender}/{env.id}" if sender else env.id
+            if key in self._seen:
                 self.stats["dropped"] += 1
                 log.debug("duplicate %s on %s dropped", env.id, inc.topic)
                 return None
-            self._seen[env.id] = None
+            self._seen[key] = None
             if len(self._seen) > _DEDUP_WINDOW:
                 self._seen.popitem(last=False)
         return env
@@ -347,15 +407,9 @@ class LiveEngine:
         if hop not in self.ranks:
             return self._drop(tp.rank_topic(self.cluster, hop), f"rank {hop} is not hosted here")
         if self.faults.active and env.src != hop and 0 <= env.src < self.size:
-            ov = self.overlay
-            prev = ov.parent[hop] if isinstance(msg, EVENT_TYPES) else ov.next_hop(hop, env.src)
+            prev = self.overlay.next_hop(hop, env.src)
             if self.faults.crossing(prev, hop, msg, lambda: self.route(hop, env)):
                 return None
-        if isinstance(msg, EVENT_TYPES):
-            self.deliver(hop, msg)
-            if self.events == "tree":
-                self.forward_event(hop, msg)
-            return None
         if env.dst == hop:
             return self.deliver(hop, msg)
         if not 0 <= env.dst < self.size:
@@ -398,22 +452,38 @@ class LiveEngine:
             self.loop.call_soon(self._from_parent, rank, msg)
         self._publish_event(tp.down_topic(self.cluster, rank), rank, msg)
 
-    def _client_request(self, rank: int, env: Envelope, inc: Incoming) -> None:
-        msg = env.msg
+    def _client_request(self, inc: Incoming) -> None:
+        """A request on ``req/<account>/<rank>``.  Logged in, the caller is the
+        account (only it may publish there) and its uid replaces whatever the
+        payload claims; its replies may only go to that account's reply topics."""
+        account, _, tail = inc.topic[len(self._req_head) :].partition("/")
+        uid = cr.uid_of(account, self.cluster) if self.secure else None
+        if not tail.isdigit() or int(tail) not in self.ranks:
+            return self._drop(inc.topic, "not a request topic of a hosted rank")
+        if self.secure and uid is None:
+            return self._drop(inc.topic, f"{account!r} is not a client account of this cluster")
+        reply_to = inc.response_topic
+        if reply_to is None or not reply_to.startswith(tp.client_prefix(self.cluster, account)):
+            return self._drop(inc.topic, f"response topic {reply_to!r} is not {account!r}'s")
+        env = self._decode(inc, account)
+        if env is None:
+            return None
+        msg: Any = env.msg
+        rank = int(tail)
         own = getattr(msg, "client", None)
-        if rank not in self.ranks or not isinstance(own, int):
-            return self._drop(inc.topic, f"not a client request for a hosted rank: {msg!r}")
-        assert inc.response_topic is not None
+        if not isinstance(msg, CLIENT_REQUESTS) or type(own) is not int:
+            return self._drop(inc.topic, f"{type(msg).__name__} is not a client request")
         cid = next(self._client_ids)
-        self._clients[cid] = (inc.response_topic, inc.correlation, own)
+        self._clients[cid] = (reply_to, inc.correlation, own)
+        changes: dict[str, Any] = {"client": cid}
+        if uid is not None and hasattr(msg, "userid"):
+            changes["userid"] = uid
         if isinstance(msg, WatchCancelReq):
             # The watch is named by the client's own id for it: translate it.
-            watch = self._client_index.get((inc.response_topic, msg.watch), -1)
-            msg = replace(msg, client=cid, watch=watch)
+            changes["watch"] = self._client_index.get((reply_to, msg.watch), -1)
         else:
-            self._client_index[(inc.response_topic, own)] = cid
-            msg = replace(msg, client=cid)
-        return self.deliver(rank, msg)
+            self._client_index[(reply_to, own)] = cid
+        return self.deliver(rank, replace(msg, **changes))  # type: ignore[type-var]
 
     def deliver(self, rank: int, msg: Any) -> None:
         """Hand ``msg`` to hosted ``rank`` (held until the ranks are started)."""

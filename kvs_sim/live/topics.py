@@ -6,17 +6,23 @@ Every topic of a cluster lives under ``kvs-sim/<cluster>/`` so that several
 clusters share one broker without seeing each other's traffic:
 
 ``kvs-sim/<cluster>/rank/<r>``
-    Messages *to* rank ``r``: rank-to-rank messages on their next hop, tree-mode
-    events from ``r``'s parent, and client requests.  Each payload is an
-    envelope (:func:`kvs_sim.live.codec.encode_envelope`) naming the final
-    destination, so the process hosting ``r`` forwards what is not for ``r``.
+    Rank-to-rank messages *to* rank ``r`` on their next hop (rank accounts only).
+    Each payload is an envelope (:func:`kvs_sim.live.codec.encode_envelope`)
+    naming the final destination, so the process hosting ``r`` forwards what is
+    not for ``r``.
+``kvs-sim/<cluster>/req/<account>/<r>``
+    Client requests to rank ``r`` from the client logged in as ``<account>``: the
+    broker's ACL lets only that account publish there, so the rank takes the
+    caller's identity from this level (:func:`kvs_sim.live.credentials.uid_of`).
+``kvs-sim/<cluster>/down/<r>``
+    Tree-mode events rank ``r`` forwards to its children.
 ``kvs-sim/<cluster>/event/<ns>/setroot`` and ``.../event/<ns>/removed``
     Every event the leader publishes, always (``mosquitto_sub -t
     'kvs-sim/+/event/#' -v`` shows them live).  In ``broker`` event mode the
     ranks subscribe here instead of receiving events from their parent.
-``kvs-sim/<cluster>/client/<uuid>``
+``kvs-sim/<cluster>/client/<account>/<uuid>``
     Replies to one external client; requests name it as their MQTT v5 response
-    topic and carry correlation data.
+    topic and carry correlation data.  Only ``<account>`` may read it.
 ``kvs-sim/<cluster>/status/<client-id>``
     Retained liveness of one rank process: ``{"ranks": [...], "state": "up"}``,
     replaced by ``"down"`` on a clean exit or by the broker (the will) on a crash.
@@ -95,6 +101,8 @@ def parse_url(url: str) -> BrokerURL:
         port = parts.port
     except ValueError:
         raise URLError(f"invalid broker URL {url!r}: bad port") from None
+    if port == 0:
+        raise URLError(f"invalid broker URL {url!r}: port must be 1-65535, got 0")
     if not parts.hostname:
         raise URLError(f"invalid broker URL {url!r}: no host")
     if parts.query or parts.fragment:
@@ -141,8 +149,27 @@ def event_filter(cluster: str) -> str:
     return f"{ROOT}/{cluster}/event/#"
 
 
-def client_topic(cluster: str, client: str) -> str:
-    return f"{ROOT}/{cluster}/client/{client}"
+ANONYMOUS = "anonymous"
+"""The account level of requests made without credentials (brokers not ours)."""
+
+
+def req_topic(cluster: str, account: str | None, rank: int) -> str:
+    """Where the client logged in as ``account`` sends requests to ``rank``."""
+    return f"{ROOT}/{cluster}/req/{account or ANONYMOUS}/{rank}"
+
+
+def req_filter(cluster: str, rank: int) -> str:
+    return f"{ROOT}/{cluster}/req/+/{rank}"
+
+
+def client_prefix(cluster: str, account: str | None) -> str:
+    """What every reply topic of ``account`` starts with."""
+    return f"{ROOT}/{cluster}/client/{account or ANONYMOUS}/"
+
+
+def client_topic(cluster: str, account: str | None, client: str) -> str:
+    """The reply topic of one client of ``account``."""
+    return client_prefix(cluster, account) + client
 
 
 def status_topic(cluster: str, client_id: str) -> str:

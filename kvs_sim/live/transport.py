@@ -49,6 +49,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import os
 import socket
 import threading
 from collections.abc import Callable, Iterable
@@ -73,6 +74,32 @@ class BrokerUnreachable(ConnectionError):
 
     Raised by :meth:`Transport.start` only; later disconnections are retried.
     """
+
+
+class NotAuthorized(BrokerUnreachable):
+    """The broker refused the login (bad or missing credentials): not retried."""
+
+
+_REFUSED = {
+    4: "bad user name or password",
+    5: "not authorized",
+    134: "bad user name or password",
+    135: "not authorized",
+}
+"""CONNACK codes of a refused login (MQTT 3.1.1 and 5)."""
+
+
+def _refusal(exc: Exception) -> str | None:
+    rc = getattr(exc, "rc", None)
+    return _REFUSED.get(getattr(rc, "value", rc))  # type: ignore[arg-type]
+
+
+def check_ca_file(path: str | None) -> None:
+    """FileNotFoundError naming ``path`` if it is given and not a readable file."""
+    if path is not None and not os.path.isfile(path):
+        raise FileNotFoundError(f"CA file {path} does not exist")
+    if path is not None and not os.access(path, os.R_OK):
+        raise PermissionError(f"CA file {path} is not readable")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +140,9 @@ class Transport:
         connect_timeout: float = 5.0,
         backoff: tuple[float, float] = (0.05, 2.0),
         qos: int = 1,
+        on_connect: Callable[[], None] | None = None,
     ) -> None:
+        check_ca_file(ca_file)
         self.url = url
         self.client_id = client_id
         self.subscriptions = list(subscriptions)
@@ -126,6 +155,8 @@ class Transport:
         self.backoff = backoff
         self.qos = qos
         """QoS of the subscriptions and the default of :meth:`publish`."""
+        self.on_connect = on_connect
+        """Called after each (re)connection, once subscribed."""
         self.connected = asyncio.Event()
         self.connections = 0
         """How many times a connection was established (1 + reconnects)."""
@@ -194,6 +225,8 @@ class Transport:
                     if self.subscriptions:
                         await client.subscribe([(t, self.qos) for t in self.subscriptions])
                     self._flush_early()
+                    if self.on_connect is not None:
+                        self.on_connect()
                     self.connected.set()
                     if self.connections > 1:
                         log.warning("reconnected to %s", self.url)
@@ -203,6 +236,14 @@ class Transport:
                 self.connected.clear()
                 if self._closing:
                     return
+                refused = _refusal(exc)
+                if refused and self.connections == 0:
+                    who = (
+                        f"as {self.url.username!r}" if self.url.username else "without credentials"
+                    )
+                    raise NotAuthorized(
+                        f"the MQTT broker at {self.url} refused the login {who}: {refused}"
+                    ) from None
                 if self.connections == 0 and loop.time() >= first_deadline:
                     raise BrokerUnreachable(
                         f"cannot reach the MQTT broker at {self.url}: {exc}"
@@ -234,7 +275,7 @@ class Transport:
         self._closing = True
         task, self._task = self._task, None
         task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError, BrokerUnreachable):
             await task
 
     # -- traffic -------------------------------------------------------------

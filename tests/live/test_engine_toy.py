@@ -15,7 +15,7 @@ from live_helpers import ToyRank, make_toy, until
 from kvs_sim.live.broker import Broker, free_port
 from kvs_sim.live.client import LiveClient
 from kvs_sim.live.engine import LiveEngine
-from kvs_sim.live.transport import BrokerUnreachable
+from kvs_sim.live.transport import BrokerUnreachable, NotAuthorized
 from kvs_sim.rank import messages as m
 
 pytestmark = pytest.mark.live
@@ -108,10 +108,11 @@ async def test_bad_payloads_and_crashing_handlers_are_dropped(
     broker: Broker, cluster: str, three: list[LiveEngine]
 ) -> None:
     topic = f"kvs-sim/{cluster}/rank/3"
+    ranks = broker.account(cluster)  # only rank accounts may publish there
     for payload in ("garbage", '{"v": 9}', '{"v":1,"dst":3,"src":0,"t":"Nope","f":{}}'):
         subprocess.run(
             ["mosquitto_pub", "-h", "127.0.0.1", "-p", str(broker.port), "-q", "1",
-             "-t", topic, "-m", payload],
+             "-u", ranks.username, "-P", ranks.password, "-t", topic, "-m", payload],
             check=True, timeout=10,
         )  # fmt: skip
     host = next(e for e in three if 3 in e.ranks)
@@ -178,14 +179,11 @@ async def test_no_message_lost_across_a_broker_restart(cluster: str) -> None:
 
 
 async def test_username_and_password(cluster: str) -> None:
-    with Broker(users={"alice": "s3cret"}) as b:
-        good = b.url.replace("mqtt://", "mqtt://alice:s3cret@")
-        bad = b.url.replace("mqtt://", "mqtt://alice:wrong@")
-        with pytest.raises(BrokerUnreachable, match=r"alice@127\.0\.0\.1"):
+    with Broker() as b:
+        good = b.login_url(cluster, 0)
+        bad = good.replace(f":{b.account(cluster, 0).password}@", ":wrong@")
+        with pytest.raises(NotAuthorized, match=r"\*\.uid0@127\.0\.0\.1.*refused the login"):
             async with LiveClient(bad, connect_timeout=0.5):
                 pass
-        with pytest.raises(BrokerUnreachable):
-            async with LiveClient(b.url, connect_timeout=0.5):  # anonymous
-                pass
-        async with _engine(good, cluster, range(SIZE)), LiveClient(good, cluster=cluster) as c:
+        async with _engine(b.url, cluster, range(SIZE)), LiveClient(good, cluster=cluster) as c:
             assert (await c.request(_commit("auth", 1))).errnum == 0

@@ -179,7 +179,9 @@ def test_topic_layout() -> None:
         topics.event_topic("c1", "a/b+#%", "setroot") == "kvs-sim/c1/event/a%2Fb%2B%23%25/setroot"
     )
     assert topics.unquote_level("a%2Fb%2B%23%25") == "a/b+#%"
-    assert topics.client_topic("c1", "u") == "kvs-sim/c1/client/u"
+    assert topics.client_topic("c1", "c1.uid0", "u") == "kvs-sim/c1/client/c1.uid0/u"
+    assert topics.client_topic("c1", None, "u") == "kvs-sim/c1/client/anonymous/u"
+    assert topics.req_topic("c1", "c1.uid7", 3) == "kvs-sim/c1/req/c1.uid7/3"
     assert topics.rank_of_topic("c1", "kvs-sim/c1/rank/12") == 12
     assert topics.rank_of_topic("c1", "kvs-sim/c2/rank/12") is None
     assert topics.rank_of_topic("c1", "kvs-sim/c1/rank/x") is None
@@ -222,6 +224,7 @@ def test_parse_url() -> None:
         ("127.0.0.1:1883", "expected mqtt://"),
         ("mqtt://:1883", "no host"),
         ("mqtt://h:99999", "bad port"),
+        ("mqtt://h:0/c", "port must be 1-65535, got 0"),
         ("mqtt://h:1/a/b", "invalid cluster name"),
         ("mqtt://h:1/c?x=1", "unexpected query"),
     ],
