@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from kvs_sim.live import credentials as cr
 from kvs_sim.live import topics as tp
 from kvs_sim.live.faults import encode_state, nemesis_topic
 from kvs_sim.live.ranks import format_ranks
@@ -52,7 +53,9 @@ class Control:
     """``async with Control(url, cluster) as c: i = c.add({...}); ...; c.heal(i)``"""
 
     def __init__(self, url: str | tp.BrokerURL, cluster: str, *, ca_file: str | None = None):
-        self.url = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
+        parsed = url if isinstance(url, tp.BrokerURL) else tp.parse_url(url)
+        # Faults are an operator's tool: the controller logs in as the ranks do.
+        self.url, found_ca = cr.login(parsed, cluster, cr.RANKS)
         self.cluster = cluster
         self.active: dict[str, dict[str, Any]] = {}
         self.statuses: dict[str, dict[str, Any]] = {}
@@ -64,7 +67,7 @@ class Control:
             subscriptions=[self._topic, tp.status_filter(cluster)],
             on_message=self._on_message,
             persistent=False,
-            ca_file=ca_file,
+            ca_file=ca_file or found_ca,
         )
 
     async def __aenter__(self) -> Control:
