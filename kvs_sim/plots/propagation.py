@@ -165,7 +165,15 @@ def plot_propagation(
             )
         )
     if handles:
-        ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
+        # Below the tree, outside the axes: inside, it would cover ranks.
+        ax.legend(
+            handles=handles,
+            loc="upper center",
+            bbox_to_anchor=(0.5, 0.0),
+            ncol=len(handles),
+            fontsize=8,
+            frameon=False,
+        )
     ax.set_yticks([-float(d) for d in range(int(height) + 1)])
     ax.set_yticklabels([f"depth {d}" for d in range(int(height) + 1)])
     ax.tick_params(axis="y", left=False, labelleft=True)

@@ -257,8 +257,14 @@ def plot_spacetime(
                 color="#222222",
                 clip_on=True,
             )
+    # A kind only ever sent by a rank to itself (a timer) is drawn as a mark, others
+    # as arrows: the legend shows each the way the plot draws it.
+    arrows = {name(d[3]) for d in drawn if CLIENT not in d[1:3] and d[1] != d[2]}
     for k in kinds:
-        ax.plot([], [], color=color[k], lw=2, label=MESSAGE_LABELS.get(k, k))
+        if k in arrows:
+            ax.plot([], [], color=color[k], lw=2, label=MESSAGE_LABELS.get(k, k))
+        else:
+            ax.plot([], [], marker="x", color=color[k], ms=5, ls="", label=MESSAGE_LABELS.get(k, k))
     if any(d[1] == CLIENT for d in drawn):
         ax.plot([], [], marker="v", color="#555555", ls="", label="client request arrives")
     if any(d[2] == CLIENT for d in drawn):

@@ -139,7 +139,10 @@ def plot_staleness(
             ax.set_title(f"{label}: {head}" if label else head, fontsize=10)
     for j, (key, _) in enumerate(panels):  # one x range per column, fitting every row
         most = max((v for _, data in rows for _, v in data.get(key, ())), default=0.0)
-        axes[0][j].set_xlim(0.0, 1.04e3 * most if most > 0 else 1.0)
+        right = 1.04e3 * most if most > 0 else 1.0
+        # A little room left of 0, so a curve of all-zero samples (rank 0 is never
+        # stale) is a visible vertical line, not hidden under the axis.
+        axes[0][j].set_xlim(-0.03 * right, right)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
