@@ -106,6 +106,7 @@ class WatchStream:
         self.values: list[Any] = []
         self.error: KVSError | None = None
         self.ended = False
+        self.started = 0.0  # when the client started the watch
         self.callbacks: list[Callable[[WatchStream, Any], None]] = []
         self._waiter: Any = None
 
@@ -271,6 +272,7 @@ class Handle:
 
     def watch(self, key: str, *, ns: str = PRIMARY, flags: int = 0) -> WatchStream:
         stream = WatchStream(self, key, ns)
+        stream.started = self.backend.now()
 
         def build(c: int) -> m.WatchReq:
             stream.client = c
@@ -290,7 +292,9 @@ class Handle:
                 key=stream.key,
                 value=_jsonable(decode_value(value) if isinstance(value, bytes) else value),
                 version=seq,
-                invoke=now,
+                # A response is one element of a stream the client asked for when it
+                # started the watch: it is ordered after nothing later than that.
+                invoke=stream.started,
                 complete=now,
             )
 

@@ -14,15 +14,20 @@ the key up again whenever a new root mentions it, and answers again:
 
 When the rank skipped versions (it learned a newer root without the keys in
 between), every watch of the namespace looks again.  A key removed under a watch
-ends the stream with ``ENOENT``; cancelling ends it with ``ENODATA``.  While a
-re-lookup is stalled on a missing object, further root changes are absorbed: the
-resumed lookup reads the newest root, which may skip intermediate values, as
-commit merging does in Flux.
+ends the stream with ``ENOENT``; cancelling ends it with ``ENODATA``.
+
+Each root that concerns a watch is queued on it and looked up *at that root*, and
+the answers go out in root order, as Flux's kvs-watch module does (one lookup per
+setroot, responses in commit order): a lookup stalled on a missing object holds
+the later ones back, it does not swallow them.  So a watcher misses a value only
+when commits were merged into one version (or under ``WATCH_UNIQ``), never because
+its rank was busy.
 """
 
 from __future__ import annotations
 
 import errno
+from collections import deque
 from typing import TYPE_CHECKING
 
 from kvs_sim.core.errors import KVSError, NoData, NoSuchKey, NotSupported
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
 class Watch:
     """One client's watch of one key."""
 
-    __slots__ = ("busy", "client", "flags", "key", "last", "ns", "started")
+    __slots__ = ("busy", "client", "flags", "key", "last", "ns", "queue", "started")
 
     def __init__(self, client: int, ns: str, key: str, flags: int) -> None:
         self.client = client
@@ -48,6 +53,7 @@ class Watch:
         self.last: bytes | None = None
         self.started = False
         self.busy = False
+        self.queue: deque[tuple[str, int]] = deque()  # roots to answer for, oldest first
 
 
 def _touches(changed: str, key: str) -> bool:
@@ -72,6 +78,7 @@ def on_watch(rank: RankBase, req: WatchReq) -> None:
     if rank.watches_by_client is None:
         rank.watches_by_client = {}
     rank.watches_by_client[req.client] = watch
+    watch.queue.append((st.rootref, st.seq))
     watch_look(rank, watch)
 
 
@@ -86,46 +93,50 @@ def on_watch_cancel(rank: RankBase, req: WatchCancelReq) -> None:
 def refresh_watches(rank: RankBase, name: str, st: NsRoot, keys: tuple[str, ...] | None) -> None:
     changed = None if keys is None else frozenset(keys)
     for watch in list(st.watches or ()):
-        if watch.busy:
-            continue
         if changed is not None:
             if watch.flags & WATCH_FULL:
                 if not any(_touches(k, watch.key) for k in changed):
                     continue
             elif watch.key not in changed:
                 continue
-        watch_look(rank, watch)
+        watch.queue.append((st.rootref, st.seq))
+        if not watch.busy:
+            watch_look(rank, watch)
 
 
 def watch_look(rank: RankBase, watch: Watch) -> None:
-    """Look the watched key up at the current root and answer if needed."""
-    st = rank.roots.get(watch.ns)
-    if st is None:
-        end_watch(rank, watch, NotSupported(errno.EOPNOTSUPP, f"namespace {watch.ns!r} gone"))
-        return
-    try:
-        value = lookup(rank.load_object, st.rootref, watch.key, resolve_ns=rank.resolve_ns)
-    except Stall as exc:
-        watch.busy = True
-
-        def resume(err: KVSError | None) -> None:
-            watch.busy = False
-            if err is not None:
-                end_watch(rank, watch, err)
-            elif (rank.watches_by_client or {}).get(watch.client) is watch:
-                watch_look(rank, watch)
-
-        rank.stall(exc, resume)
-        return
-    except NoSuchKey as err:
-        if not watch.started and watch.flags & WAITCREATE:
+    """Answer for every queued root in order: look the key up at each; a lookup
+    that stalls on a missing object resumes the queue once the object is in."""
+    while watch.queue:
+        if watch.ns not in rank.roots:
+            end_watch(rank, watch, NotSupported(errno.EOPNOTSUPP, f"namespace {watch.ns!r} gone"))
             return
-        end_watch(rank, watch, err)
-        return
-    except KVSError as err:
-        end_watch(rank, watch, err)
-        return
-    watch_emit(rank, watch, value, st.seq)
+        rootref, seq = watch.queue[0]
+        try:
+            value = lookup(rank.load_object, rootref, watch.key, resolve_ns=rank.resolve_ns)
+        except Stall as exc:
+            watch.busy = True
+
+            def resume(err: KVSError | None) -> None:
+                watch.busy = False
+                if err is not None:
+                    end_watch(rank, watch, err)
+                elif (rank.watches_by_client or {}).get(watch.client) is watch:
+                    watch_look(rank, watch)
+
+            rank.stall(exc, resume)
+            return
+        except NoSuchKey as err:
+            watch.queue.popleft()
+            if not watch.started and watch.flags & WAITCREATE:
+                continue
+            end_watch(rank, watch, err)
+            return
+        except KVSError as err:
+            end_watch(rank, watch, err)
+            return
+        watch.queue.popleft()
+        watch_emit(rank, watch, value, seq)
 
 
 def watch_emit(rank: RankBase, watch: Watch, value: bytes, seq: int) -> None:
