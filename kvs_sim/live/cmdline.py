@@ -83,20 +83,38 @@ def setup_logging(verbose: int) -> None:
 
 
 def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
-    """Run ``main(stop)`` in a fresh loop; SIGINT/SIGTERM set ``stop``."""
+    """Run ``main(stop)`` in a fresh loop; SIGINT/SIGTERM set ``stop``.
+
+    After a signal, once ``main`` has returned (its connections closed, its
+    output flushed), the process exits at once with ``main``'s status: the
+    interpreter's teardown of the modules a live command loads takes 0.1-0.4 s
+    on a busy 2-core machine, and a signalled command must be gone within 0.5 s.
+    """
+    signalled: list[int] = []
 
     async def wrapper() -> Any:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal(sig: int) -> None:
+            signalled.append(sig)
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         try:
             return await main(stop)
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
-    return asyncio.run(wrapper())
+    result = asyncio.run(wrapper())
+    if signalled and isinstance(result, int):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        logging.shutdown()
+        os._exit(result)
+    return result
 
 
 def fail(command: str, message: str, status: int = 1) -> int:

@@ -217,4 +217,5 @@ def login(
             f"no account for uid {role} of cluster {cluster!r} in {file} "
             f"(accounts for uids {', '.join(map(str, uids))}; the broker's --guest adds more)"
         )
-    return replace(url, username=account.username, password=account.password), creds.ca_file
+    ca_file = creds.ca_file if url.tls else None  # mqtt:// stays plain, as asked
+    return replace(url, username=account.username, password=account.password), ca_file

@@ -103,4 +103,6 @@ def test_login_with_a_named_file(tmp_path: Path) -> None:
     any_cluster.add_cluster(cr.ANY_CLUSTER)
     any_cluster.save(tmp_path / "any.json")
     got, ca = cr.login(url, "whatever", cr.RANKS, tmp_path / "any.json")
-    assert (got.username, ca) == ("*.ranks", "/ca.pem")
+    assert (got.username, ca) == ("*.ranks", None)  # mqtt:// is not TLS
+    got, ca = cr.login(parse_url("mqtts://h/c"), "whatever", 0, tmp_path / "any.json")
+    assert (got.username, ca) == ("*.uid0", "/ca.pem")
