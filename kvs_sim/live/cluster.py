@@ -24,10 +24,11 @@ scenario on real ranks:
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import json
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from kvs_sim.channel import Channel
@@ -51,6 +52,7 @@ class _ClockedBackend(LiveBackend):
         super().__init__(client)
         self.t0 = t0
         self._counted = on_reply
+        self.pending: dict[int, int] = {}  # request id -> rank
 
     def now(self) -> float:
         return self.loop.time() - self.t0
@@ -58,11 +60,28 @@ class _ClockedBackend(LiveBackend):
     def request(
         self, rank: int, build: Callable[[int], Any], on_reply: Callable[[Any], None]
     ) -> int:
+        ident = -1
+
         def counted(reply: Any) -> None:
+            if reply.final:
+                self.pending.pop(ident, None)
             self._counted()
             on_reply(reply)
 
-        return super().request(rank, build, counted)
+        ident = super().request(rank, build, counted)
+        self.pending[ident] = rank
+        return ident
+
+    def fail_pending(self, ranks: Iterable[int], errnum: int, errmsg: str) -> int:
+        """Answer every request waiting on one of ``ranks`` with an error (their
+        process crashed: the connection is gone, as a Flux client sees it)."""
+        dead = set(ranks)
+        gone = [i for i, r in self.pending.items() if r in dead]
+        for ident in gone:
+            waiter = self.client._waiters.pop(ident, None)  # as LiveBackend registers it
+            if callable(waiter):
+                waiter(m.Reply(client=ident, errnum=errnum, errmsg=errmsg))
+        return len(gone)
 
 
 class LiveCluster:
@@ -88,7 +107,7 @@ class LiveCluster:
         self._on_reply = on_reply
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client = LiveClient(url, cluster=cluster, timeout=timeout)
-        self._versions: dict[tuple[int, str], int] = {}
+        self._versions: dict[tuple[int, str], tuple[int, int]] = {}  # (epoch, seq)
         self._handles = itertools.count()
         self._channels = itertools.count()
         self._t0 = 0.0
@@ -116,6 +135,18 @@ class LiveCluster:
     async def __aexit__(self, *exc: object) -> None:
         await self._applied.close()
         await self._client.__aexit__(None, None, None)
+
+    @property
+    def client(self) -> LiveClient:
+        return self._client
+
+    def crashed(self, ranks: Iterable[int]) -> int:
+        """``ranks`` crashed: their waiting clients get ECONNRESET (may or may not
+        have happened); returns how many."""
+        assert self._backend is not None
+        return self._backend.fail_pending(
+            ranks, errno.ECONNRESET, "the rank crashed: this request may or may not take effect"
+        )
 
     def _count_reply(self) -> None:
         if self._on_reply is not None:
@@ -162,11 +193,11 @@ class LiveCluster:
 
     def version(self, rank: int = 0, ns: str = PRIMARY) -> int:
         """The newest root version ``rank`` reported applying (-1 if none)."""
-        return self._versions.get((rank, ns), -1)
+        return self._versions.get((rank, ns), (-1, -1))[1]
 
     def converged(self, ns: str = PRIMARY) -> bool:
-        target = self.version(0, ns)
-        return all(self.version(r, ns) == target for r in range(self.size))
+        target = self._versions.get((0, ns))
+        return all(self._versions.get((r, ns)) == target for r in range(self.size))
 
     async def settle(self, timeout: float, ns: str = PRIMARY) -> bool:
         """Wait until every rank reported the leader's newest version (or timeout)."""
@@ -191,14 +222,22 @@ class LiveCluster:
                 int(report["seq"]),
                 report["t"],
             )
-        except (ValueError, KeyError, TypeError):
+            epoch = int(report.get("epoch", 0))
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("dropped a malformed root report on %s", inc.topic)
             return
         if self._loop is not None and 0 <= rank < self.size and t >= self._t0:
-            self._root(rank, ns, seq, float(t) - self._t0)
+            self._root(rank, ns, seq, float(t) - self._t0, epoch)
 
-    def _root(self, rank: int, ns: str, seq: int, time: float) -> None:
-        if seq > self._versions.get((rank, ns), -1):
-            self._versions[(rank, ns)] = seq
+    def _root(self, rank: int, ns: str, seq: int, time: float, epoch: int = 0) -> None:
+        """A rank applied root ``seq`` of leader ``epoch`` (a newer epoch wins over
+        any sequence of an older one: versions restart after a leader crash)."""
+        if (epoch, seq) > self._versions.get((rank, ns), (-1, -1)):
+            self._versions[(rank, ns)] = (epoch, seq)
         if self.recorder is not None:
             self.recorder.root(rank=rank, ns=ns, version=seq, time=time)
+
+    def leader_resumed(self, epoch: int, seq: int) -> None:
+        """The restarted leader resumed at ``seq`` in ``epoch`` (it reports no root
+        for the one it resumes from)."""
+        self._root(0, PRIMARY, seq, self.now, epoch)

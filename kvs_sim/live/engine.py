@@ -549,9 +549,12 @@ class LiveEngine:
 
     def _report_root(self, rank: int, ns: str, seq: int, rootref: str, time: float) -> None:
         """``--report-roots``: tell observers when a hosted rank applied a root (the
-        time is the monotonic clock every process on this machine shares)."""
+        time is the monotonic clock every process on this machine shares; ``epoch``
+        the leader epoch of the root, as versions restart after a leader crash)."""
         assert self._applied_topic is not None
-        payload = json.dumps({"rank": rank, "ns": ns, "seq": seq, "t": time})
+        st = self.ranks[rank].roots.get(ns) if rank in self.ranks else None
+        epoch = getattr(st, "epoch", 0)
+        payload = json.dumps({"rank": rank, "ns": ns, "seq": seq, "t": time, "epoch": epoch})
         self.transport.publish(self._applied_topic, payload.encode())
 
     def respond(self, reply: Any) -> None:

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from types import TracebackType
 
-from kvs_sim.live.ranks import format_ranks
+from kvs_sim.live.ranks import format_ranks, parse_ranks
 
 
 def spawn_up(
@@ -152,11 +152,27 @@ class UpCluster:
 
     def restart(self, group: str, *, kill: bool = True) -> None:
         """Kill (SIGKILL) or stop (SIGTERM) one group's process and start it again."""
-        p = self.procs[group]
         if kill:
-            p.kill()
-            p.wait()
+            self.kill(group)
+        stop(self.procs[group])
+        self.start_group(group)
+
+    def group_of(self, rank: int) -> str:
+        """The group whose process hosts ``rank``."""
+        for g, spec in self.groups.items():
+            if rank in parse_ranks(spec, self.size):
+                return g
+        raise KeyError(f"no group hosts rank {rank}")
+
+    def kill(self, group: str) -> None:
+        """SIGKILL one group's process (a crash) and reap it."""
+        p = self.procs[group]
+        p.kill()
+        p.wait()
         stop(p)
+
+    def start_group(self, group: str) -> None:
+        """Start one group's process (again) and wait until it is ready."""
         self.procs[group] = self._spawn(group)
         wait_ready([self.procs[group]], self.timeout)
 

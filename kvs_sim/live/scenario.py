@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -80,9 +80,13 @@ def run_variant_live(
     broker_url: str | None = None,
     processes: int = 3,
     on_start: Callable[[Any, ScenarioArgs, Trace], None] | None = None,
+    nemeses: Iterable[Any] = (),
+    checkpoint_period: float | None = None,
 ) -> VariantRun:
-    """Run one variant of ``scenario`` on live ranks and check it."""
+    """Run one variant of ``scenario`` on live ranks and check it, inflicting
+    ``nemeses`` (a :mod:`kvs_sim.nemesis` schedule, see :mod:`kvs_sim.live.schedule`)."""
     from kvs_sim.live.launch import UpCluster
+    from kvs_sim.live.schedule import bounded, crashed_ranks, isolate
 
     setup = prepare(scenario, cli, variant, live=True)
     opts, overlay = setup.opts, setup.overlay
@@ -90,15 +94,19 @@ def run_variant_live(
     trace = Trace(keep=False)
     extra = ["--report-roots", "--events", opts["events"]]
     extra += ["--commit-response", opts["commit_response"]]
+    if checkpoint_period is not None:
+        extra += ["--checkpoint-period", str(checkpoint_period)]
+    entries = bounded(nemeses, float(opts["max_time"]))
+    layout = isolate(groups(size, processes), size, crashed_ranks(entries))
     with _broker(broker_url) as url:
-        up = UpCluster(url, size, groups(size, processes), fanout=fanout, extra=extra)
+        up = UpCluster(url, size, layout, fanout=fanout, extra=extra)
         try:
             up.start()
         except RuntimeError as exc:
             raise ScenarioFailed(f"could not start live ranks on {url}: {exc}") from None
         try:
             result, stats, end = asyncio.run(
-                _drive(scenario, url, up.name, setup, trace, on_start=on_start)
+                _drive(scenario, url, up, setup, trace, on_start=on_start, nemeses=entries)
             )
         finally:
             up.close()
@@ -120,27 +128,35 @@ def run_variant_live(
 async def _drive(
     scenario: Scenario,
     url: str,
-    name: str,
+    up: Any,
     setup: Setup,
     trace: Trace,
     *,
     on_start: Callable[[Any, ScenarioArgs, Trace], None] | None,
+    nemeses: Sequence[Any] = (),
 ) -> tuple[Any, list[dict[str, Any]], float]:
     from kvs_sim.live.cluster import LiveCluster
+    from kvs_sim.live.nemesis import Control
+    from kvs_sim.live.schedule import LiveNemeses
 
     where = str(scenario.path)
     opts, overlay, args = setup.opts, setup.overlay, setup.args
     max_time = float(opts["max_time"])
-    async with LiveCluster(
-        url,
-        name,
-        overlay.size,
-        opts["fanout"],
-        recorder=setup.recorder,
-        on_reply=trace.count_reply,
-    ) as cluster:
+    async with (
+        LiveCluster(
+            url,
+            up.name,
+            overlay.size,
+            opts["fanout"],
+            recorder=setup.recorder,
+            on_reply=trace.count_reply,
+        ) as cluster,
+        Control(url, up.name) as control,
+    ):
         if on_start is not None:
             on_start(cluster, args, trace)
+        inflict = LiveNemeses(up, cluster, control, nemeses)
+        running = asyncio.ensure_future(inflict.run())
         try:
             outcome = scenario.fn(cluster, args)
             result = (
@@ -157,6 +173,12 @@ async def _drive(
             raise ScenarioFailed(
                 f"{where} failed on live ranks: {own_line(e, scenario.path)}", e
             ) from None
+        finally:
+            running.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await running
+            await inflict.heal_all()  # crashed ranks restart, so convergence is judged
+            control.heal()
         await cluster.settle(SETTLE)
         stats = await asyncio.gather(*(cluster.stats(r) for r in range(overlay.size)))
         return result, list(stats), cluster.now
