@@ -20,6 +20,13 @@ Only the objects on the edited paths are re-encoded, so the cost of a commit is
 proportional to the sizes of the directories it rewrites, which is what Flux pays
 and what :attr:`ApplyResult.dirents_rewritten` reports to the service-time model.
 
+Large directories (:data:`~kvs_sim.core.dirs.FRAGMENT_MIN` entries or more) are
+stored as :class:`~kvs_sim.core.dirs.DirBlob` versions when the store accepts
+lazy blobs (``accepts_lazy``): a directory loaded from its lineage's head is
+edited as an overlay of changes on the head's entries (:class:`_Dir` ``base``),
+and unrolling it re-encodes only the changed entries
+(:func:`~kvs_sim.core.dirs.derive`).  Blobrefs are the same either way.
+
 Atomicity: nothing reachable from the old root is ever mutated (loaded objects
 are decoded fresh or copied), so if any op fails the caller's old root is still
 valid; the only side effect is that some new blobs may already have been stored,
@@ -56,7 +63,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from . import treeobj
+from . import dirs, treeobj
 from .errors import (
     InvalidArgument,
     IsDirectory,
@@ -112,21 +119,52 @@ def empty_root(store: BlobStore) -> str:
 
 
 class _Dir:
-    """A directory being edited: private, mutable, and unrolled at the end."""
+    """A directory being edited: private, mutable, and unrolled at the end.
 
-    __slots__ = ("changed", "entries", "orig", "subdirs")
+    With a ``base`` (the head of a large directory's lineage), ``entries`` holds
+    only the changes made on top of the base's entries, None marking a removal;
+    the base is read, never written, until unroll."""
 
-    def __init__(self, entries: dict[str, Any], orig: dict[str, Any] | None) -> None:
-        self.entries = entries  # name -> tree object or _Dir
+    __slots__ = ("base", "changed", "entries", "orig", "subdirs")
+
+    def __init__(
+        self,
+        entries: dict[str, Any],
+        orig: dict[str, Any] | None,
+        base: dirs.DirBlob | None = None,
+    ) -> None:
+        self.entries = entries  # name -> tree object or _Dir (or None: removed from base)
         self.orig = orig  # the dirref this was loaded from; None if new
+        self.base = base
         self.changed = orig is None
         self.subdirs: list[str] = []  # names that may hold a _Dir
+
+    def get(self, name: str) -> Any:
+        if self.base is None:
+            return self.entries.get(name)
+        ent = self.entries.get(name, _UNSET)
+        return self.base.entries.get(name) if ent is _UNSET else ent
+
+    def pop(self, name: str) -> bool:
+        """Remove ``name``; True if it was there."""
+        if self.base is None:
+            return self.entries.pop(name, None) is not None
+        if self.get(name) is None:
+            return False
+        self.entries[name] = None
+        return True
+
+
+_UNSET = object()
 
 
 class _Applier:
     __slots__ = (
         "cache",
+        "claimed",
+        "hash_name",
         "inline_max",
+        "lazy",
         "max_depth",
         "namespace",
         "new_refs",
@@ -152,11 +190,14 @@ class _Applier:
         self.max_depth = max_depth
         self.new_refs: dict[str, None] = {}
         self.rewritten = 0
+        self.lazy = bool(getattr(store, "accepts_lazy", False))
+        self.hash_name = str(getattr(store, "hash_name", "sha1"))
+        self.claimed: set[int] = set()  # lineages edited in place by this batch
         self.root = self._load_dir(treeobj.dirref(rootref), ".")
 
     # -- objects ------------------------------------------------------------------
 
-    def _store(self, data: bytes) -> str:
+    def _store(self, data: Any) -> str:
         ref = self.store.store(data)
         self.new_refs[ref] = None
         return ref
@@ -166,6 +207,9 @@ class _Applier:
         raw = self.store.load(ref)
         if raw is None:
             raise MissingObject(ref)
+        if type(raw) is dirs.DirBlob and raw.is_head and id(raw.lineage) not in self.claimed:
+            self.claimed.add(id(raw.lineage))  # one editor per lineage and batch
+            return _Dir({}, ent, raw)
         obj = treeobj.decode_loaded(ref, raw, self.cache)
         if obj["type"] != "dir":
             raise ProtocolError(f"dirref {ref} under {key!r} names a {obj['type']!r}, not a dir")
@@ -200,7 +244,7 @@ class _Applier:
         node.changed = True
 
     def _append(self, node: _Dir, name: str, dirent: dict[str, Any], key: str) -> None:
-        cur = node.entries.get(name)
+        cur = node.get(name)
         if cur is None:
             self._insert(node, name, dirent)
             return
@@ -224,7 +268,7 @@ class _Applier:
         last = len(comps) - 1
         for i in range(last):
             name = comps[i]
-            ent = node.entries.get(name)
+            ent = node.get(name)
             if type(ent) is _Dir:
                 node = ent
                 continue
@@ -241,7 +285,7 @@ class _Applier:
                 self._follow(key, ent, comps[i + 1 :], dirent, flags=flags, depth=depth)
                 return
             elif kind == "dir":  # an inline dir (never stored by us): adopt it
-                node.entries.pop(name)
+                node.pop(name)
                 self._insert(node, name, ent)
                 node = node.entries[name]
             else:  # a value in the middle of the path
@@ -251,7 +295,7 @@ class _Applier:
                 node = self._new_subdir(node, name, _Dir({}, None))
         name = comps[last]
         if dirent is None:
-            if node.entries.pop(name, None) is not None:
+            if node.pop(name):
                 node.changed = True
         elif flags & APPEND:
             self._append(node, name, dirent, key)
@@ -292,8 +336,17 @@ class _Applier:
         orig = node.orig
         if not changed and orig is not None:
             return orig
-        ref = self._store(treeobj.encode({"ver": _VER, "type": "dir", "data": entries}))
-        self.rewritten += len(entries)
+        base = node.base
+        if base is not None:
+            blob = dirs.derive(base, entries)
+            ref = blob.ref if blob is base else self._store(blob)
+            self.rewritten += blob.count
+        elif self.lazy and len(entries) >= dirs.FRAGMENT_MIN:
+            ref = self._store(dirs.create(entries, self.hash_name))
+            self.rewritten += len(entries)
+        else:
+            ref = self._store(treeobj.encode({"ver": _VER, "type": "dir", "data": entries}))
+            self.rewritten += len(entries)
         if orig is not None and orig["data"][0] == ref:
             return orig
         return {"ver": _VER, "type": "dirref", "data": [ref]}

@@ -23,6 +23,13 @@ Flux keeps the KVS *checkpoint* (``version``, ``sequence``, ``timestamp``,
 ``rootref``) in the backing store too, so a restarted leader resumes from the last
 checkpointed root; both stores keep the latest one.
 
+A blob may also be stored as a :class:`LazyBlob`: an object that knows its
+blobref and size and produces its bytes on demand (``bytes(blob)``).  The leader's
+large directories are kept that way (:mod:`kvs_sim.core.dirs`: one version costs
+its changes, not a copy of the whole directory).  :class:`MemoryStore` keeps the
+object as it is; :class:`SQLiteStore` writes its bytes.  :meth:`ContentStore.load`
+always answers bytes.
+
 Stores count their traffic in :class:`StoreStats` so the simulator can charge
 service time per object and per byte.  Nothing here reads a clock.
 """
@@ -44,9 +51,11 @@ from .errors import InvalidArgument, NoSuchKey
 __all__ = [
     "HASHES",
     "ContentStore",
+    "LazyBlob",
     "MemoryStore",
     "SQLiteStore",
     "StoreStats",
+    "as_bytes",
     "blobref",
     "is_blobref",
 ]
@@ -77,6 +86,26 @@ def is_blobref(s: object) -> bool:
     return isinstance(s, str) and _BLOBREF_RE.match(s) is not None
 
 
+class LazyBlob(ABC):
+    """A blob whose bytes are produced on demand; ``ref`` is their blobref (in the
+    hash of the store it goes into) and ``len()`` their length."""
+
+    __slots__ = ()
+
+    ref: str
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def __bytes__(self) -> bytes: ...
+
+
+def as_bytes(data: bytes | LazyBlob) -> bytes:
+    """The bytes of a blob as a store holds it (a :class:`LazyBlob` is materialised)."""
+    return data if type(data) is bytes else bytes(data)
+
+
 def _check_checkpoint(cp: object) -> dict[str, Any]:
     if not isinstance(cp, dict) or not is_blobref(cp.get("rootref")):
         raise InvalidArgument(f"invalid checkpoint {cp!r}: needs a 'rootref' blobref")
@@ -105,8 +134,12 @@ class ContentStore(ABC):
     """A content-addressed blob store with a checkpoint slot.
 
     Subclasses implement the ``_get``/``_put`` primitives; this class does the
-    hashing and the accounting.
+    hashing and the accounting.  ``accepts_lazy``: :meth:`store` takes
+    :class:`LazyBlob` objects too.
     """
+
+    accepts_lazy = True
+    _keeps_lazy = False  # hold a LazyBlob as it is (else its bytes)
 
     def __init__(self, hash_name: str = "sha1") -> None:
         self.hash_name = _check_hash(hash_name)
@@ -116,10 +149,10 @@ class ContentStore(ABC):
 
     # -- primitives ---------------------------------------------------------
     @abstractmethod
-    def _get(self, ref: str) -> bytes | None: ...
+    def _get(self, ref: str) -> bytes | LazyBlob | None: ...
 
     @abstractmethod
-    def _put(self, ref: str, data: bytes) -> bool:
+    def _put(self, ref: str, data: bytes | LazyBlob) -> bool:
         """Insert ``data`` under ``ref``; return False if it was already there."""
 
     @abstractmethod
@@ -137,14 +170,21 @@ class ContentStore(ABC):
         """The last checkpoint recorded, or ``None`` if there is none."""
 
     # -- public API ---------------------------------------------------------
-    def store(self, data: bytes) -> str:
+    def store(self, data: bytes | LazyBlob) -> str:
         """Store ``data`` and return its blobref; storing twice is harmless."""
-        data = bytes(data)
-        ref = self._prefix + self._hasher(data).hexdigest()
+        held: bytes | LazyBlob
+        if isinstance(data, LazyBlob):
+            ref = data.ref
+            if not ref.startswith(self._prefix):
+                raise InvalidArgument(f"blob {ref} is not named by {self.hash_name}")
+            held = data if self._keeps_lazy else bytes(data)
+        else:
+            held = data = bytes(data)
+            ref = self._prefix + self._hasher(data).hexdigest()
         stats = self.stats
         stats.stores += 1
         stats.bytes_stored += len(data)
-        if self._put(ref, data):
+        if self._put(ref, held):
             stats.objects += 1
         else:
             stats.noop_stores += 1
@@ -152,9 +192,10 @@ class ContentStore(ABC):
 
     def load(self, ref: str) -> bytes:
         """The bytes stored under ``ref``; :class:`NoSuchKey` naming it if absent."""
-        data = self._get(ref)
-        if data is None:
+        held = self._get(ref)
+        if held is None:
             raise NoSuchKey(f"no such blob {ref!r} in content store")
+        data = as_bytes(held)
         stats = self.stats
         stats.loads += 1
         stats.bytes_loaded += len(data)
@@ -179,15 +220,17 @@ class ContentStore(ABC):
 class MemoryStore(ContentStore):
     """A store held in a dict; fast, and gone when the process ends."""
 
+    _keeps_lazy = True
+
     def __init__(self, hash_name: str = "sha1") -> None:
         super().__init__(hash_name)
-        self._blobs: dict[str, bytes] = {}
+        self._blobs: dict[str, bytes | LazyBlob] = {}
         self._checkpoint: dict[str, Any] | None = None
 
-    def _get(self, ref: str) -> bytes | None:
+    def _get(self, ref: str) -> bytes | LazyBlob | None:
         return self._blobs.get(ref)
 
-    def _put(self, ref: str, data: bytes) -> bool:
+    def _put(self, ref: str, data: bytes | LazyBlob) -> bool:
         if ref in self._blobs:
             return False
         self._blobs[ref] = data
@@ -248,7 +291,7 @@ class SQLiteStore(ContentStore):
         row = self._conn.execute("SELECT data FROM objects WHERE ref = ?", (ref,)).fetchone()
         return None if row is None else bytes(row[0])
 
-    def _put(self, ref: str, data: bytes) -> bool:
+    def _put(self, ref: str, data: bytes | LazyBlob) -> bool:
         cur = self._conn.execute("INSERT OR IGNORE INTO objects VALUES (?, ?)", (ref, data))
         if cur.rowcount > 0:
             self._count += 1

@@ -34,6 +34,12 @@ blobref names its content forever, and to be safe even against a buggy store a
 hit also requires the bytes to be identical (an identity check, or a memcmp).
 Cached objects are shared: callers must not mutate them (lookups return copies
 of directory listings; apply copies a directory before editing it).
+
+A store may hold an object as a :class:`LazyTreeObject` instead of bytes (the
+leader's large directories, :mod:`kvs_sim.core.dirs`): it gives its decoded form
+directly, and its bytes only when asked.  :func:`entry_fragment` is one entry of a
+directory's canonical encoding, so that encoding can be assembled from cached
+fragments: ``{"data":{`` + fragments in name order joined by ``,`` + ``},"type":"dir","ver":1}``.
 """
 
 from __future__ import annotations
@@ -41,10 +47,11 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any
 
-from .content import is_blobref
+from .content import LazyBlob, is_blobref
 from .errors import InvalidArgument, KVSError, ProtocolError
 
 __all__ = [
@@ -52,11 +59,13 @@ __all__ = [
     "TYPES",
     "VERSION",
     "DecodeCache",
+    "LazyTreeObject",
     "decode",
     "dir_",
     "dirref",
     "dirref_ref",
     "encode",
+    "entry_fragment",
     "symlink",
     "type_of",
     "val",
@@ -208,6 +217,22 @@ def encode(obj: Mapping[str, Any]) -> bytes:
     return _ENCODER.encode(obj).encode("ascii")
 
 
+def entry_fragment(name: str, obj: Mapping[str, Any]) -> bytes:
+    """Entry ``name: obj`` exactly as it appears inside the canonical encoding of a
+    ``dir`` holding it (``"name":{...}``)."""
+    return _ENCODER.encode({name: obj})[1:-1].encode("ascii")
+
+
+class LazyTreeObject(LazyBlob):
+    """A stored tree object that gives its decoded form without decoding bytes."""
+
+    __slots__ = ()
+
+    @abstractmethod
+    def tree_object(self) -> dict[str, Any]:
+        """The object as :func:`decode` would return it (shared: do not mutate)."""
+
+
 class DecodeCache:
     """A bounded LRU of decoded tree objects, keyed by blobref.
 
@@ -221,12 +246,12 @@ class DecodeCache:
     def __init__(self, max_objects: int = 4096, max_bytes: int = 8 << 20) -> None:
         self.max_objects = max_objects
         self.max_bytes = max_bytes
-        self._memo: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        self._memo: dict[str, tuple[bytes | LazyTreeObject, dict[str, Any]]] = {}
         self._size = 0
         self.hits = 0
         self.misses = 0
 
-    def decode(self, ref: str, data: bytes) -> dict[str, Any]:
+    def decode(self, ref: str, data: bytes | LazyTreeObject) -> dict[str, Any]:
         """``decode(data, deep=False)``, memoised under ``ref``."""
         memo = self._memo
         hit = memo.pop(ref, None)
@@ -237,7 +262,7 @@ class DecodeCache:
         if hit is not None:
             self._size -= len(hit[0])
         self.misses += 1
-        obj = decode(data, deep=False)
+        obj = data.tree_object() if isinstance(data, LazyTreeObject) else decode(data, deep=False)
         size = len(data)
         if size <= self.max_bytes:
             memo[ref] = (data, obj)
@@ -258,11 +283,14 @@ class DecodeCache:
 
 def decode_loaded(ref: str, raw: Any, cache: DecodeCache | None) -> dict[str, Any]:
     """The tree object a loader returned for ``ref``: already decoded (a dict), or
-    bytes decoded (shallowly) through ``cache`` when there is one."""
+    bytes (or a :class:`LazyTreeObject`) decoded (shallowly) through ``cache`` when
+    there is one."""
     if isinstance(raw, dict):
         return raw
     if cache is not None:
         return cache.decode(ref, raw)
+    if isinstance(raw, LazyTreeObject):
+        return raw.tree_object()
     return decode(raw, deep=False)
 
 
