@@ -26,6 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+from kvs_sim.core.content import LazyBlob
 from kvs_sim.core.errors import KVSError, NotSupported, PermissionDenied
 from kvs_sim.core.lookup import MissingObject, MissingRoot, Stall, lookup
 from kvs_sim.rank import watch
@@ -310,8 +311,9 @@ class RankBase(ABC):
     # -- to be provided by the leader / follower -----------------------------------
 
     @abstractmethod
-    def load_object(self, ref: str) -> bytes | None:
-        """The object's bytes if this rank holds it, else None (the lookup stalls)."""
+    def load_object(self, ref: str) -> bytes | LazyBlob | None:
+        """The object's bytes if this rank holds it (or, at the leader, a
+        :class:`~kvs_sim.core.content.LazyBlob`), else None (the lookup stalls)."""
 
     @abstractmethod
     def want_object(self, ref: str, retry: Retry) -> None:

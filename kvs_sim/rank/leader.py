@@ -30,7 +30,7 @@ import errno
 from typing import Any, NamedTuple
 
 from kvs_sim.core.apply import apply_transactions, empty_root
-from kvs_sim.core.content import ContentStore, MemoryStore, blobref
+from kvs_sim.core.content import ContentStore, LazyBlob, MemoryStore, as_bytes, blobref
 from kvs_sim.core.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -73,31 +73,37 @@ from kvs_sim.rank.port import Port
 
 
 class LeaderContent:
-    """The leader's object cache in front of its backing content store."""
+    """The leader's object cache in front of its backing content store.
+
+    Objects are bytes, or :class:`~kvs_sim.core.content.LazyBlob` versions of large
+    directories (``accepts_lazy``, see :mod:`kvs_sim.core.dirs`), which lookups use
+    decoded and loads turn into bytes."""
 
     __slots__ = ("backing", "cache", "dirty", "hash_name")
+
+    accepts_lazy = True
 
     def __init__(self, backing: ContentStore) -> None:
         self.backing = backing
         self.hash_name = backing.hash_name
-        self.cache: dict[str, bytes] = {}
+        self.cache: dict[str, bytes | LazyBlob] = {}
         self.dirty: set[str] = set()
 
-    def store(self, data: bytes) -> str:
-        ref = blobref(data, self.hash_name)
+    def store(self, data: bytes | LazyBlob) -> str:
+        ref = data.ref if isinstance(data, LazyBlob) else blobref(data, self.hash_name)
         if ref not in self.cache:
             self.cache[ref] = data
             if ref not in self.backing:
                 self.dirty.add(ref)
         return ref
 
-    def get(self, ref: str) -> bytes | None:
+    def get(self, ref: str) -> bytes | LazyBlob | None:
         data = self.cache.get(ref)
         if data is None and ref in self.backing:
             data = self.cache[ref] = self.backing.load(ref)
         return data
 
-    def load(self, ref: str) -> bytes:
+    def load(self, ref: str) -> bytes | LazyBlob:
         data = self.get(ref)
         if data is None:
             raise NoSuchKey(errno.ENOENT, f"blobref {ref} is not in the content store")
@@ -216,7 +222,7 @@ class Leader(RankBase):
 
     # -- content -------------------------------------------------------------
 
-    def load_object(self, ref: str) -> bytes | None:
+    def load_object(self, ref: str) -> bytes | LazyBlob | None:
         """From the leader's cache, else its backing store (a cost, counted)."""
         content = self.content
         data = content.cache.get(ref)
@@ -471,7 +477,7 @@ class Leader(RankBase):
         if data is None:
             self.port.send(msg.origin, LoadResp(ref=msg.ref, errnum=errno.ENOENT))
         else:
-            self.port.send(msg.origin, LoadResp(ref=msg.ref, data=data))
+            self.port.send(msg.origin, LoadResp(ref=msg.ref, data=as_bytes(data)))
 
     # -- other client requests ---------------------------------------------------
 
