@@ -41,7 +41,9 @@ def test_fragments_join_into_the_canonical_encoding() -> None:
     assert blob.tree_object() == T.decode(canonical, deep=False)
 
 
-def test_old_versions_are_rebuilt_from_the_head() -> None:
+@pytest.mark.parametrize("load", [2, 256])
+def test_old_versions_are_rebuilt_from_the_head(load: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dirs, "_LOAD", load)
     v0 = dirs.create({f"k{i}": T.val(b"x") for i in range(10)})
     v1 = dirs.derive(v0, {"k3": None, "a": T.val(b"new")})
     v2 = dirs.derive(v1, {"k5": T.val(b"changed"), "zz": T.val(b"z")})
@@ -99,8 +101,9 @@ def _txn(ops: list[tuple[str, str, int]]) -> Txn:
 def test_lineages_give_the_plain_blobrefs_and_lookups(
     batches: list[list[list[tuple[str, str, int]]]],
 ) -> None:
-    old_min = dirs.FRAGMENT_MIN
-    dirs.FRAGMENT_MIN = 3  # small directories become lineages too
+    old_min, old_load = dirs.FRAGMENT_MIN, dirs._LOAD
+    dirs.FRAGMENT_MIN = 3  # small directories become lineages too,
+    dirs._LOAD = 2  # of many blocks that split and empty out
     try:
         lazy, plain = LazyStore(), PlainStore()
         roots = [(empty_root(lazy), empty_root(plain))]
@@ -120,7 +123,7 @@ def test_lineages_give_the_plain_blobrefs_and_lookups(
         for a, b in roots:  # lookups at every old root (snapshots)
             assert _walk(lazy, a, ".") == _walk(plain, b, ".")
     finally:
-        dirs.FRAGMENT_MIN = old_min
+        dirs.FRAGMENT_MIN, dirs._LOAD = old_min, old_load
 
 
 def _walk(store: MemoryStore, root: str, key: str) -> Any:
@@ -129,3 +132,33 @@ def _walk(store: MemoryStore, root: str, key: str) -> Any:
     if kind != "dir":
         return data
     return {name: _walk(store, root, name if key == "." else f"{key}.{name}") for name in data}
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_random_edits_keep_every_version_canonical(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import random
+
+    monkeypatch.setattr(dirs, "_LOAD", 2)  # blocks split and empty out all the time
+    rng = random.Random(seed)
+    state = {f"n{i}": T.val(b"0") for i in range(8)}
+    head = dirs.create(state)
+    versions = [(head, dict(state))]
+    for step in range(300):
+        changes: dict[str, Any] = {}
+        for _ in range(rng.randint(1, 4)):
+            name = f"n{rng.randrange(30)}"
+            changes[name] = None if rng.random() < 0.45 else T.val(str(step).encode())
+        head = dirs.derive(head, changes)
+        for name, new in changes.items():
+            if new is None:
+                state.pop(name, None)
+            else:
+                state[name] = new
+        canonical = T.encode({"ver": 1, "type": "dir", "data": state})
+        assert head.ref == MemoryStore().store(canonical)
+        assert len(head) == len(canonical) and head.count == len(state)
+        versions.append((head, dict(state)))
+    for blob, expect in versions[::7]:  # old versions rebuilt from the head
+        assert bytes(blob) == T.encode({"ver": 1, "type": "dir", "data": expect})
