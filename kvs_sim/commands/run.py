@@ -105,6 +105,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
     p.add_argument(
+        "--animate",
+        action="store_true",
+        help="also write wave.gif: the focus version's setroot wave going down the tree",
+    )
+    p.add_argument(
         "--traceback", action="store_true", help="show the full traceback if the scenario fails"
     )
     p.set_defaults(func=run)
@@ -229,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
             return 2
         vdir = out if v is None else out / v
         files = _write_run(result, vdir, out, plots=not args.no_plots)
+        if args.animate:
+            files["animation"] = str(_animate(result, vdir))
         print_run(console, result, scenario)
         runs.append((result, files))
     top: dict[str, str] = {}
@@ -332,6 +339,27 @@ def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str
         )
     )
     return files
+
+
+def _animate(run: Any, vdir: Path) -> Path:
+    """The focus version's wave down the tree, as ``wave.gif`` beside the plots."""
+    from kvs_sim import plots as P
+    from kvs_sim.plots.animation import plot_wave, wave_inputs
+
+    h = run.history
+    version = run.focus.get("version", P.focus_version(h))
+    timelines, window, reads = wave_inputs(h, version)
+    committers = {o.rank for o in h.commits("primary") if o.version == version}
+    suffix = f" [{run.name}]" if run.name else ""
+    return plot_wave(
+        run.parent,
+        timelines,
+        vdir / "wave.gif",
+        window=window,
+        reads=reads,
+        marks={r: "commit" for r in committers},
+        title=f"Version {version} going down the tree{suffix}",
+    )
 
 
 def _staleness_plot(scenario: Any, runs: list[tuple[Any, dict[str, str]]], out: Path) -> Path:

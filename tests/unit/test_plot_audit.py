@@ -99,3 +99,38 @@ def test_synthetic_plots_pass_the_audit(tmp_path: Path) -> None:
             committers=[5, 6],
         )
         assert [p for fig in figures for p in audit(fig)] == []
+
+
+def test_run_animate_writes_the_wave(tmp_path: Path) -> None:
+    from PIL import Image
+
+    code = main(
+        [
+            "run",
+            str(ROOT / "scenarios" / "ryw_vs_stale.py"),
+            "--size",
+            "7",
+            "--set",
+            "commits=3",
+            "--animate",
+            "--no-plots",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    assert code == 0
+    with Image.open(tmp_path / "wave.gif") as gif:
+        assert gif.n_frames > 10
+        gif.seek(0)
+        first = gif.convert("RGB").getcolors(1 << 20)
+        gif.seek(gif.n_frames - 1)
+        last = gif.convert("RGB").getcolors(1 << 20)
+    assert first != last  # the ranks change colour as the wave passes
+
+
+def test_the_wave_colours_ranks_by_versions_behind() -> None:
+    from kvs_sim.plots.animation import version_at
+
+    timeline = ([0.0, 1.0, 2.0], [0, 3, 4])
+    assert [version_at(timeline, t) for t in (-1.0, 0.5, 1.0, 5.0)] == [0, 0, 3, 4]
+    assert version_at(None, 1.0) == 0
