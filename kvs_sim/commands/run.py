@@ -241,6 +241,9 @@ def run(args: argparse.Namespace) -> int:
     top: dict[str, str] = {}
     if not args.no_plots:
         top["staleness"] = str(_staleness_plot(scenario, runs, out))
+        side_by_side = _variants_spacetime(scenario, runs, out)
+        if side_by_side is not None:
+            top["spacetime_variants"] = str(side_by_side)
     failed = [r for r, _ in runs if r.violated]
     code = 1 if failed else 0
     summary = _summary(scenario, base, runs, top, code)
@@ -315,30 +318,52 @@ def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str
             note=f"fanout {run.options['fanout']}, {run.options['latency']} per hop",
         )
     )
-    window = tuple(run.focus.get("window") or P.focus_window(h, version))
-    handoffs, marks = P.client_marks(h, window)
     if not run.trace.deliveries:  # a live run: no tracer, no space-time diagram
         return files
-    lanes = run.focus.get("ranks") or P.focus_lanes(run.parent, sorted(committers))
-    depth = h.header.config.get("depth") or []
-    labels = {r: f"rank {r} (depth {depth[r]})" for r in range(len(depth))}
-    files["spacetime"] = str(
-        P.plot_spacetime(
-            run.trace.deliveries,
-            vdir / "spacetime.png",
-            lanes=lanes,
-            window=window,
-            handoffs=handoffs,
-            labels=marks,
-            transit=run.transit,
-            lane_labels=labels,
-            title=run.focus.get("title", f"Messages around version {version}") + suffix,
-            note=""
-            if str(run.options["latency"]).startswith("const")
-            else "send times estimated from the mean link latency",
-        )
-    )
+    files["spacetime"] = str(P.plot_spacetime(path=vdir / "spacetime.png", **_spacetime(run)))
     return files
+
+
+def _spacetime(run: Any) -> dict[str, Any]:
+    """The arguments of :func:`~kvs_sim.plots.plot_spacetime` for one run's focus."""
+    from kvs_sim import plots as P
+
+    h = run.history
+    version = run.focus.get("version", P.focus_version(h))
+    committers = {o.rank for o in h.commits("primary") if o.version == version}
+    window = tuple(run.focus.get("window") or P.focus_window(h, version))
+    handoffs, marks = P.client_marks(h, window)
+    depth = h.header.config.get("depth") or []
+    suffix = f" [{run.name}]" if run.name else ""
+    return {
+        "deliveries": run.trace.deliveries,
+        "lanes": run.focus.get("ranks") or P.focus_lanes(run.parent, sorted(committers)),
+        "window": window,
+        "handoffs": handoffs,
+        "labels": marks,
+        "transit": run.transit,
+        "lane_labels": {r: f"rank {r} (depth {depth[r]})" for r in range(len(depth))},
+        "title": run.focus.get("title", f"Messages around version {version}") + suffix,
+        "note": ""
+        if str(run.options["latency"]).startswith("const")
+        else "send times estimated from the mean link latency",
+    }
+
+
+def _variants_spacetime(
+    scenario: Any, runs: list[tuple[Any, dict[str, str]]], out: Path
+) -> Path | None:
+    """Every variant's space-time diagram in one figure, one above the other."""
+    from kvs_sim import plots as P
+
+    traced = [run for run, _ in runs if run.trace.deliveries]
+    if len(traced) < 2:
+        return None
+    return P.plot_spacetime_panels(
+        [_spacetime(run) for run in traced],
+        out / "spacetime_variants.png",
+        title=f"{scenario.name}: the variants side by side",
+    )
 
 
 def _animate(run: Any, vdir: Path) -> Path:

@@ -25,6 +25,7 @@ from kvs_sim.plots.spacetime import (
     focus_lanes,
     focus_window,
     plot_spacetime,
+    plot_spacetime_panels,
 )
 from kvs_sim.plots.staleness import DepthSamples, plot_staleness, read_ages, staleness_data
 
@@ -41,6 +42,7 @@ __all__ = [
     "focus_window",
     "plot_propagation",
     "plot_spacetime",
+    "plot_spacetime_panels",
     "plot_staleness",
     "read_ages",
     "staleness_data",

@@ -168,13 +168,16 @@ def plot_spacetime(
     note: str = "",
     handoffs: Sequence[tuple[float, int, float, int]] = (),
     labels: Sequence[tuple[float, int, str]] = (),
+    ax: Any = None,
 ) -> Path:
     """A Lamport diagram: ranks as lanes (time to the right), messages as arrows.
 
     ``deliveries`` are ``(arrival time, src, dst, msg)`` (``msg`` a message or its
     type name; ``src``/``dst`` may be :data:`CLIENT` or :data:`BROKER`).  Only
     messages arriving in ``window`` between two shown lanes are drawn, the first
-    ``max_arrows`` of them.  ``lanes`` defaults to the busiest ranks (up to 12)."""
+    ``max_arrows`` of them.  ``lanes`` defaults to the busiest ranks (up to 12).
+    With ``ax`` the diagram is drawn into that axes (a panel of a bigger figure,
+    see :func:`plot_spacetime_panels`) and nothing is saved."""
     plt = pyplot()
 
     def name(msg: Any) -> str:
@@ -193,7 +196,9 @@ def plot_spacetime(
     drawn = drawable[:max_arrows]
     order = [*([BROKER] if any(BROKER in d[1:3] for d in drawn) else []), *lanes]
     y = {r: -i for i, r in enumerate(order)}
-    fig, ax = plt.subplots(figsize=(12, 1.8 + 0.45 * len(order)))
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(12, 1.8 + 0.45 * len(order)))
     for r in order:
         ax.axhline(y[r], color="#cccccc", lw=0.8, zorder=0)
     kinds = sorted({name(d[3]) for d in drawn if CLIENT not in d[1:3]})
@@ -298,5 +303,37 @@ def plot_spacetime(
     )
     shown_note = f"{shown_note}; {note}" if note else shown_note
     ax.set_title(f"{title or 'Space-time diagram'}\n{shown_note}", fontsize=10)
+    if not own:
+        return Path(path)
     fig.tight_layout()
+    return save(fig, path)
+
+
+def panel_height(deliveries: Sequence[Delivery], lanes: Sequence[int] | None) -> float:
+    """Inches a panel needs: as :func:`plot_spacetime` sizes its own figure."""
+    n = len(lanes) if lanes is not None else 12
+    return 1.8 + 0.45 * (n + (1 if any(BROKER in d[1:3] for d in deliveries) else 0))
+
+
+def plot_spacetime_panels(
+    panels: Sequence[Mapping[str, Any]], path: str | Path, *, title: str | None = None
+) -> Path:
+    """Several space-time diagrams one above the other (a scenario's variants, so a
+    violation and its fix can be read side by side).  Each panel is the keyword
+    arguments of :func:`plot_spacetime` (``deliveries`` included, ``path`` not)."""
+    plt = pyplot()
+    heights = [panel_height(p["deliveries"], p.get("lanes")) for p in panels]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(12, sum(heights)),
+        squeeze=False,
+        gridspec_kw={"height_ratios": heights},
+    )
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        plot_spacetime(path=path, ax=ax, **panel)
+    if title:
+        fig.suptitle(title)
+    top = 1 - 0.3 / sum(heights) if title else 1  # room for the suptitle
+    fig.tight_layout(rect=(0, 0, 1, top))
     return save(fig, path)

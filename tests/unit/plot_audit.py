@@ -167,7 +167,10 @@ def audit(fig: Any) -> list[str]:
         if not (ax.get_title() or has_suptitle):
             problems.append(f"{where}: no title")
         if ax.axison:
-            xlab = ax.get_xlabel() or any(t.get_text() for t in ax.get_xticklabels())
+            shared = ax.get_shared_x_axes().get_siblings(ax)  # a column's label is at its foot
+            xlab = any(a.get_xlabel() for a in shared) or any(
+                t.get_text() for t in ax.get_xticklabels()
+            )
             ylab = ax.get_ylabel() or any(t.get_text() for t in ax.get_yticklabels())
             # An axis drawn with neither spine nor tick labels is hidden by design
             # (a tree's x position means nothing): it needs no label.

@@ -134,3 +134,26 @@ def test_the_wave_colours_ranks_by_versions_behind() -> None:
     timeline = ([0.0, 1.0, 2.0], [0, 3, 4])
     assert [version_at(timeline, t) for t in (-1.0, 0.5, 1.0, 5.0)] == [0, 0, 3, 4]
     assert version_at(None, 1.0) == 0
+
+
+def test_variants_side_by_side_pass_the_audit(tmp_path: Path) -> None:
+    with capture() as figures:
+        code = main(
+            [
+                "run",
+                str(ROOT / "scenarios" / "causal_handoff.py"),
+                "--size",
+                "7",
+                "--set",
+                "rounds=1",
+                "--out",
+                str(tmp_path),
+            ]
+        )
+        assert code == 0
+        panels = [f for f in figures if len(f.axes) == 4]  # the four variants, stacked
+        assert len(panels) == 1
+        titles = [ax.get_title() for ax in panels[0].axes]
+        assert any("[no-wait]" in t for t in titles) and any("[get-version]" in t for t in titles)
+        assert [p for fig in figures for p in audit(fig)] == []
+    assert (tmp_path / "spacetime_variants.png").stat().st_size > 10_000
