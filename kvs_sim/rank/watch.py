@@ -16,12 +16,12 @@ When the rank skipped versions (it learned a newer root without the keys in
 between), every watch of the namespace looks again.  A key removed under a watch
 ends the stream with ``ENOENT``; cancelling ends it with ``ENODATA``.
 
-Each root that concerns a watch is queued on it and looked up *at that root*, and
+Each root that concerns a watch is queued on it and looked up *at that root*; the
+lookups run concurrently (one stalled on a missing object parks only itself) and
 the answers go out in root order, as Flux's kvs-watch module does (one lookup per
-setroot, responses in commit order): a lookup stalled on a missing object holds
-the later ones back, it does not swallow them.  So a watcher misses a value only
-when commits were merged into one version (or under ``WATCH_UNIQ``), never because
-its rank was busy.
+setroot, responses in commit order).  So a watcher misses a value only when
+commits were merged into one version (or under ``WATCH_UNIQ``), never because its
+rank was busy faulting objects in.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 class Watch:
     """One client's watch of one key."""
 
-    __slots__ = ("busy", "client", "flags", "key", "last", "ns", "queue", "started")
+    __slots__ = ("client", "flags", "key", "last", "ns", "queue", "started")
 
     def __init__(self, client: int, ns: str, key: str, flags: int) -> None:
         self.client = client
@@ -52,8 +52,24 @@ class Watch:
         self.flags = flags
         self.last: bytes | None = None
         self.started = False
-        self.busy = False
-        self.queue: deque[tuple[str, int]] = deque()  # roots to answer for, oldest first
+        self.queue: deque[Pending] = deque()  # roots to answer for, oldest first
+
+
+class Pending:
+    """The lookup of a watched key at one root, and its outcome once known."""
+
+    __slots__ = ("error", "rootref", "seq", "started", "value")
+
+    def __init__(self, rootref: str, seq: int) -> None:
+        self.rootref = rootref
+        self.seq = seq
+        self.started = False
+        self.value: bytes | None = None
+        self.error: KVSError | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self.value is not None or self.error is not None
 
 
 def _touches(changed: str, key: str) -> bool:
@@ -78,7 +94,7 @@ def on_watch(rank: RankBase, req: WatchReq) -> None:
     if rank.watches_by_client is None:
         rank.watches_by_client = {}
     rank.watches_by_client[req.client] = watch
-    watch.queue.append((st.rootref, st.seq))
+    watch.queue.append(Pending(st.rootref, st.seq))
     watch_look(rank, watch)
 
 
@@ -99,44 +115,49 @@ def refresh_watches(rank: RankBase, name: str, st: NsRoot, keys: tuple[str, ...]
                     continue
             elif watch.key not in changed:
                 continue
-        watch.queue.append((st.rootref, st.seq))
-        if not watch.busy:
-            watch_look(rank, watch)
+        watch.queue.append(Pending(st.rootref, st.seq))
+        watch_look(rank, watch)
 
 
 def watch_look(rank: RankBase, watch: Watch) -> None:
-    """Answer for every queued root in order: look the key up at each; a lookup
-    that stalls on a missing object resumes the queue once the object is in."""
-    while watch.queue:
-        if watch.ns not in rank.roots:
-            end_watch(rank, watch, NotSupported(errno.EOPNOTSUPP, f"namespace {watch.ns!r} gone"))
+    """Start a lookup at every queued root not started yet, then answer from the
+    head of the queue for as long as the head's outcome is known."""
+    if watch.ns not in rank.roots:
+        end_watch(rank, watch, NotSupported(errno.EOPNOTSUPP, f"namespace {watch.ns!r} gone"))
+        return
+    for entry in list(watch.queue):
+        if not entry.started:
+            _look_at(rank, watch, entry)
+    while watch.queue and watch.queue[0].ready:
+        entry = watch.queue.popleft()
+        if entry.value is not None:
+            watch_emit(rank, watch, entry.value, entry.seq)
+        elif isinstance(entry.error, NoSuchKey) and not watch.started and watch.flags & WAITCREATE:
+            continue  # not created yet: wait for a root that has it
+        else:
+            assert entry.error is not None
+            end_watch(rank, watch, entry.error)
             return
-        rootref, seq = watch.queue[0]
-        try:
-            value = lookup(rank.load_object, rootref, watch.key, resolve_ns=rank.resolve_ns)
-        except Stall as exc:
-            watch.busy = True
 
-            def resume(err: KVSError | None) -> None:
-                watch.busy = False
-                if err is not None:
-                    end_watch(rank, watch, err)
-                elif (rank.watches_by_client or {}).get(watch.client) is watch:
-                    watch_look(rank, watch)
 
-            rank.stall(exc, resume)
-            return
-        except NoSuchKey as err:
-            watch.queue.popleft()
-            if not watch.started and watch.flags & WAITCREATE:
-                continue
-            end_watch(rank, watch, err)
-            return
-        except KVSError as err:
-            end_watch(rank, watch, err)
-            return
-        watch.queue.popleft()
-        watch_emit(rank, watch, value, seq)
+def _look_at(rank: RankBase, watch: Watch, entry: Pending) -> None:
+    """Look the watched key up at ``entry``'s root; a stall resumes the watch later."""
+    entry.started = True
+    try:
+        entry.value = lookup(rank.load_object, entry.rootref, watch.key, resolve_ns=rank.resolve_ns)
+    except Stall as exc:
+
+        def resume(err: KVSError | None) -> None:
+            if err is not None:
+                entry.error = err
+            else:
+                entry.started = False  # look again, now that the object is in
+            if (rank.watches_by_client or {}).get(watch.client) is watch:
+                watch_look(rank, watch)
+
+        rank.stall(exc, resume)
+    except KVSError as err:
+        entry.error = err
 
 
 def watch_emit(rank: RankBase, watch: Watch, value: bytes, seq: int) -> None:
