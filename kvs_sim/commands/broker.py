@@ -24,6 +24,11 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument("--port", type=_port, default=0, help="TCP port (default: a free one, printed)")
     p.add_argument(
+        "--listen", metavar="ADDR", default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1; another host's ranks need a routable "
+        "one, and --tls: see docs/scale-out.md)",
+    )  # fmt: skip
+    p.add_argument(
         "--datadir", metavar="DIR", help="persistence directory (default: a temporary one)"
     )
     p.add_argument(
@@ -58,7 +63,10 @@ def run(args: argparse.Namespace) -> int:
     from kvs_sim.live.tlsgen import TLSError
     from kvs_sim.live.topics import URLError, check_cluster
 
-    port = args.port or br.free_port()
+    try:
+        port = args.port or br.free_port(args.listen)
+    except OSError as exc:
+        return fail("broker", f"cannot listen on {args.listen}: {exc.strerror}", 2)
     try:
         clusters = [cr.ANY_CLUSTER] if args.any_cluster else [
             check_cluster(c) for c in (args.cluster or ["default"])
@@ -71,20 +79,20 @@ def run(args: argparse.Namespace) -> int:
         tls = br.TLSFiles(d / "tls/ca.pem", d / "tls/server.pem", d / "tls/server.key")
         text = br.config_text(
             port, d, foreground=True, password_file=d / "passwd", acl_file=d / "acl",
-            tls=tls if args.tls else None,
+            tls=tls if args.tls else None, host=args.listen,
         )  # fmt: skip
         print(text, end="")
         return 0
     try:
-        br.wait_for_port(port, timeout=0)
+        br.wait_for_port(port, timeout=0, host=args.listen)
     except br.BrokerError:
         pass  # nothing listens there: good
     else:
-        return fail("broker", f"port {port} on {br.HOST} is already in use (pick --port)")
+        return fail("broker", f"port {port} on {args.listen} is already in use (pick --port)")
     try:
         broker = br.Broker(
             port, datadir=args.datadir, clusters=clusters, guests=guests, tls=args.tls,
-            credentials_path=args.credentials, foreground=True,
+            credentials_path=args.credentials, foreground=True, host=args.listen,
         )  # fmt: skip
     except (br.BrokerError, TLSError, OSError) as exc:
         return fail("broker", str(exc))

@@ -62,7 +62,10 @@ def make_ca(directory: Path, hosts: Iterable[str] = ()) -> tuple[Path, Path, Pat
         cwd=directory,
     )  # fmt: skip
     names = ["IP:127.0.0.1", "IP:::1", "DNS:localhost"]
-    names += [f"IP:{h}" if h.replace(".", "").isdigit() else f"DNS:{h}" for h in hosts]
+    for h in hosts:
+        name = f"IP:{h}" if h.replace(".", "").isdigit() or ":" in h else f"DNS:{h}"
+        if name not in names:
+            names.append(name)
     (directory / "server.ext").write_text(
         f"subjectAltName={','.join(names)}\nextendedKeyUsage=serverAuth\n"
         "basicConstraints=critical,CA:FALSE\n"
