@@ -11,7 +11,10 @@ Measures, on an 8-rank binary tree (0 -> 1,2; 1 -> 3,4; 2 -> 5,6; 3 -> 7):
   MQTT messages one commit costs.
 
 Ranks run in ``kvs-sim up`` processes (``--layout``: ``one`` process for all
-ranks, ``three`` processes, or one ``per-rank``); the client runs here.
+ranks, ``two`` (0-3 and 4-7, the default), ``three``, or one ``per-rank``); the
+client runs here.  The broker is the private, authenticated one of ``kvs-sim
+broker`` (``--tls`` for TLS); the one-minute load average is reported with the
+figures, since on a shared machine it moves them more than most changes do.
 Targets (Flux on the same kind of machine): 1,600 commits/s from rank 0, 850/s
 from depth 3, 0.4 ms setroot lag.  The last line printed is JSON.
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import time
@@ -32,6 +36,7 @@ from typing import Any
 
 from kvs_sim.core.txn import Txn
 from kvs_sim.live import codec
+from kvs_sim.live import credentials as cr
 from kvs_sim.live.broker import Broker
 from kvs_sim.live.client import LiveBackend, LiveClient
 from kvs_sim.live.launch import UpCluster
@@ -42,6 +47,7 @@ from kvs_sim.rank import messages as m
 SIZE, FANOUT, DEEPEST = 8, 2, 7
 LAYOUTS = {
     "one": {"all": "0-7"},
+    "two": {"low": "0-3", "high": "4-7"},
     "three": {"low": "0-2", "mid": "3-5", "leaves": "6-7"},
     "per-rank": {f"r{r}": str(r) for r in range(SIZE)},
 }
@@ -64,8 +70,30 @@ def _pct(xs: list[float], q: float) -> float:
     return xs[min(len(xs) - 1, int(q * len(xs)))]
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+PIDS: dict[str, list[int]] = {}
+"""The processes whose CPU time a measurement accounts: ranks, broker (set in main)."""
+
+
+def _cpu() -> dict[str, float]:
+    """Cumulative CPU seconds (user + system) of the rank processes, the broker and
+    this client process."""
+    out = {"client": sum(os.times()[:2])}
+    for name, pids in PIDS.items():
+        total = 0.0
+        for pid in pids:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / _TICK
+        out[name] = total
+    return out
+
+
 async def _sequential_commits(c: LiveClient, rank: int, seconds: float, limit: int) -> dict:
+    """Commits one after the other; also the CPU milliseconds each costs, per
+    process group: a load-independent view of the critical path's cost."""
     lat: list[float] = []
+    cpu0 = _cpu()
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end and len(lat) < limit:
         t0 = time.perf_counter()
@@ -74,8 +102,10 @@ async def _sequential_commits(c: LiveClient, rank: int, seconds: float, limit: i
         if reply.errnum:
             raise RuntimeError(f"commit on rank {rank} failed: {reply.errmsg}")
     total = sum(lat)
+    cpu1 = _cpu()
     return {
         "ops": len(lat),
+        "cpu_ms_per_commit": {k: round((cpu1[k] - cpu0[k]) * 1e3 / len(lat), 3) for k in cpu1},
         "per_s": round(len(lat) / total, 1),
         "median_ms": round(statistics.median(lat) * 1e3, 3),
         "p99_ms": round(_pct(lat, 0.99) * 1e3, 3),
@@ -126,8 +156,9 @@ async def _publishes_per_commit(c: LiveClient, url: str, cluster: str, rank: int
         nonlocal seen
         seen += 1
 
+    login, _ = cr.login(parse_url(url), cluster, cr.OWNER_UID)  # the owner may read all
     spy = Transport(
-        parse_url(url),
+        login,
         client_id=f"kvs-sim-bench-spy-{rank}",
         subscriptions=[f"kvs-sim/{cluster}/#"],
         on_message=count,
@@ -182,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=3.0, help="per measurement (default 3)")
     ap.add_argument("--limit", type=int, default=20000, help="max operations per measurement")
-    ap.add_argument("--layout", choices=sorted(LAYOUTS), default="three")
+    ap.add_argument("--layout", choices=sorted(LAYOUTS), default="two")
     ap.add_argument("--events", choices=("tree", "broker"), default="tree")
     ap.add_argument(
         "--local",
@@ -191,10 +222,17 @@ def main(argv: list[str] | None = None) -> int:
         help="ranks of one process skip the broker between them (default; as kvs-sim up)",
     )
     ap.add_argument("--qos", type=int, choices=(0, 1), default=1, help="QoS between ranks")
+    ap.add_argument("--tls", action="store_true", help="a TLS broker (mqtts://)")
     args = ap.parse_args(argv)
     extra = ["--events", args.events, "--qos", str(args.qos)]
     extra.append("--local" if args.local else "--no-local")
-    with Broker() as broker, UpCluster(broker.url, SIZE, LAYOUTS[args.layout], extra=extra) as up:
+    extra.append("--no-statedir")
+    load_before = os.getloadavg()[0]
+    with (
+        Broker(tls=args.tls) as broker,
+        UpCluster(broker.url, SIZE, LAYOUTS[args.layout], extra=extra) as up,
+    ):
+        PIDS.update(ranks=[p.pid for p in up.procs.values()], broker=[broker.pid or 0])
         res = asyncio.run(_measure(broker.url, up.name, args.seconds, args.limit))
     result = {
         "bench": "live_throughput",
@@ -204,11 +242,14 @@ def main(argv: list[str] | None = None) -> int:
         "events": args.events,
         "local": args.local,
         "qos": args.qos,
+        "tls": args.tls,
+        "load1": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "commits_per_s_rank0": res["rank0"]["per_s"],
         "commits_per_s_deepest": res["deepest"]["per_s"],
         "setroot_lag_ms": {k: res["setroot_lag"][k] for k in ("median_ms", "p99_ms")},
         "commit_ms_rank0": {k: res["rank0"][k] for k in ("median_ms", "p99_ms")},
         "commit_ms_deepest": {k: res["deepest"][k] for k in ("median_ms", "p99_ms")},
+        "cpu_ms_per_commit": {r: res[r]["cpu_ms_per_commit"] for r in ("rank0", "deepest")},
         "rtt_ms": {"rank0": res["rtt_ms_rank0"], "deepest": res["rtt_ms_deepest"]},
         "codec_us_per_message": _codec_cost_us(),
         "mqtt_publishes_per_commit": res["publishes"],
