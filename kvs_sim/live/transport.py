@@ -28,6 +28,13 @@ writable, so this transport writes on the next loop turn (``call_soon``) and
 registers a writer only if the kernel buffer is full.  On this machine it saves
 about 0.1 ms per hop.
 
+*Fewer system calls.*  paho writes each packet with its own ``send`` and reads
+each incoming one with three ``recv`` calls (type, length, rest); on this VM a
+system call that wakes the broker on the other vCPU is the dearest thing on the
+path.  The transport joins the packets queued in one loop turn (QoS 1 PUBLISH and
+PUBACK) into one write, and reads the socket 64 KiB at a time into a buffer that
+paho's reads are served from.
+
 *A connection that survives the broker.*  With ``persistent=True`` the client
 connects with ``clean_start=False`` and a session expiry interval, so the broker
 keeps its subscriptions and queues QoS 1 messages while it is away (and, with
@@ -114,6 +121,27 @@ class Incoming:
 
 OnMessage = Callable[[Incoming], None]
 
+_READ_SIZE = 65536
+_PUBLISH, _PUBACK = 0x30, 0x40
+
+
+def _coalesce(out: Any) -> None:
+    """Join paho's queued outgoing packets into one write (one ``send``) when they
+    are all QoS 1 PUBLISH or PUBACK packets not yet started: paho does nothing on
+    their completion (unacknowledged messages are kept, and resent, elsewhere)."""
+    if len(out) < 2:
+        return
+    for p in out:
+        kind = p["command"] & 0xF0
+        if p["pos"] or not (kind == _PUBACK or (kind == _PUBLISH and p["qos"])):
+            return
+    data = b"".join(p["packet"] for p in out)
+    out.clear()
+    out.append(
+        {"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
+         "packet": data, "info": None}
+    )  # fmt: skip
+
 
 @dataclass(frozen=True, slots=True)
 class Will:
@@ -197,6 +225,7 @@ class Transport:
         self._paho = client._client
         self._paho.on_message = self._deliver
         self._direct_writes(client, self._paho)
+        self._buffered_reads(client, self._paho)
         return client
 
     async def start(self) -> None:
@@ -323,6 +352,7 @@ class Transport:
 
         def write_now() -> None:
             state["scheduled"] = False
+            _coalesce(pc._out_packet)
             try:
                 pc.loop_write()
             except Exception as exc:
@@ -350,6 +380,44 @@ class Transport:
 
         pc.on_socket_register_write = register
         pc.on_socket_unregister_write = unregister
+
+    @staticmethod
+    def _buffered_reads(client: aiomqtt.Client, pc: paho.Client) -> None:
+        """Read the socket 64 KiB at a time (see the module docstring): paho asks
+        for one byte, then each length byte, then the rest of every packet, one
+        ``recv`` each.  Bytes left over when paho stops reading are handed to it
+        on the next loop turn, since the socket will not signal them again."""
+        loop = asyncio.get_running_loop()
+        raw = pc._sock_recv
+        state: dict[str, Any] = {"data": b"", "pos": 0, "sock": None, "scheduled": False}
+
+        def drain() -> None:
+            state["scheduled"] = False
+            if pc._sock is None or state["pos"] >= len(state["data"]):
+                return
+            try:
+                pc.loop_read()
+            except Exception as exc:
+                if not client._disconnected.done():
+                    client._disconnected.set_exception(exc)
+
+        def recv(bufsize: int) -> bytes:
+            if pc._sock is not state["sock"]:  # a new connection: nothing buffered
+                state.update(data=b"", pos=0, sock=pc._sock)
+            data, pos = state["data"], state["pos"]
+            if pos >= len(data):
+                data, pos = raw(_READ_SIZE), 0
+                if not data:
+                    return data  # EOF
+            out = data[pos : pos + bufsize]
+            pos += len(out)
+            state["data"], state["pos"] = data, pos
+            if pos < len(data) and not state["scheduled"]:
+                state["scheduled"] = True
+                loop.call_soon(drain)
+            return out
+
+        pc._sock_recv = recv  # type: ignore[method-assign]
 
     def _flush_early(self) -> None:
         early, self._early = self._early, []
