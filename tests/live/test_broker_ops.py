@@ -16,7 +16,13 @@ from pathlib import Path
 import pytest
 
 from kvs_sim.handle import Handle
-from kvs_sim.live.broker import Broker, MosquittoNotFound, free_port, wait_for_port
+from kvs_sim.live.broker import (
+    Broker,
+    MosquittoNotFound,
+    find_mosquitto,
+    free_port,
+    wait_for_port,
+)
 from kvs_sim.live.client import LiveBackend, LiveClient
 from kvs_sim.live.launch import UpCluster, spawn_up, wait_ready
 from kvs_sim.live.transport import BrokerUnreachable
@@ -30,9 +36,6 @@ STOP_WITHIN = 0.5
 @pytest.fixture(autouse=True)
 def _mosquitto() -> None:
     try:
-        Broker.__init__  # noqa: B018 (import check only)
-        from kvs_sim.live.broker import find_mosquitto
-
         find_mosquitto()
     except MosquittoNotFound as exc:
         pytest.skip(f"live tests need mosquitto: {exc}")
@@ -148,6 +151,9 @@ def test_up_and_watch_stop_promptly_on_a_signal() -> None:
             time.sleep(1.5)  # connected and parked
             assert watch.poll() is None
             took = _timed_stop(watch)
+            for f in (watch.stdout, watch.stderr):
+                if f is not None:
+                    f.close()
             assert took < STOP_WITHIN, f"kvs watch took {took:.2f} s to stop"
             took = _timed_stop(up)
             assert took < STOP_WITHIN, f"kvs-sim up took {took:.2f} s to stop"
