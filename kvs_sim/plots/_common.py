@@ -32,3 +32,15 @@ def save(fig: Any, path: str | Path) -> Path:
     fig.savefig(out, dpi=110)
     pyplot().close(fig)
     return out
+
+
+def legend_below(ax: Any, handles: list[Any]) -> None:
+    """A one-row legend under the axes: on a tree, a legend inside would cover ranks."""
+    ax.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=len(handles),
+        fontsize=8,
+        frameon=False,
+    )

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from kvs_sim.history import History
-from kvs_sim.plots._common import pyplot
+from kvs_sim.plots._common import legend_below, pyplot
 from kvs_sim.plots.propagation import tree_layout
 
 BEHIND_COLOURS = ("#2ca02c", "#ffd92f", "#ff7f0e", "#d62728")
@@ -138,14 +138,7 @@ def plot_wave(
             strict=True,
         )
     ]
-    ax.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, 0.0),
-        ncol=len(handles),
-        fontsize=8,
-        frameon=False,
-    )
+    legend_below(ax, handles)
     ax.set_xlim(min(xs) - 1, max(xs) + 1.5)
     ax.set_ylim(min(ys) - 0.6, 0.5)
     ax.set_yticks([-float(d) for d in range(int(-min(ys)) + 1)])

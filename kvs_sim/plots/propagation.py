@@ -23,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from kvs_sim.history import History
-from kvs_sim.plots._common import pyplot, save
+from kvs_sim.plots._common import legend_below, pyplot, save
 
 
 def applied_times(history: History, version: int, ns: str = "primary") -> dict[int, float]:
@@ -165,15 +165,7 @@ def plot_propagation(
             )
         )
     if handles:
-        # Below the tree, outside the axes: inside, it would cover ranks.
-        ax.legend(
-            handles=handles,
-            loc="upper center",
-            bbox_to_anchor=(0.5, 0.0),
-            ncol=len(handles),
-            fontsize=8,
-            frameon=False,
-        )
+        legend_below(ax, handles)
     ax.set_yticks([-float(d) for d in range(int(height) + 1)])
     ax.set_yticklabels([f"depth {d}" for d in range(int(height) + 1)])
     ax.tick_params(axis="y", left=False, labelleft=True)
