@@ -132,7 +132,9 @@ class WatchStream:
     def _deliver(self, reply: m.Reply) -> None:
         if reply.errnum:
             self.ended = True
-            self.error = error_for(reply.errnum, reply.errmsg or f"watch of {self.key!r}")
+            self.error = error_for(
+                reply.errnum, reply.errmsg or f"watch of {self.key!r}", filename=self.key
+            )
             value: Any = self.error
         else:
             value = reply.value
@@ -176,7 +178,9 @@ class Handle:
         record: tuple[str, Callable[[], dict[str, Any]]] | None,
         finish: Callable[[m.Reply], Any] | None = None,
         done: Callable[[int, m.Reply | None, Any], None] | None = None,
+        key: str | None = None,
     ) -> Any:
+        """Send one request; ``key`` (what it is about) becomes the error's filename."""
         fut = self.backend.future()
         rec_id = -1
         if record is not None and self.recorder is not None:
@@ -189,7 +193,7 @@ class Handle:
             if fut.done():
                 return
             if reply.errnum:
-                err = error_for(reply.errnum, reply.errmsg)
+                err = error_for(reply.errnum, reply.errmsg, filename=key)
                 if rec_id >= 0:
                     self.recorder.complete(
                         rec_id,
@@ -220,6 +224,7 @@ class Handle:
                 client=c, ns=ns, key=key, want=want, rootref=rootref, userid=self.userid
             ),
             record=None,
+            key=key,
         )
 
     def get(self, key: str, *, ns: str = PRIMARY) -> Any:
@@ -238,6 +243,7 @@ class Handle:
             record=("get", lambda: {"ns": ns, "key": key}),
             finish=lambda r: decode_value(r.value),
             done=done,
+            key=key,
         )
 
     def getroot(self, *, ns: str = PRIMARY) -> Any:

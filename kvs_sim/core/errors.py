@@ -7,8 +7,16 @@ Flux reports every KVS failure as an errno, and its Python binding raises
 ``FileNotFoundError``.  :class:`KVSError` reproduces that contract: it *is* an
 ``OSError`` (``err.errno``, ``err.strerror``), and each subclass also derives from
 the matching builtin, so both ``except FileNotFoundError`` and
-``if err.errno == errno.ENOENT`` work.  A message always names the offending key,
-blobref or namespace, so ``str(err)`` is enough to debug from.
+``if err.errno == errno.ENOENT`` work.
+
+The text is Flux's: ``err.strerror`` is always the C library's text for the errno
+(``os.strerror``), as in Flux's binding, so tests that match "No such file" hold.
+What went wrong in words (naming the offending key, blobref or namespace) is kept
+as ``err.detail``; the key a client asked about, when there is one, is the
+exception's ``filename``.  So ``str(err)`` reads like any ``OSError``:
+``[Errno 2] No such file or directory: 'a.b'`` with a key, else
+``[Errno 95] Operation not supported: namespace 'x' does not exist``.
+Ranks send :func:`message_of` (the detail) in replies, so it survives the trip.
 
 :func:`error_for` turns an errno that travelled in a message (``Reply.errnum``)
 back into the right class at the client boundary.
@@ -22,8 +30,10 @@ and runs the lookup again; :class:`MissingRoot` asks for a namespace's root.
 from __future__ import annotations
 
 import errno as _errno
+import os as _os
 
 __all__ = [
+    "KEY_ERRNOS",
     "AlreadyExists",
     "InvalidArgument",
     "IsDirectory",
@@ -40,14 +50,18 @@ __all__ = [
     "SymlinkLoop",
     "TimedOut",
     "error_for",
+    "message_of",
 ]
 
 
 class KVSError(OSError):
     """Base of every KVS failure; an ``OSError`` carrying a Flux errno.
 
-    Construct as ``KVSError(errnum, message)``.  Subclasses fix the errno, so they
-    may also be built from a message alone: ``NoSuchKey("no such key 'a'")``.
+    Construct as ``KVSError(errnum, detail, filename=None)``.  Subclasses fix the
+    errno, so they may also be built from a detail alone:
+    ``NoSuchKey("no such key 'a'")``.  ``strerror`` is ``os.strerror(errno)``;
+    ``detail`` the words given; ``filename`` the key, if known (settable later:
+    the client boundary fills it in, see :func:`error_for`).
 
     ``txn_index`` is set by :func:`kvs_sim.core.apply.apply_transactions` to the
     position of the failing transaction in a merged batch, else it is ``None``.
@@ -55,19 +69,32 @@ class KVSError(OSError):
 
     default_errno: int = _errno.EIO
     txn_index: int | None = None
+    detail: str
 
-    def __init__(self, errnum: int | str, message: str | None = None) -> None:
+    def __init__(
+        self, errnum: int | str, message: str | None = None, filename: str | None = None
+    ) -> None:
+        text: str | None
         if isinstance(errnum, str):
             if message is not None:
                 raise TypeError("KVSError(errnum, message): errnum must be an int")
             num, text = self.default_errno, errnum
         else:
-            num = errnum
-            text = message if message is not None else _errno.errorcode.get(num, f"errno {num}")
-        super().__init__(num, text)
+            num, text = errnum, message
+        strerror = _os.strerror(num)
+        if filename is None:
+            super().__init__(num, strerror)
+        else:
+            super().__init__(num, strerror, filename)
+        self.detail = text if text is not None else strerror
 
-    def __reduce__(self) -> tuple[type, tuple[int | None, str | None]]:
-        return (type(self), (self.errno, self.strerror))
+    def __str__(self) -> str:
+        if self.filename is not None or self.detail == self.strerror:
+            return super().__str__()
+        return f"[Errno {self.errno}] {self.strerror}: {self.detail}"
+
+    def __reduce__(self) -> tuple[type, tuple[int | None, str, str | None]]:
+        return (type(self), (self.errno, self.detail, self.filename))
 
 
 class NoSuchKey(KVSError, FileNotFoundError):
@@ -180,12 +207,29 @@ _BY_ERRNO: dict[int, type[KVSError]] = {
 _BY_ERRNO[_errno.ENOTSUP] = NotSupported
 
 
-def error_for(errnum: int, message: str) -> KVSError:
+KEY_ERRNOS = frozenset((_errno.ENOENT, _errno.EISDIR, _errno.ENOTDIR, _errno.EINVAL, _errno.ELOOP))
+"""Errnos that describe the key itself, so the key is the exception's filename."""
+
+
+def error_for(errnum: int, message: str, filename: str | None = None) -> KVSError:
     """Return the :class:`KVSError` subclass instance matching ``errnum``.
 
     Unknown errnos give a plain :class:`KVSError`, so no errno is ever lost.
+    ``filename`` (the key the caller asked about) is kept only for the errnos
+    that are about a key (``KEY_ERRNOS``); a namespace or permission error keeps
+    its detail in ``str()`` instead.
     """
-    return _BY_ERRNO.get(errnum, KVSError)(errnum, message)
+    name = filename if errnum in KEY_ERRNOS else None
+    return _BY_ERRNO.get(errnum, KVSError)(errnum, message, name)
+
+
+def message_of(err: BaseException) -> str:
+    """The words to send in a reply for ``err``: its detail (or its text)."""
+    detail = getattr(err, "detail", None)
+    if isinstance(detail, str) and detail:
+        return detail
+    text = getattr(err, "strerror", None)
+    return text if isinstance(text, str) and text else str(err)
 
 
 # ---------------------------------------------------------------------------

@@ -22,13 +22,14 @@ forward: :meth:`NamespaceRegistry.update` refuses an older sequence number.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 from .content import is_blobref
 from .errors import AlreadyExists, InvalidArgument, NotSupported, PermissionDenied
 
-__all__ = ["PRIMARY", "Namespace", "NamespaceRegistry", "check_access"]
+__all__ = ["PRIMARY", "Namespace", "NamespaceRegistry", "authorize_commit", "check_access"]
 
 #: The namespace every instance has, owned by the instance owner.
 PRIMARY = "primary"
@@ -49,6 +50,29 @@ def check_access(ns: Namespace, userid: int, instance_owner: int) -> None:
     """Raise :class:`PermissionDenied` unless ``userid`` may use ``ns``."""
     if userid not in (instance_owner, ns.owner):
         raise PermissionDenied(f"user {userid} may not access namespace {ns.name!r}")
+
+
+def authorize_commit(ops: Iterable[Mapping[str, Any]], userid: int, instance_owner: int) -> None:
+    """Raise :class:`PermissionDenied` if a guest's transaction holds what guests
+    may not write.
+
+    The instance owner may commit anything.  A guest (any other user, already
+    allowed into the namespace by :func:`check_access`, so its owner) may commit
+    only values (``val``), unlinks (no dirent) and *empty* directories, as Flux
+    enforces: a ``valref``, ``dirref``, ``symlink`` or non-empty ``dir`` could
+    point at content the guest was never given, so it is ``EPERM``.
+    """
+    if userid == instance_owner:
+        return
+    for op in ops:
+        dirent = op.get("dirent")
+        if dirent is None:
+            continue
+        kind = dirent.get("type")
+        if kind == "val" or (kind == "dir" and not dirent.get("data")):
+            continue
+        what = f"non-empty {kind}" if kind == "dir" else str(kind)
+        raise PermissionDenied(f"guests may not commit {what} objects (key {op.get('key')!r})")
 
 
 def _check_name(name: object) -> str:

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from kvs_sim.core.content import LazyBlob
-from kvs_sim.core.errors import KVSError, NotSupported, PermissionDenied
+from kvs_sim.core.errors import KVSError, NotSupported, PermissionDenied, message_of
 from kvs_sim.core.lookup import MissingObject, MissingRoot, Stall, lookup
 from kvs_sim.rank import watch
 from kvs_sim.rank.config import RankConfig
@@ -137,9 +137,7 @@ class RankBase(ABC):
         lookup's ENOENT says the key was absent at that version)."""
         errnum = err.errno if err.errno is not None else errno.EIO
         self.deliver(
-            Reply(
-                client=client, errnum=errnum, errmsg=err.strerror or str(err), final=final, seq=seq
-            )
+            Reply(client=client, errnum=errnum, errmsg=message_of(err), final=final, seq=seq)
         )
 
     def deliver(self, reply: Reply) -> None:

@@ -38,9 +38,10 @@ from kvs_sim.core.errors import (
     NoSuchKey,
     NotSupported,
     PermissionDenied,
+    message_of,
 )
 from kvs_sim.core.flags import NO_MERGE, SYNC, TXN_COMPACT
-from kvs_sim.core.namespace import PRIMARY, NamespaceRegistry
+from kvs_sim.core.namespace import PRIMARY, NamespaceRegistry, authorize_commit
 from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import (
@@ -282,6 +283,7 @@ class Leader(RankBase):
         self.port.work(self.config.service.message)
         try:
             self.ns_or_error(ns, userid)
+            authorize_commit(txn.ops, userid, self.config.instance_owner)
             if txn.flags & SYNC and ns != PRIMARY:
                 raise InvalidArgument(
                     errno.EINVAL, "FLUX_KVS_SYNC works only on the primary namespace"
@@ -389,7 +391,7 @@ class Leader(RankBase):
                 resp = RelayCommitResp(name=txn.name, ns=ns, seq=seq, rootref=rootref)
             else:
                 resp = RelayCommitResp(
-                    name=txn.name, ns=ns, errnum=err.errno or errno.EIO, errmsg=err.strerror or ""
+                    name=txn.name, ns=ns, errnum=err.errno or errno.EIO, errmsg=message_of(err)
                 )
             self.port.send(txn.origin, resp)
         elif err is not None:
@@ -463,7 +465,7 @@ class Leader(RankBase):
         try:
             st = self.ns_or_error(msg.ns, msg.userid)
         except KVSError as err:
-            resp = RootResp(ns=msg.ns, errnum=err.errno or errno.EIO, errmsg=err.strerror or "")
+            resp = RootResp(ns=msg.ns, errnum=err.errno or errno.EIO, errmsg=message_of(err))
         else:
             resp = RootResp(
                 ns=msg.ns, seq=st.seq, rootref=st.rootref, owner=st.owner, epoch=self.epoch
