@@ -10,6 +10,9 @@ first on ``sys.path``, followed by the script's own directory as Python would.
 ``KVS_SIM_URI`` tells the script's ``flux.Flux()`` which instance to attach to
 (``--size``, ``--fanout``, ``--seed``, ``--rank``, ``--commit-response``), and the
 shared instances are forgotten first, so every run starts from an empty KVS.
+If ``KVS_SIM_URI`` already names a live cluster (``mqtt://...``), the script runs
+against it instead (``--rank`` then picks the rank; the simulation options do
+not apply).  ``--size`` is refused above 1,000,000 ranks, as ``run`` refuses it.
 The script then runs with :func:`runpy.run_path` as ``__main__`` with
 ``sys.argv = [SCRIPT, *ARGS]``.
 
@@ -23,8 +26,8 @@ can run in-process from ``kvs_sim.cli.main`` (the tests do).
 
 Exit codes, as ``python SCRIPT.py`` would give them: the script's own
 ``sys.exit`` code; 1 with one clear line on stderr if the script is missing or
-raises (after the script's traceback, trimmed to its own frames); 2 for bad
-options (from argparse).
+raises (after the script's traceback, without the frames of kvs-sim itself:
+``--traceback`` shows them too); 2 for bad options (from argparse).
 """
 
 from __future__ import annotations
@@ -38,9 +41,11 @@ from pathlib import Path
 from typing import Any
 
 PROG = "kvs-sim exec"
+MAX_SIZE = 1_000_000
+"""The largest ``--size``, the same bound ``kvs-sim run`` puts on a scenario."""
 
 
-def _int_at_least(minimum: int) -> Any:
+def _int_at_least(minimum: int, maximum: int | None = None) -> Any:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -48,6 +53,8 @@ def _int_at_least(minimum: int) -> Any:
             raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
         return value
 
     return parse
@@ -62,11 +69,11 @@ def register(subparsers: Any) -> None:
         "simulated Flux instance, the way `flux start SCRIPT` would.  Options after "
         "SCRIPT are passed to the script.",
     )
-    p.add_argument("--size", type=_int_at_least(1), default=8, help="number of ranks (8)")
+    p.add_argument("--size", type=_int_at_least(1, MAX_SIZE), default=8, help="number of ranks (8)")
     p.add_argument("--fanout", type=_int_at_least(1), default=2, help="tree overlay fanout (2)")
     p.add_argument("--seed", type=_int_at_least(0), default=0, help="simulation seed (0)")
     p.add_argument(
-        "--rank", type=_int_at_least(0), default=0, help="rank flux.Flux() attaches to (0)"
+        "--rank", type=_int_at_least(0), default=None, help="rank flux.Flux() attaches to (0)"
     )
     p.add_argument(
         "--commit-response",
@@ -74,6 +81,11 @@ def register(subparsers: Any) -> None:
         default="observed",
         help="what a commit on a follower reports: the previous version as observed on "
         "Flux 0.88 (default), or the version it produced as documented",
+    )
+    p.add_argument(
+        "--traceback",
+        action="store_true",
+        help="on an error, show kvs-sim's own frames too (default: the script's only)",
     )
     p.add_argument("script", help="the Python script to run")
     p.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
@@ -85,20 +97,26 @@ def run(args: argparse.Namespace) -> int:
     from kvs_sim.flux.handle import URI_ENV, SimURI, forget_instances
 
     args.args = _take_own_options(args)
-    if args.rank >= args.size:
-        args.exec_parser.error(f"--rank must be in 0..{args.size - 1}, got {args.rank}")
+    live = os.environ.get(URI_ENV, "")
+    if not live.startswith(("mqtt://", "mqtts://")):
+        live = ""
+    rank = 0 if args.rank is None else args.rank
+    if not live and rank >= args.size:
+        args.exec_parser.error(f"--rank must be in 0..{args.size - 1}, got {rank}")
     script = Path(args.script)
     if not script.is_file():
         what = "is a directory" if script.is_dir() else "no such file"
         print(f"{PROG}: cannot run {args.script}: {what}", file=sys.stderr)
         return 1
-    uri = SimURI(
-        size=args.size,
-        fanout=args.fanout,
-        seed=args.seed,
-        rank=args.rank,
-        commit_response=args.commit_response,
-    )
+    uri: Any = live and _with_rank(live, args.rank)
+    if not live:
+        uri = SimURI(
+            size=args.size,
+            fanout=args.fanout,
+            seed=args.seed,
+            rank=rank,
+            commit_response=args.commit_response,
+        )
     shim = Path(__file__).resolve().parent.parent / "flux" / "shim"
     saved_argv, saved_path = sys.argv[:], sys.path[:]
     saved_uri = os.environ.get(URI_ENV)
@@ -112,8 +130,8 @@ def run(args: argparse.Namespace) -> int:
     except SystemExit as exc:
         return _exit_code(exc)
     except Exception as exc:
-        _print_script_traceback(exc, script)
-        print(f"{PROG}: {args.script} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        _print_script_traceback(exc, script, full=args.traceback)
+        print(f"{PROG}: {args.script} failed: {_shown_name(exc)}: {exc}", file=sys.stderr)
         return 1
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
@@ -154,6 +172,18 @@ def _take_own_options(args: argparse.Namespace) -> list[str]:
     return rest
 
 
+def _with_rank(uri: str, rank: int | None) -> str:
+    """A live URI with its ``rank=`` query parameter set to ``rank`` (if given)."""
+    if rank is None:
+        return uri
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "rank"]
+    query.append(("rank", str(rank)))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
 def _pop_flux_modules() -> dict[str, Any]:
     """Remove ``flux`` and its submodules from ``sys.modules``; return them."""
     names = [n for n in sys.modules if n == "flux" or n.startswith("flux.")]
@@ -171,10 +201,28 @@ def _exit_code(exc: SystemExit) -> int:
     return 1
 
 
-def _print_script_traceback(exc: BaseException, script: Path) -> None:
-    """Print the traceback from the script's first frame on (no runpy frames)."""
+def _print_script_traceback(exc: BaseException, script: Path, *, full: bool = False) -> None:
+    """Print the traceback from the script's first frame on (no runpy frames),
+    leaving out the frames of kvs-sim's own package unless ``full``."""
     target = script.resolve()
     tb = exc.__traceback__
     while tb is not None and Path(tb.tb_frame.f_code.co_filename).resolve() != target:
         tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb or exc.__traceback__, file=sys.stderr)
+    frames = traceback.extract_tb(tb or exc.__traceback__)
+    if not full:
+        package = Path(__file__).resolve().parent.parent
+        frames = traceback.StackSummary.from_list(
+            [f for f in frames if not Path(f.filename).resolve().is_relative_to(package)]
+        )
+    lines = ["Traceback (most recent call last):\n", *frames.format()]
+    lines.append(f"{_shown_name(exc)}: {exc}\n")
+    sys.stderr.write("".join(lines))
+
+
+def _shown_name(exc: BaseException) -> str:
+    """The exception's class as a script sees it: a KVS error is named by its
+    builtin ``OSError`` class (``FileNotFoundError``), as under Flux's binding."""
+    for cls in type(exc).__mro__:
+        if cls.__module__ == "builtins":
+            return cls.__name__
+    return type(exc).__name__

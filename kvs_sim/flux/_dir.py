@@ -24,6 +24,7 @@ import errno
 from collections.abc import Generator, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any, Literal
 
+from kvs_sim.flux._args import check_key
 from kvs_sim.flux._future import _CommitFuture
 from kvs_sim.flux._txn import KVSTxn, _ns
 
@@ -39,7 +40,8 @@ _DIR_TYPES = ("dir", "dirref")
 
 def get_key_direct(flux_handle: Flux, key: str, namespace: str | None = None) -> Any:
     """The decoded value at ``key`` (a directory is ``EISDIR``)."""
-    return flux_handle._wait(flux_handle.handle.get(key, ns=_ns(namespace)))
+    check_key("get", key)
+    return flux_handle._wait(flux_handle.handle.get(key, ns=_ns(namespace, "get")))
 
 
 def _kind(flux_handle: Flux, key: str, namespace: str | None) -> str | None:

@@ -79,6 +79,7 @@ class Future:
         self.then_cb = callback
         self.then_arg = arg
         self._armed = True
+        self._fh._thens.append(self)
         if timeout >= 0:
             self._fh.handle.backend.call_later(timeout, self._expire, timeout)
         self._answered()
@@ -121,6 +122,10 @@ class Future:
 
     def _wake_future(self) -> Any:
         return self._fut
+
+    def _spent(self) -> bool:
+        """True once no answer can come any more and the continuation ran."""
+        return not self._armed and self.is_ready()
 
     def _expire(self, timeout: float) -> None:
         if not self.is_ready():
@@ -240,6 +245,9 @@ class KVSWatchFuture(Future):
         if self._timeout_error is not None:
             return self._timeout_error
         return self._stream.error if not self._stream.values else None
+
+    def _spent(self) -> bool:
+        return not self._armed and self._stream.ended and not self._stream.values
 
     def _wake_future(self) -> Any:
         """A future done as soon as the stream has something to give."""

@@ -30,6 +30,7 @@ import os
 from typing import TYPE_CHECKING, Any, Literal
 
 from kvs_sim.core.txn import Txn
+from kvs_sim.flux._args import check_int, check_key, check_str
 from kvs_sim.flux._future import _CommitFuture
 
 if TYPE_CHECKING:
@@ -51,10 +52,10 @@ PRIMARY = "primary"
 NAMESPACE_ENV = "FLUX_KVS_NAMESPACE"
 
 
-def _ns(namespace: str | None) -> str:
+def _ns(namespace: str | None, func: str = "flux.kvs") -> str:
     """The namespace a call uses: the argument, else the environment, else primary."""
     if namespace is not None:
-        return namespace
+        return check_str(func, "namespace", namespace)
     env = os.environ.get(NAMESPACE_ENV)
     return PRIMARY if env is None else env
 
@@ -75,6 +76,7 @@ def _get_kvstxn(flux_handle: Flux, _kvstxn: Any) -> Txn:
 
 def put(flux_handle: Flux, key: str, value: Any, raw: bool = False, _kvstxn: Any = None) -> None:
     """Stage ``key = value`` (JSON-encoded, or raw bytes with ``raw=True``)."""
+    check_key("put", key)
     _stage_put(_get_kvstxn(flux_handle, _kvstxn), key, value, raw)
 
 
@@ -93,21 +95,28 @@ def _stage_put(txn: Txn, key: str, value: Any, raw: bool) -> None:
 
 def put_mkdir(flux_handle: Flux, key: str, _kvstxn: Any = None) -> None:
     """Stage the creation of an empty directory at ``key``."""
+    check_key("put_mkdir", key)
     _get_kvstxn(flux_handle, _kvstxn).mkdir(key)
 
 
 def put_unlink(flux_handle: Flux, key: str, _kvstxn: Any = None) -> None:
     """Stage the removal of ``key`` (a missing key is not an error at commit)."""
+    check_key("put_unlink", key)
     _get_kvstxn(flux_handle, _kvstxn).unlink(key)
 
 
 def put_symlink(flux_handle: Flux, key: str, target: str, _kvstxn: Any = None) -> None:
     """Stage a symlink ``key -> target`` (in the namespace it is committed to)."""
+    check_key("put_symlink", key)
+    check_str("put_symlink", "target", target)
     _get_kvstxn(flux_handle, _kvstxn).symlink(key, target)
 
 
-def _send(flux_handle: Flux, txn: Txn, flags: int, namespace: str | None) -> _CommitFuture:
-    fut = flux_handle.handle.commit(txn, ns=_ns(namespace), flags=flags)
+def _send(
+    flux_handle: Flux, txn: Txn, flags: int, namespace: str | None, func: str
+) -> _CommitFuture:
+    check_int(func, "flags", flags)
+    fut = flux_handle.handle.commit(txn, ns=_ns(namespace, func), flags=flags)
     return _CommitFuture(flux_handle, fut)
 
 
@@ -116,17 +125,19 @@ def commit(
 ) -> None:
     """Commit the staged operations and wait for the answer (raises its error).
 
-    The handle's pending transaction is dropped even if the commit fails."""
+    The handle's pending transaction is dropped even if the commit fails (but
+    not when the arguments are refused before anything is sent)."""
+    check_int("commit", "flags", flags)
     if _kvstxn is None:
         txn = flux_handle._kvs_txn
         if txn is None:
             return
         try:
-            _send(flux_handle, txn, flags, namespace).get()
+            _send(flux_handle, txn, flags, namespace, "commit").get()
         finally:
             flux_handle._kvs_txn = None
     else:
-        _send(flux_handle, _get_kvstxn(flux_handle, _kvstxn), flags, namespace).get()
+        _send(flux_handle, _get_kvstxn(flux_handle, _kvstxn), flags, namespace, "commit").get()
 
 
 def commit_async(
@@ -135,12 +146,13 @@ def commit_async(
     """Like :func:`commit` but returns at once with a future (``get()``,
     ``then()``, ``get_sequence()``; awaitable).  Commits an empty transaction if
     nothing is staged."""
+    check_int("commit_async", "flags", flags)
     if _kvstxn is None:
         txn = flux_handle._kvs_txn if flux_handle._kvs_txn is not None else Txn()
         flux_handle._kvs_txn = None
     else:
         txn = _get_kvstxn(flux_handle, _kvstxn)
-    return _send(flux_handle, txn, flags, namespace)
+    return _send(flux_handle, txn, flags, namespace, "commit_async")
 
 
 class KVSTxn:

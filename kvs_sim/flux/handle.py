@@ -23,12 +23,14 @@ Which instance ``Flux()`` attaches to:
 
 The reactor.  Continuations registered with ``Future.then`` run only inside
 :meth:`Flux.reactor_run`, never in the middle of a blocking call, as in Flux.
-Answers that arrive while the simulation runs put the future's dispatch on this
-handle's ready queue; ``reactor_run`` alternates between running ready callbacks
-(outside the engine, so a callback may itself make blocking calls) and running
-the engine until something becomes ready, and returns when the simulation is
-idle and nothing is ready.  A real reactor would wait forever on a watch that
-never fires; the simulation cannot, so it returns instead.
+Answers that arrive put the future's dispatch on this handle's ready queue;
+``reactor_run`` alternates between running ready callbacks (outside the engine,
+so a callback may itself make blocking calls) and running the instance until
+something becomes ready.  It returns, as Flux's reactor does, once nothing is
+left to wait for: no ready callback and no *armed* continuation (a ``then``
+whose future has not answered yet, or a watch that was not cancelled and whose
+callback reset it).  A simulated instance that goes idle also ends it (nothing
+will ever answer); a live one is waited on for as long as Flux would wait.
 """
 
 from __future__ import annotations
@@ -233,6 +235,8 @@ class Flux:
         self._kvs_txn: Any = None
         """The pending transaction of ``flux.kvs.put()`` and friends (a core Txn)."""
         self._ready: deque[Callable[[], Any]] = deque()
+        self._thens: list[Any] = []
+        """Futures with a ``then`` continuation (see :meth:`_waiting`)."""
         self._wake: Any = None
         self._stopped = False
 
@@ -252,23 +256,27 @@ class Flux:
         raise OSError(errno.ENOENT, f"no such attribute: {attr_name!r}")
 
     def reactor_run(self, reactor: Any = None, flags: int = 0) -> int:
-        """Run continuations and the simulation until nothing is left to do.
-
-        Returns 0 (Flux returns a count >= 0).  :meth:`reactor_stop`, called from a
-        continuation, makes it return after that continuation.
-        """
+        """Run continuations until nothing is left to wait for (see the module
+        docstring).  Returns 0 (Flux returns a count >= 0).  :meth:`reactor_stop`,
+        called from a continuation, makes it return after that continuation."""
         del reactor, flags
         if _running(self._instance):
             raise RuntimeError("reactor_run() cannot be called from inside the simulation")
+        from kvs_sim.core.errors import TimedOut
+
         self._stopped = False
         while not self._stopped:
             if self._ready:
                 self._ready.popleft()()
                 continue
+            if not self._waiting():
+                break
             wake = self._handle.backend.future()
             self._wake = wake
             try:
                 self._instance.wait(wake)
+            except TimedOut:
+                continue  # a live instance's wait limit: Flux's reactor keeps waiting
             except RuntimeError:
                 if wake.done() or self._ready:
                     continue
@@ -279,6 +287,11 @@ class Flux:
                 self._wake = None
         self._stopped = False
         return 0
+
+    def _waiting(self) -> bool:
+        """True while a continuation may still be called (armed ``then``s)."""
+        self._thens = [f for f in self._thens if f.then_cb is not None and not f._spent()]
+        return any(f._armed for f in self._thens)
 
     def reactor_stop(self, reactor: Any = None) -> None:
         """Make :meth:`reactor_run` return once the running continuation returns."""

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from kvs_sim.core import flags as _flags
 from kvs_sim.core.keys import normalize_key
+from kvs_sim.flux._args import check_int, check_key, check_number, check_str
 from kvs_sim.flux._dir import KVSDir, exists, get, get_dir, get_key_direct, isdir, join, walk
 from kvs_sim.flux._future import Future, KVSWatchFuture
 from kvs_sim.flux._txn import (
@@ -89,13 +90,16 @@ def namespace_create(
 
     Only the instance owner may create namespaces (``EPERM``); an existing
     name is ``EEXIST``."""
-    owner = flux_handle.userid if owner is None else owner
+    check_str("namespace_create", "namespace", namespace)
+    owner = flux_handle.userid if owner is None else check_int("namespace_create", "owner", owner)
+    check_int("namespace_create", "flags", flags)
     flux_handle._wait(flux_handle.handle.namespace_create(namespace, owner, flags))
 
 
 def namespace_remove(flux_handle: Flux, namespace: str) -> None:
     """Remove ``namespace``; removal completes in the background (a missing
     namespace is fine, ``primary`` is ``ENOTSUP``)."""
+    check_str("namespace_remove", "namespace", namespace)
     flux_handle._wait(flux_handle.handle.namespace_remove(namespace))
 
 
@@ -131,7 +135,7 @@ def kvs_watch_async(  # noqa: PLR0917 - Flux's signature
     made through a parent directory (its removal ends the stream with ``ENOENT``).
     ``cancel()`` ends the stream: ``get()`` then returns None.
     """
-    normalize_key(key)
+    normalize_key(check_key("kvs_watch_async", key))
     flags = _flags.WATCH
     if waitcreate:
         flags |= _flags.WAITCREATE
@@ -141,7 +145,7 @@ def kvs_watch_async(  # noqa: PLR0917 - Flux's signature
         flags |= _flags.WATCH_APPEND
     if full:
         flags |= _flags.WATCH_FULL
-    stream = flux_handle.handle.watch(key, ns=_ns(namespace), flags=flags)
+    stream = flux_handle.handle.watch(key, ns=_ns(namespace, "kvs_watch_async"), flags=flags)
     return KVSWatchFuture(flux_handle, stream)
 
 
@@ -159,7 +163,8 @@ def kvs_checkpoint_lookup(flux_handle: Flux, cache_bypass: bool = False) -> list
 
 def get_version(flux_handle: Flux, namespace: str | None = None) -> int:
     """The root version (sequence) the handle's rank currently serves."""
-    version: int = flux_handle._wait(flux_handle.handle.get_version(ns=_ns(namespace)))
+    ns = _ns(namespace, "get_version")
+    version: int = flux_handle._wait(flux_handle.handle.get_version(ns=ns))
     return version
 
 
@@ -169,13 +174,17 @@ def wait_version(
     """Block until the handle's rank serves ``version`` or newer.
 
     ``timeout`` (seconds of virtual time): ``ETIMEDOUT`` if it passes first."""
-    flux_handle._wait(flux_handle.handle.wait_version(version, ns=_ns(namespace), timeout=timeout))
+    check_int("wait_version", "version", version)
+    if timeout is not None:
+        timeout = check_number("wait_version", "timeout", timeout)
+    ns = _ns(namespace, "wait_version")
+    flux_handle._wait(flux_handle.handle.wait_version(version, ns=ns, timeout=timeout))
 
 
 def getroot(flux_handle: Flux, namespace: str | None = None) -> dict[str, Any]:
     """The namespace's root on the handle's rank: ``{"blobref", "sequence",
     "owner", "treeobj"}`` (the getters of ``flux_kvs_getroot``)."""
-    root = flux_handle._wait(flux_handle.handle.getroot(ns=_ns(namespace)))
+    root = flux_handle._wait(flux_handle.handle.getroot(ns=_ns(namespace, "getroot")))
     return {
         "blobref": root["rootref"],
         "sequence": root["seq"],

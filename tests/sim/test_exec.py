@@ -64,6 +64,7 @@ def test_exec_exit_codes(capsys: Any, tmp_path: Path) -> None:
     "argv",
     [
         ["--size", "0", "x.py"],
+        ["--size", "10000000", "x.py"],
         ["--rank", "8", str(SCRIPT)],
         ["--seed", "minus", "x.py"],
         ["--commit-response", "sometimes", "x.py"],
@@ -113,3 +114,35 @@ def test_python_m_kvs_sim_exec_in_a_subprocess() -> None:
         timeout=60,
     )
     assert failed.returncode == 1 and "asked to fail" in failed.stderr
+
+
+def test_exec_refuses_a_size_beyond_runs_limit(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["exec", "--size", "10000000", str(SCRIPT)])
+    assert info.value.code == 2
+    assert "must be at most 1,000,000, got 10,000,000" in capsys.readouterr().err
+
+
+def test_an_api_error_shows_the_scripts_frames_not_kvs_sims(capsys: Any, tmp_path: Path) -> None:
+    script = tmp_path / "reads.py"
+    script.write_text(
+        "import flux, flux.kvs\n"
+        "h = flux.Flux()\n"
+        "def read(key):\n"
+        "    return flux.kvs.get(h, key)\n"
+        "read('no.such.key')\n"
+    )
+    code, _, err = run_exec(capsys, "--rank", "3", str(script))
+    assert code == 1
+    assert "kvs_sim" not in err.replace(f"{tmp_path}", "")
+    lines = err.splitlines()
+    assert lines[0] == "Traceback (most recent call last):"
+    assert [line.strip() for line in lines if line.strip().startswith('File "')] == [
+        f'File "{script}", line 5, in <module>',
+        f'File "{script}", line 4, in read',
+    ]
+    message = "FileNotFoundError: [Errno 2] No such file or directory: 'no.such.key'"
+    assert lines[-2] == message
+    assert lines[-1] == f"kvs-sim exec: {script} failed: {message}"
+    code, _, err = run_exec(capsys, "--traceback", str(script))
+    assert code == 1 and "kvs_sim" in err and "flux/_dir.py" in err
