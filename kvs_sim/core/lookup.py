@@ -19,7 +19,8 @@ Resolution rules, following flux-core's ``lookup.c`` and observed Flux behaviour
 * a missing key, a path under a missing directory, a path that runs *through a
   value* (``a.val.x``) and a dangling symlink are all ``ENOENT``;
 * symlinks met in the middle of a path are always followed; one at the end is
-  followed unless the caller wants the link itself (``want="readlink"``);
+  followed unless the caller wants the link itself (``want="readlink"`` or
+  ``"treeobj"``, as ``FLUX_KVS_READLINK`` and ``FLUX_KVS_TREEOBJ``);
 * a symlink target is a key resolved from the **root of its namespace**, never
   relative to the directory holding the link (``lookup.c`` restarts each link at
   the root); a link carrying a ``namespace`` is resolved from that namespace's
@@ -38,7 +39,7 @@ want            directory                      value (``val``/``valref``)
 ``"dir"``       ``{name: tree object}``        ``NotDirectory``
 ``"any"``       ``("dir", entries)``           ``("val", bytes)``
 ``"readlink"``  ``InvalidArgument``            ``InvalidArgument``
-``"treeobj"``   the final tree object (symlinks followed, unlike ``FLUX_KVS_TREEOBJ``)
+``"treeobj"``   the final tree object (a final symlink is not followed)
 ==============  =============================  =================================
 
 ``"readlink"`` on a symlink answers ``(namespace or None, target)``.  Directory
@@ -247,7 +248,7 @@ def lookup(
         resolve_ns=resolve_ns,
         max_depth=max_depth,
         namespace=namespace,
-        follow_last=want != "readlink",
+        follow_last=want not in ("readlink", "treeobj"),
         cache=cache,
     )
     if ent is None:

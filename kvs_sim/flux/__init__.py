@@ -13,7 +13,7 @@ See :mod:`kvs_sim.flux.handle` for how ``Flux()`` picks its instance and
 :mod:`kvs_sim.flux.kvs` for the API.
 """
 
-from kvs_sim.flux import constants, kvs
+from kvs_sim.flux import constants, eventlog, kvs
 from kvs_sim.flux.handle import Flux
 
-__all__ = ["Flux", "constants", "kvs"]
+__all__ = ["Flux", "constants", "eventlog", "kvs"]

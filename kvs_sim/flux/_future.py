@@ -169,7 +169,12 @@ class _CommitFuture(Future):
 
 
 class KVSWatchFuture(Future):
-    """The stream of answers of ``kvs_watch_async``."""
+    """The stream of answers of ``kvs_watch_async``.
+
+    ``_raw`` (set by :mod:`kvs_sim.flux.eventlog`) makes ``get()`` return the
+    bytes as they are instead of decoding them."""
+
+    _raw = False
 
     def __init__(self, flux_handle: Flux, stream: WatchStream) -> None:
         self._stream = stream
@@ -197,7 +202,9 @@ class KVSWatchFuture(Future):
             value = stream.values[0]
             if autoreset:
                 self.reset()
-            return False, decode_value(value) if isinstance(value, bytes | None) else value
+            if self._raw or not isinstance(value, bytes | None):
+                return False, value
+            return False, decode_value(value)
         if self._timeout_error is not None:
             raise self._timeout_error
         err = stream.error

@@ -341,14 +341,19 @@ class Flux:
             )
         if timeout is None or fut.done():
             return self._instance.wait(fut)
+        from kvs_sim.core.errors import TimedOut
+
         try:
             return self._instance.wait(fut, timeout=timeout)
         except TimeoutError as exc:
             if fut.done():
                 return fut.result()
-            from kvs_sim.core.errors import TimedOut
-
-            raise TimedOut(errno.ETIMEDOUT, f"no answer within {timeout} s") from exc
+            raise TimedOut(errno.ETIMEDOUT, f"no answer within {timeout:g} s") from exc
+        except RuntimeError:
+            # A simulation that goes idle first would idle through the timeout too.
+            if fut.done() or not _idle(self._instance):
+                raise
+            raise TimedOut(errno.ETIMEDOUT, f"no answer within {timeout:g} s") from None
 
     def _schedule(self, fn: Callable[[], Any]) -> None:
         """Queue a continuation for :meth:`reactor_run`; stop the engine if it runs

@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import atexit
 import errno
+import time
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
@@ -70,6 +71,10 @@ class LiveInstance:
             raise TimedOut(
                 errno.ETIMEDOUT, f"no answer from {self.url} within {limit:g} s"
             ) from None
+
+    def event_clock(self) -> float:
+        """Timestamps for eventlog events: the wall clock, as on a real cluster."""
+        return time.time()
 
     def run(self) -> None:
         """Let pending callbacks and replies in (a live reactor never goes idle)."""

@@ -1,231 +1,384 @@
-"""The ``kvs-sim kvs`` tool: ``flux kvs``-style commands against a live rank.
+"""The ``kvs-sim kvs`` tool: ``flux kvs`` subcommands against a live rank.
 
 Theory of operation
 -------------------
 Each subcommand builds client requests of :mod:`kvs_sim.rank.messages` (commit
 ops come from :class:`kvs_sim.core.txn.Txn`), sends them with a
 :class:`~kvs_sim.live.client.LiveClient` to the rank given by ``--rank``, and
-prints the answer the way ``flux kvs`` does:
+writes what ``flux kvs`` writes (flux-kvs(1)):
 
-* values are stored JSON-encoded when the command-line text parses as JSON,
-  else as a JSON string (``put a=1`` stores ``1``, ``put a=x`` stores ``"x"``);
-* values read back are decoded like Flux: JSON if they parse, else text; a
-  string prints bare, anything else as compact JSON;
-* every write subcommand (``put``, ``unlink``, ``link``, ``mkdir``) commits one
-  transaction holding all of its arguments.
+* ``put KEY=VALUE`` stores the text as it is, as Flux's ``flux kvs put`` does, and
+  ``get`` prints the stored bytes and a newline (nothing for an empty value); so a
+  value put from Python as JSON prints as JSON (a string with its quotes);
+* a write subcommand commits one transaction holding all of its arguments and,
+  with ``-O``/``-b``/``-s``, prints the new root as a dirref, a blobref or a
+  sequence;
+* listings (``dir``, ``ls``) live in :mod:`kvs_sim.live.kvs_listing`, eventlogs
+  in :mod:`kvs_sim.live.kvs_eventlog`.
 
-A reply carrying an errno ends the command with one line
-``kvs-sim kvs: <key>: <strerror>`` and exit status 1 (:class:`KvsError`).
+A reply carrying an errno ends the command with one line ``kvs-sim kvs:
+SUBJECT: STRERROR`` (plus the rank's words when they say more than the errno,
+e.g. which namespace is missing) and exit status 1 (:class:`KvsError`).
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
+import errno
 import json
 import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
-from kvs_sim.handle import decode_value
+from kvs_sim.core import flags as kf
+from kvs_sim.core.errors import KEY_ERRNOS, KVSError
+from kvs_sim.core.txn import Txn
 from kvs_sim.live.client import LiveClient
 from kvs_sim.rank import messages as m
 from kvs_sim.rank.messages import Reply
 
+NAMESPACE_ENV = "FLUX_KVS_NAMESPACE"
+
 
 class KvsError(Exception):
-    """A request failed: ``key`` (what the user named) and an errno."""
+    """The command failed: ``subject`` (what the user named), an errno, the words."""
 
-    def __init__(self, key: str, errnum: int, detail: str = "") -> None:
-        super().__init__(key, errnum, detail)
-        self.key = key
+    def __init__(self, subject: str, errnum: int = 0, detail: str = "") -> None:
+        super().__init__(subject, errnum, detail)
+        self.subject = subject
         self.errnum = errnum
         self.detail = detail
 
     def __str__(self) -> str:
-        return f"{self.key}: {os.strerror(self.errnum) if self.errnum else self.detail}"
+        if not self.errnum:
+            return f"{self.subject}: {self.detail}" if self.detail else self.subject
+        text = f"{self.subject}: {os.strerror(self.errnum)}"
+        if (
+            self.errnum not in KEY_ERRNOS
+            and self.detail
+            and self.detail != os.strerror(self.errnum)
+        ):
+            text += f" ({self.detail})"
+        return text
 
 
-def format_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bytes):
-        return repr(value)
-    return json.dumps(value, separators=(",", ":"))
+def namespace_of(args: argparse.Namespace) -> str:
+    """``-N`` (before or after the subcommand), else ``$FLUX_KVS_NAMESPACE``, else primary."""
+    return args.namespace or os.environ.get(NAMESPACE_ENV) or "primary"
 
 
-def parse_assignment(arg: str) -> tuple[str, Any]:
-    """``KEY=VALUE`` -> (key, JSON value if VALUE parses, else the string)."""
-    key, sep, text = arg.partition("=")
-    if not sep:
-        raise KvsError(arg, 0, "expected KEY=VALUE")
+def dirref(rootref: str) -> str:
+    """A root blobref as Flux prints an RFC 11 dirref (compact, sorted keys)."""
+    return json.dumps({"data": [rootref], "type": "dirref", "ver": 1}, separators=(",", ":"))
+
+
+def treeobj_text(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True)
+
+
+def rootref_of(text: str) -> str:
+    """The blobref of a dirref given as ``--at``/``--rootref`` (``EINVAL`` if not one)."""
     try:
-        return key, json.loads(text)
-    except ValueError:
-        return key, text
+        obj = json.loads(text)
+        if obj.get("type") == "dirref" and len(obj["data"]) == 1:
+            return str(obj["data"][0])
+    except (ValueError, AttributeError, KeyError, TypeError):
+        pass
+    raise KvsError(text, errno.EINVAL)
 
 
 class Tool:
     """One invocation: a connected client, a namespace, a user id, an output."""
 
-    def __init__(
-        self, client: LiveClient, ns: str, userid: int, out: Callable[[str], None]
-    ) -> None:
+    def __init__(self, client: LiveClient, ns: str, userid: int, out: Any = None) -> None:
         self.client = client
         self.ns = ns
         self.userid = userid
-        self.out = out
+        self.stdout = out if out is not None else sys.stdout.buffer
+        self.status = 0
 
-    async def ask(self, key: str, build: Callable[[int], Any]) -> Reply:
+    async def run(self, a: argparse.Namespace) -> int:
+        """Run the subcommand ``a`` names; its exit status."""
+        name = a.subcmd.replace("-", "_")
+        if name in {"dir", "ls"}:
+            from kvs_sim.live import kvs_listing
+
+            await getattr(kvs_listing, name)(self, a)
+        elif name == "eventlog":
+            from kvs_sim.live import kvs_eventlog
+
+            await kvs_eventlog.run(self, a)
+        else:
+            await getattr(self, "cmd_" + name)(a)
+        self.flush()
+        return self.status
+
+    # -- plumbing --------------------------------------------------------------
+
+    def write(self, data: str | bytes) -> None:
+        self.stdout.write(data.encode() if isinstance(data, str) else data)
+
+    def line(self, text: str) -> None:
+        self.write(text + "\n")
+
+    def flush(self) -> None:
+        self.stdout.flush()
+
+    def warn(self, text: str) -> None:
+        """A line on stderr for a failure that does not end the command."""
+        self.flush()
+        print(text, file=sys.stderr, flush=True)
+        self.status = 1
+
+    async def ask(self, subject: str, build: Callable[[int], Any]) -> Reply:
         reply = await self.client.request(build)
         if reply.errnum:
-            raise KvsError(key, reply.errnum, reply.errmsg)
+            raise KvsError(subject, reply.errnum, reply.errmsg)
         return reply
 
-    async def lookup(self, key: str, want: str = "value") -> Any:
-        ns, uid = self.ns, self.userid
+    async def lookup(
+        self, key: str, want: str = "value", *, ns: str | None = None, rootref: str | None = None
+    ) -> Any:
+        space, uid = ns or self.ns, self.userid
         reply = await self.ask(
-            key, lambda c: m.LookupReq(client=c, ns=ns, key=key, want=want, userid=uid)
+            key,
+            lambda c: m.LookupReq(
+                client=c, ns=space, key=key, want=want, rootref=rootref, userid=uid
+            ),
         )
         return reply.value
 
-    async def commit(self, what: str, fill: Callable[[Any], object], flags: int = 0) -> None:
-        from kvs_sim.core.errors import KVSError
-        from kvs_sim.core.txn import Txn
+    async def commit(self, subject: str, txn: Txn, flags: int = 0, ns: str | None = None) -> Any:
+        """Commit ``txn``; the reply's ``{"seq", "rootref"}``."""
+        ops, space, uid = txn.ops, ns or self.ns, self.userid
+        reply = await self.ask(
+            subject, lambda c: m.CommitReq(client=c, ns=space, ops=ops, flags=flags, userid=uid)
+        )
+        return reply.value
 
+    def commit_output(self, a: argparse.Namespace, value: Any) -> None:
+        """``-O``, ``-b`` or ``-s`` after a commit."""
+        value = value or {}
+        if getattr(a, "treeobj_root", False):
+            self.line(dirref(value.get("rootref", "")))
+        elif getattr(a, "blobref", False):
+            self.line(str(value.get("rootref", "")))
+        elif getattr(a, "sequence", False):
+            self.line(str(value.get("seq", "")))
+
+    async def watch(self, key: str, flags: int, on_value: Callable[[Any], bool]) -> None:
+        """Watch ``key``; ``on_value(value)`` for each answer until it returns
+        True (then cancel) or the stream ends."""
+        space, uid = self.ns, self.userid
+        w = await self.client.watch(
+            lambda c: m.WatchReq(client=c, ns=space, key=key, flags=flags, userid=uid)
+        )
+        cancelled = False
+        async for reply in w:
+            if reply.errnum:
+                if cancelled and reply.errnum == errno.ENODATA:
+                    return
+                raise KvsError(key, reply.errnum, reply.errmsg)
+            if not cancelled and on_value(reply.value):
+                cancelled = True
+                await w.cancel()
+
+    # -- values ----------------------------------------------------------------
+
+    def print_value(self, a: argparse.Namespace, key: str, data: Any) -> None:
+        label = f"{key}=" if a.label else ""
+        if a.treeobj:
+            self.line(label + treeobj_text(data))
+            return
+        raw = data if isinstance(data, bytes) else str(data).encode()
+        self.write(label.encode() + raw)
+        if not a.raw and raw:
+            self.write(b"\n")
+
+    async def cmd_get(self, a: argparse.Namespace) -> None:
+        rootref = rootref_of(a.at) if a.at else None
+        if not (a.watch or a.waitcreate):
+            for key in a.keys:
+                want = "treeobj" if a.treeobj else "value"
+                self.print_value(a, key, await self.lookup(key, want, rootref=rootref))
+            return
+        bits = kf.WATCH | (kf.WAITCREATE if a.waitcreate else 0)
+        if a.watch:
+            bits |= kf.WATCH_UNIQ if a.uniq else 0
+            bits |= kf.WATCH_APPEND if a.append else 0
+            bits |= kf.WATCH_FULL if a.full else 0
+        for key in a.keys:
+            seen = [0]
+
+            def show(value: Any, key: str = key, seen: list[int] = seen) -> bool:
+                self.print_value(a, key, value)
+                self.flush()
+                seen[0] += 1
+                return not a.watch or (a.count > 0 and seen[0] >= a.count)
+
+            await self.watch(key, bits, show)
+
+    async def cmd_watch(self, a: argparse.Namespace) -> None:
+        args = argparse.Namespace(**vars(a), keys=[a.key], watch=True, label=False, raw=False,
+                                  treeobj=False, at=None, append=False, full=False)  # fmt: skip
+        await self.cmd_get(args)
+
+    async def cmd_put(self, a: argparse.Namespace) -> None:
+        txn = Txn()
+        first = ""
+        for arg in a.assignments:
+            key, sep, text = arg.partition("=")
+            if not sep:
+                raise KvsError("put", 0, "you must specify a value as key=value")
+            first = first or key
+            try:
+                if a.treeobj:
+                    data = _stdin() if text == "-" else text.encode()
+                    txn.put_treeobj(key, json.loads(data))
+                    continue
+                data = _stdin() if a.raw and text == "-" else text.encode()
+                if a.append:
+                    txn.append(key, data)
+                else:
+                    txn.put_raw(key, data)
+            except ValueError:
+                raise KvsError(key, errno.EINVAL, "not an RFC 11 tree object") from None
+            except KVSError as exc:
+                raise KvsError(key, exc.errno or errno.EINVAL, exc.detail) from None
+        flags = (kf.NO_MERGE if a.no_merge else 0) | (kf.SYNC if a.sync else 0)
+        self.commit_output(a, await self.commit(first, txn, flags))
+
+    async def cmd_unlink(self, a: argparse.Namespace) -> None:
+        txn = Txn()
+        for key in a.keys:
+            if await self._unlinkable(key, a.recursive, a.force):
+                txn.unlink(key)
+        self.commit_output(a, await self.commit(a.keys[0], txn))
+
+    async def _unlinkable(self, key: str, recursive: bool, force: bool) -> bool:
+        """Flux's checks before an unlink: a missing key fails unless ``-f``, a
+        non-empty directory unless ``-R``."""
+        subject = f"cannot unlink '{key}'"
+        try:
+            obj = await self.lookup(key, "treeobj")
+        except KvsError as exc:
+            if exc.errnum == errno.ENOENT and force:
+                return False
+            raise KvsError(subject, exc.errnum, exc.detail) from None
+        kind = obj.get("type") if isinstance(obj, dict) else None
+        if kind == "dir" and not recursive and obj.get("data"):
+            raise KvsError(subject, errno.ENOTEMPTY)
+        if kind == "dirref" and not recursive:
+            try:
+                listing = await self.lookup(key, "dir")
+            except KvsError as exc:
+                raise KvsError(subject, exc.errnum, exc.detail) from None
+            if listing:
+                raise KvsError(subject, errno.ENOTEMPTY)
+        return True
+
+    async def cmd_link(self, a: argparse.Namespace) -> None:
         txn = Txn()
         try:
-            fill(txn)
+            txn.symlink(a.linkname, a.target, a.target_namespace)
         except KVSError as exc:
-            raise KvsError(what, exc.errno or 0, str(exc)) from None
-        ops, ns, uid = txn.ops, self.ns, self.userid
-        await self.ask(
-            what, lambda c: m.CommitReq(client=c, ns=ns, ops=ops, flags=flags, userid=uid)
-        )
+            raise KvsError(a.linkname, exc.errno or errno.EINVAL, exc.detail) from None
+        self.commit_output(a, await self.commit(a.linkname, txn))
 
-    # -- subcommands ---------------------------------------------------------
-
-    async def get(self, a: argparse.Namespace) -> None:
+    async def cmd_readlink(self, a: argparse.Namespace) -> None:
+        rootref = rootref_of(a.at) if a.at else None
         for key in a.keys:
-            self.out(format_value(decode_value(await self.lookup(key))))
-
-    async def put(self, a: argparse.Namespace) -> None:
-        pairs = [parse_assignment(arg) for arg in a.assignments]
-
-        def fill(txn: Any) -> None:
-            for key, value in pairs:
-                txn.put(key, value)
-
-        from kvs_sim.core import flags
-
-        await self.commit(pairs[0][0], fill, flags.SYNC if a.sync else 0)
-
-    async def unlink(self, a: argparse.Namespace) -> None:
-        await self.commit(a.keys[0], lambda txn: [txn.unlink(k) for k in a.keys])
-
-    async def mkdir(self, a: argparse.Namespace) -> None:
-        await self.commit(a.keys[0], lambda txn: [txn.mkdir(k) for k in a.keys])
-
-    async def link(self, a: argparse.Namespace) -> None:
-        ns, sep, target = a.target.rpartition("::")
-        namespace = ns if sep else None
-        await self.commit(a.linkname, lambda txn: txn.symlink(a.linkname, target, namespace))
-
-    async def readlink(self, a: argparse.Namespace) -> None:
-        for key in a.keys:
-            ns, target = await self.lookup(key, "readlink")
-            self.out(f"{ns}::{target}" if ns else target)
-
-    async def dir(self, a: argparse.Namespace) -> None:
-        await self._walk(a.key, recursive=a.recursive, values=True)
-
-    async def ls(self, a: argparse.Namespace) -> None:
-        await self._walk(a.key, recursive=False, values=False)
-
-    async def _walk(self, key: str, *, recursive: bool, values: bool) -> None:
-        listing = await self.lookup(key, "dir")
-        for name in sorted(listing):
-            entry = listing[name]
-            kind = entry.get("type") if isinstance(entry, dict) else entry
-            path = name if key in (".", "") or not values else f"{key}.{name}"
-            if kind in ("dir", "dirref"):
-                self.out(f"{path}.")
-                if recursive:
-                    await self._walk(f"{key}.{name}" if key not in (".", "") else name,
-                                     recursive=True, values=values)  # fmt: skip
-            elif not values:
-                self.out(path)
-            elif kind == "symlink":
-                data = entry.get("data", {})
-                ns = data.get("namespace")
-                target = data.get("target", "")
-                self.out(f"{path} -> {ns + '::' if ns else ''}{target}")
-            elif kind == "val":
-                raw = base64.b64decode(entry.get("data", ""))
-                self.out(f"{path} = {format_value(decode_value(raw))}")
+            ns, target = await self.lookup(key, "readlink", rootref=rootref)
+            if a.namespace_only and ns:
+                self.line(ns)
+            elif a.key_only:
+                self.line(target)
             else:
-                full = path if values else f"{key}.{name}"
-                self.out(f"{path} = {format_value(decode_value(await self.lookup(full)))}")
+                self.line(f"{ns}::{target}" if ns else target)
 
-    async def version(self, a: argparse.Namespace) -> None:
-        self.out(str((await self._root()).value["seq"]))
+    async def cmd_mkdir(self, a: argparse.Namespace) -> None:
+        txn = Txn()
+        for key in a.keys:
+            try:
+                txn.mkdir(key)
+            except KVSError as exc:
+                raise KvsError(key, exc.errno or errno.EINVAL, exc.detail) from None
+        self.commit_output(a, await self.commit(a.keys[0], txn))
 
-    async def getroot(self, a: argparse.Namespace) -> None:
-        self.out(json.dumps((await self._root()).value, sort_keys=True))
+    async def cmd_copy(self, a: argparse.Namespace, *, move: bool = False) -> None:
+        src_ns, dst_ns = a.src_namespace or self.ns, a.dst_namespace or self.ns
+        obj = await self.lookup(a.source, "treeobj", ns=src_ns)
+        txn = Txn()
+        txn.put_treeobj(a.destination, obj)
+        await self.commit(a.destination, txn, ns=dst_ns)
+        if move:
+            gone = Txn()
+            gone.unlink(a.source)
+            await self.commit(a.source, gone, ns=src_ns)
 
-    async def _root(self) -> Reply:
+    async def cmd_move(self, a: argparse.Namespace) -> None:
+        await self.cmd_copy(a, move=True)
+
+    # -- roots and versions ------------------------------------------------------
+
+    async def _root(self) -> Any:
         ns, uid = self.ns, self.userid
-        return await self.ask(ns, lambda c: m.GetRootReq(client=c, ns=ns, userid=uid))
+        return (await self.ask(ns, lambda c: m.GetRootReq(client=c, ns=ns, userid=uid))).value
 
-    async def wait(self, a: argparse.Namespace) -> None:
+    async def cmd_version(self, a: argparse.Namespace) -> None:
+        self.line(str((await self._root())["seq"]))
+
+    async def cmd_getroot(self, a: argparse.Namespace) -> None:
+        root = await self._root()
+        if a.owner:
+            self.line(str(root["owner"]))
+        elif a.sequence:
+            self.line(str(root["seq"]))
+        elif a.blobref:
+            self.line(root["rootref"])
+        else:
+            self.line(dirref(root["rootref"]))
+
+    async def cmd_wait(self, a: argparse.Namespace) -> None:
         ns, uid, v = self.ns, self.userid, a.version
         await self.ask(
             f"wait {v}", lambda c: m.WaitVersionReq(client=c, ns=ns, version=v, userid=uid)
         )
 
-    async def dropcache(self, a: argparse.Namespace) -> None:
+    async def cmd_sync(self, a: argparse.Namespace) -> None:
+        await self.commit("sync", Txn(), kf.SYNC)
+
+    async def cmd_dropcache(self, a: argparse.Namespace) -> None:
         await self.ask("dropcache", lambda c: m.DropCacheReq(client=c))
 
-    async def namespace(self, a: argparse.Namespace) -> None:
+    # -- namespaces ----------------------------------------------------------------
+
+    async def cmd_namespace(self, a: argparse.Namespace) -> None:
         uid = self.userid
         if a.ns_cmd == "create":
             owner = uid if a.owner is None else a.owner
+            rootref = rootref_of(a.rootref) if a.rootref else ""
             for name in a.names:
-                await self.ask(name, _ns_create(name, owner, uid))
+                await self.ask(name, _ns_create(name, owner, uid, rootref))
         elif a.ns_cmd == "remove":
             for name in a.names:
                 await self.ask(name, _ns_remove(name, uid))
         else:
             reply = await self.ask("namespace", lambda c: m.NamespaceListReq(client=c, userid=uid))
-            self.out(f"{'NAMESPACE':<20} {'OWNER':>10} {'FLAGS':>6}")
-            for entry in reply.value:
-                self.out(f"{entry['namespace']:<20} {entry['owner']:>10} {entry['flags']:>#6x}")
-
-    async def watch(self, a: argparse.Namespace) -> None:
-        from kvs_sim.core import flags
-
-        bits = (flags.WAITCREATE if a.waitcreate else 0) | (flags.WATCH_UNIQ if a.uniq else 0)
-        ns, uid, key = self.ns, self.userid, a.key
-        w = await self.client.watch(
-            lambda c: m.WatchReq(client=c, ns=ns, key=key, flags=bits, userid=uid)
-        )
-        seen = 0
-        cancelled = False
-        async for reply in w:
-            if reply.errnum:
-                if cancelled and reply.errnum == 61:  # ENODATA: the end we asked for
-                    return
-                raise KvsError(key, reply.errnum, reply.errmsg)
-            if seen < a.count or not a.count:
-                self.out(format_value(decode_value(reply.value)))
-                seen += 1
-            if a.count and seen >= a.count and not cancelled:
-                cancelled = True
-                await w.cancel()
+            self.line(f"{'NAMESPACE':<36}{'OWNER':>11}{'FLAGS':>11}")
+            for e in reply.value:
+                self.line(f"{e['namespace']:<36} {e['owner']:>10} 0x{e['flags']:08X}")
 
 
-def _ns_create(name: str, owner: int, uid: int) -> Callable[[int], Any]:
-    return lambda c: m.NamespaceCreateReq(client=c, ns=name, owner=owner, userid=uid)
+def _stdin() -> bytes:
+    return sys.stdin.buffer.read()
+
+
+def _ns_create(name: str, owner: int, uid: int, rootref: str) -> Callable[[int], Any]:
+    return lambda c: m.NamespaceCreateReq(
+        client=c, ns=name, owner=owner, userid=uid, rootref=rootref
+    )
 
 
 def _ns_remove(name: str, uid: int) -> Callable[[int], Any]:

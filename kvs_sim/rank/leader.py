@@ -413,7 +413,7 @@ class Leader(RankBase):
                 raise InvalidArgument(errno.EINVAL, f"invalid namespace name {req.ns!r}")
             if req.ns in self._removing:
                 raise AlreadyExists(errno.EEXIST, f"namespace {req.ns!r} is being removed")
-            rootref = empty_root(self.content)
+            rootref = req.rootref or empty_root(self.content)
             self.registry.create(req.ns, req.owner, rootref)
         except KVSError as err:
             self.reply_error(req.client, err)

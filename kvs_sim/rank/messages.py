@@ -136,6 +136,7 @@ class NamespaceCreateReq:
     owner: int
     flags: int = 0
     userid: int = 0
+    rootref: str = ""  # start from this root (flux kvs namespace create --rootref)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -115,7 +115,7 @@ def test_kvs_command_round_trip(cluster: Cluster) -> None:
     version = _kvs(cluster, 7, "version")
     assert _kvs(cluster, 5, "wait", version.stdout.strip()).returncode == 0
     got = _kvs(cluster, 5, "get", "cli.a", "cli.b", "cli.c")
-    assert got.stdout.splitlines() == ["1", '{"x":[1,2]}', "hello world"]
+    assert got.stdout.splitlines() == ["1", '{"x": [1, 2]}', "hello world"]  # as stored
     assert _kvs(cluster, 5, "ls", "cli").stdout.split() == ["a", "b", "c"]
     missing = _kvs(cluster, 2, "get", "cli.nope")
     assert missing.returncode == 1

@@ -115,7 +115,8 @@ def test_symlinks_absolute_and_relative(full: Tree) -> None:
     assert full.get("a.inner") == b"42"
     assert full.get("abs", "readlink") == (None, "a.b")
     assert full.get("a.inner", "readlink") == (None, "a.b.c")
-    assert full.get("abs", "treeobj")["type"] == "dirref"  # followed
+    assert full.get("abs", "treeobj")["type"] == "symlink"  # the link itself, as FLUX_KVS_TREEOBJ
+    assert full.get("abs.c", "treeobj")["type"] == "val"  # links inside a path are followed
     # readlink only stops at the *final* component
     full.txn(lambda t: t.symlink("a.b.lnk", "x.y"))
     assert full.get("abs.lnk", "readlink") == (None, "x.y")

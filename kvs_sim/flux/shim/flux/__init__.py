@@ -6,6 +6,6 @@ installed as a top-level package, so it never hides a real Flux installation.
 
 from kvs_sim.flux import Flux
 
-from . import constants, kvs
+from . import constants, eventlog, kvs
 
-__all__ = ["Flux", "constants", "kvs"]
+__all__ = ["Flux", "constants", "eventlog", "kvs"]
