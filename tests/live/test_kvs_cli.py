@@ -159,11 +159,11 @@ def test_namespaces_links_copy_move(kvs: Kvs) -> None:
 
 
 def test_guests_and_errors(kvs: Kvs) -> None:
-    kvs.ok("namespace", "create", "-o", "2000", "guest-ns")
-    assert kvs.ok("--userid", "2000", "put", "-N", "guest-ns", "g=1") == ""
-    code, _, err = kvs("--userid", "2000", "link", "-N", "guest-ns", "g", "glink")
+    kvs.ok("namespace", "create", "-o", "1000", "guest-ns")
+    assert kvs.ok("--userid", "1000", "put", "-N", "guest-ns", "g=1") == ""
+    code, _, err = kvs("--userid", "1000", "link", "-N", "guest-ns", "g", "glink")
     assert code == 1 and "Operation not permitted (guests may not commit symlink" in err
-    code, _, err = kvs("--userid", "2000", "get", "g")  # primary is the owner's
+    code, _, err = kvs("--userid", "1000", "get", "g")  # primary is the owner's
     assert code == 1 and "Operation not permitted" in err
 
 
