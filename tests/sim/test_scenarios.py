@@ -25,6 +25,7 @@ def test_there_are_the_documented_scenarios() -> None:
         "commit_merging",
         "dropcache_faults",
         "fanout_compare",
+        "job_eventlog",
     } <= names
 
 
@@ -163,3 +164,19 @@ def test_a_sync_scenario_and_the_options_reach_the_cluster(
     header = json.loads((out / "history.jsonl").read_text().splitlines()[0])
     assert header["seed"] == 9 and header["config"]["latency"] == "uniform:50us,150us"
     assert header["claims"] == ["read-your-writes", "convergence"]
+
+
+def test_job_eventlog_views_are_prefixes_and_lag_with_depth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = next(p for p in SCENARIOS if p.stem == "job_eventlog")
+    assert run(str(path), "--set", "jobs=2", "--no-plots", "--out", str(tmp_path)) == 0
+    findings = json.loads((tmp_path / "summary.json").read_text())["runs"][0]["findings"]
+    assert findings["events appended"] == 8
+    assert findings["every view a prefix of the final log, state in it"] == "yes"
+    lags = [v for k, v in findings.items() if k.endswith("median / max (ms)")]
+    assert len(lags) == 2
+    for text in lags:
+        median, worst = (float(x) for x in text.split(" / "))
+        assert 0 < median <= worst  # far ranks see each event, later than it was committed
+    capsys.readouterr()
