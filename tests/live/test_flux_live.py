@@ -89,3 +89,36 @@ def test_an_unmodified_script_runs_live_through_the_environment(
 def test_bad_live_uris_are_explained(uri: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         connect(uri)
+
+
+def test_reactor_run_returns_once_the_last_watch_is_cancelled(instance: LiveInstance) -> None:
+    h = Flux(cluster=instance, rank=3)
+    assert h.reactor_run() == 0  # nothing to wait for: at once
+    kvs.put(h, "flux.live.w", 1)
+    kvs.commit(h)
+    seen: list[object] = []
+
+    def cb(fut: kvs.KVSWatchFuture, arg: object) -> None:
+        seen.append(fut.get())
+        if seen[-1] == 1:
+            txn = kvs.KVSTxn(h)
+            txn.put("flux.live.w", 2)
+            txn.commit_async()
+        elif seen[-1] == 2:
+            fut.cancel()
+
+    kvs.kvs_watch_async(h, "flux.live.w").then(cb)
+    assert h.reactor_run() == 0  # returns on its own, as Flux's reactor does
+    assert seen == [1, 2, None]
+
+
+def test_live_errors_read_as_flux_binding_errors(instance: LiveInstance) -> None:
+    h = Flux(cluster=instance, rank=2)
+    with pytest.raises(FileNotFoundError) as info:
+        kvs.get(h, "flux.live.nothing")
+    assert str(info.value) == "[Errno 2] No such file or directory: 'flux.live.nothing'"
+    with pytest.raises(OSError, match="No such file"):
+        kvs.KVSDir(h, "flux.live.nodir")
+    with pytest.raises(OSError) as info:
+        kvs.get(h, "k", namespace="flux-live-nosuchns")
+    assert "namespace 'flux-live-nosuchns' does not exist" in str(info.value)

@@ -202,9 +202,12 @@ async def test_eperm_through_the_live_path(secured: Broker, owner: LiveClient) -
         with pytest.raises(PermissionError):
             await other.get("k", ns="g1000")
     run = _kvs(secured, "--userid", "1001", "-N", "g1000", "--rank", "5", "get", "k")
-    assert (run.returncode, run.stderr.strip()) == (1, "kvs-sim kvs: k: Operation not permitted")
+    assert (run.returncode, run.stderr.strip()) == (
+        1,
+        "kvs-sim kvs: k: Operation not permitted (user 1001 may not access namespace 'g1000')",
+    )
     run = _kvs(secured, "--userid", "1000", "-N", "g1000", "--rank", "5", "get", "k")
-    assert (run.returncode, run.stdout) == (0, "v\n")
+    assert (run.returncode, run.stdout) == (0, '"v"\n')  # stored as JSON, printed as stored
     run = _kvs(secured, "--userid", "4242", "get", "k")
     assert run.returncode == 1
     assert "no account for uid 4242 of cluster 'sec'" in run.stderr

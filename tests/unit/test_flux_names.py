@@ -115,7 +115,7 @@ def test_constants_are_pinned_with_flux_values() -> None:
 
 
 def test_package_exports() -> None:
-    assert sorted(kvs_sim.flux.__all__) == ["Flux", "constants", "kvs"]
+    assert sorted(kvs_sim.flux.__all__) == ["Flux", "constants", "eventlog", "kvs"]
 
 
 def test_the_shim_is_not_a_top_level_flux_package() -> None:
