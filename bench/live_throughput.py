@@ -156,9 +156,10 @@ async def _publishes_per_commit(c: LiveClient, url: str, cluster: str, rank: int
         nonlocal seen
         seen += 1
 
-    login, _ = cr.login(parse_url(url), cluster, cr.OWNER_UID)  # the owner may read all
+    login, ca_file = cr.login(parse_url(url), cluster, cr.OWNER_UID)  # the owner may read all
     spy = Transport(
         login,
+        ca_file=ca_file,
         client_id=f"kvs-sim-bench-spy-{rank}",
         subscriptions=[f"kvs-sim/{cluster}/#"],
         on_message=count,
