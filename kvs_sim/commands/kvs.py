@@ -18,15 +18,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from kvs_sim.commands.exec import _int_at_least
 
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
-    return value
+_nonneg_int = _int_at_least(0)
 
 
 def _positive_float(text: str) -> float:
