@@ -9,23 +9,31 @@ for Flux are described in the modules' docstrings and ``docs/history-format.md``
 
 from kvs_sim.checks._causal import check_causal
 from kvs_sim.checks._common import Verdict, Violation, describe
+from kvs_sim.checks._linear import check_keys, check_linearizable
+from kvs_sim.checks._sequential import check_sequential
 from kvs_sim.checks._session import (
     check_monotonic_reads,
     check_monotonic_writes,
     check_read_your_writes,
     check_writes_follow_reads,
 )
+from kvs_sim.checks._staleness import check_staleness, key_staleness
 from kvs_sim.checks._state import ValueModel, check_convergence, check_read_validity
 from kvs_sim.checks._suite import (
+    BOUNDED_CLAIMS,
     CHECKERS,
     check_all,
+    claim_checker,
+    claim_error,
     render_verdicts,
     report,
+    undecided_claims,
     unknown_claims,
     violated_claims,
 )
 
 __all__ = [
+    "BOUNDED_CLAIMS",
     "CHECKERS",
     "ValueModel",
     "Verdict",
@@ -33,14 +41,22 @@ __all__ = [
     "check_all",
     "check_causal",
     "check_convergence",
+    "check_keys",
+    "check_linearizable",
     "check_monotonic_reads",
     "check_monotonic_writes",
     "check_read_validity",
     "check_read_your_writes",
+    "check_sequential",
+    "check_staleness",
     "check_writes_follow_reads",
+    "claim_checker",
+    "claim_error",
     "describe",
+    "key_staleness",
     "render_verdicts",
     "report",
+    "undecided_claims",
     "unknown_claims",
     "violated_claims",
 ]

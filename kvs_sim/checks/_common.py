@@ -66,8 +66,9 @@ class Verdict:
     """The result of one checker over one history.
 
     ``held`` is True (every case held), False (at least one violation) or None
-    (no case to check).  ``notes`` carry findings that are not violations (when a
-    namespace converged, say).
+    (no case to check, or ``unknown`` lists cases not decided within a time
+    budget).  ``notes`` carry findings that are not violations (when a namespace
+    converged, say).
     """
 
     guarantee: str
@@ -75,6 +76,7 @@ class Verdict:
     checked: int
     violations: list[Violation] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
 
     @classmethod
     def of(
@@ -101,6 +103,7 @@ class Verdict:
             "checked": self.checked,
             "violations": [v.to_dict() for v in self.violations],
             "notes": list(self.notes),
+            "unknown": list(self.unknown),
         }
 
 

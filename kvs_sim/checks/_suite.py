@@ -9,7 +9,14 @@ worth seeing (a scenario that shows eventual consistency *claims* little and
 breaks a lot).  What decides success is :func:`violated_claims`: the claimed
 guarantees whose verdict is a violation.  A claimed guarantee with nothing to
 check (``held is None``) is not a failure, and a claim no checker knows is
-reported, not failed, so histories from newer producers stay checkable.
+reported by :func:`unknown_claims` (``kvs-sim check`` refuses such a history,
+exit 2; scenarios refuse such a claim when loaded).
+
+Two models stronger than Flux promises run too: ``linearizable`` (per key, with a
+time budget per key: a key not decided in time makes the verdict unknown, which
+:func:`undecided_claims` reports) and ``sequential`` (the version order as the
+witness).  Claims with a bound, ``k-staleness<=K`` and ``t-visibility<=T``
+(:mod:`kvs_sim.checks._staleness`), are checked when claimed.
 
 :func:`report` is the plain text the CLI prints (and what tests compare);
 :func:`render_verdicts` is the same content as rich renderables for a terminal or
@@ -23,12 +30,15 @@ from typing import TYPE_CHECKING
 
 from kvs_sim.checks._causal import check_causal
 from kvs_sim.checks._common import Verdict, describe
+from kvs_sim.checks._linear import DEFAULT_BUDGET, check_linearizable
+from kvs_sim.checks._sequential import check_sequential
 from kvs_sim.checks._session import (
     check_monotonic_reads,
     check_monotonic_writes,
     check_read_your_writes,
     check_writes_follow_reads,
 )
+from kvs_sim.checks._staleness import check_staleness, parse_claim
 from kvs_sim.checks._state import check_convergence, check_read_validity
 from kvs_sim.history import History
 
@@ -43,16 +53,64 @@ CHECKERS: dict[str, Callable[[History], Verdict]] = {
     "causal": check_causal,
     "read-validity": check_read_validity,
     "convergence": check_convergence,
+    "linearizable": check_linearizable,
+    "sequential": check_sequential,
 }
-"""Every guarantee this package checks, by the name used in ``claims``."""
+"""Every guarantee this package checks, by the name used in ``claims``.
+
+Claims with a bound (``k-staleness<=2``, ``t-visibility<=5ms``) are not listed:
+:func:`claim_checker` knows them."""
+
+BOUNDED_CLAIMS = ("k-staleness<=K", "t-visibility<=T")
+"""The forms of claims with a bound (K versions, T a duration such as ``5ms``)."""
+
+
+def claim_checker(claim: str) -> Callable[[History], Verdict] | None:
+    """The checker of ``claim``, or None if no checker knows it.
+
+    Raises ValueError for a bounded claim whose bound is invalid."""
+    if claim in CHECKERS:
+        return CHECKERS[claim]
+    parsed = parse_claim(claim)
+    if parsed is None:
+        return None
+    name, bound = parsed
+    return lambda history: check_staleness(history, name, bound)
+
+
+def claim_error(claim: str) -> str | None:
+    """Why ``claim`` cannot be checked (one line), or None when it can."""
+    try:
+        if claim_checker(claim) is not None:
+            return None
+    except ValueError as e:
+        return str(e)
+    known = ", ".join([*CHECKERS, *BOUNDED_CLAIMS])
+    return f"unknown claim {claim!r} (known: {known})"
+
 
 MAX_SHOWN = 10
 """Violations listed per guarantee in a report; the rest are counted."""
 
 
-def check_all(history: History) -> list[Verdict]:
-    """Every checker's verdict on ``history``, in :data:`CHECKERS` order."""
-    return [checker(history) for checker in CHECKERS.values()]
+def check_all(
+    history: History, claims: Iterable[str] | None = None, budget: float | None = None
+) -> list[Verdict]:
+    """Every checker's verdict on ``history``, in :data:`CHECKERS` order, then the
+    bounded claims among ``claims`` (default: the header's).  ``budget``: seconds
+    per key for ``linearizable`` (default :data:`~kvs_sim.checks._linear.DEFAULT_BUDGET`)."""
+    verdicts = [
+        check_linearizable(history, budget or DEFAULT_BUDGET)
+        if checker is check_linearizable
+        else checker(history)
+        for checker in CHECKERS.values()
+    ]
+    for claim in history.header.claims if claims is None else claims:
+        if claim not in CHECKERS and claim_error(claim) is None:
+            checker = claim_checker(claim)
+            assert checker is not None
+            verdicts.append(checker(history))
+    return verdicts
 
 
 def violated_claims(verdicts: Iterable[Verdict], claims: Iterable[str]) -> list[str]:
@@ -62,15 +120,25 @@ def violated_claims(verdicts: Iterable[Verdict], claims: Iterable[str]) -> list[
 
 
 def unknown_claims(claims: Iterable[str]) -> list[str]:
-    """Claims no checker knows (reported, never failed)."""
-    return [c for c in claims if c not in CHECKERS]
+    """Claims no checker knows."""
+    return [c for c in claims if claim_error(c) is not None]
+
+
+def undecided_claims(verdicts: Iterable[Verdict], claims: Iterable[str]) -> list[str]:
+    """The claimed guarantees not decided within the time budget, in claim order."""
+    open_ = {v.guarantee for v in verdicts if v.held is None and v.unknown}
+    return [c for c in claims if c in open_]
 
 
 def _status(v: Verdict) -> str:
+    if v.held is None and v.unknown:
+        return "unknown"
     return {True: "held", False: "VIOLATED", None: "n/a"}[v.held]
 
 
 def _cases(v: Verdict) -> str:
+    if v.held is None and v.unknown:
+        return f"{v.checked} decided, {len(v.unknown)} not within the time budget"
     if v.held is None:
         return "nothing to check"
     text = f"{v.checked} case{'s' if v.checked != 1 else ''}"
@@ -108,6 +176,7 @@ def report(
         if len(v.violations) > MAX_SHOWN:
             lines.append(f"  ... and {len(v.violations) - MAX_SHOWN} more")
         lines.extend(f"  note: {note}" for note in v.notes)
+        lines.extend(f"  unknown: {u}" for u in v.unknown)
     lines.append("")
     lines.append(_conclusion(verdicts, claims))
     return "\n".join(lines)
@@ -118,7 +187,8 @@ def _conclusion(verdicts: Sequence[Verdict], claims: list[str]) -> str:
     for c in unknown_claims(claims):
         parts.append(f"claim {c!r} has no checker (not checked)")
     broken = violated_claims(verdicts, claims)
-    known = [c for c in claims if c in CHECKERS]
+    known = [c for c in claims if claim_error(c) is None]
+    undecided = undecided_claims(verdicts, claims)
     if not claims:
         parts.append("no guarantees claimed")
     elif broken:
@@ -126,6 +196,8 @@ def _conclusion(verdicts: Sequence[Verdict], claims: list[str]) -> str:
             f"{len(broken)} of {len(known)} claimed guarantee{'s' if len(known) != 1 else ''} "
             f"violated: {', '.join(broken)}"
         )
+    elif undecided:
+        parts.append(f"not decided within the time budget: {', '.join(undecided)}")
     elif known:
         parts.append(f"all {len(known)} claimed guarantee{'s' if len(known) != 1 else ''} held")
     return "; ".join(parts)
@@ -150,7 +222,7 @@ def render_verdicts(
         table.add_row(
             v.guarantee,
             "yes" if v.guarantee in claims else "",
-            Text(_status(v), style=style[v.held]),
+            Text(_status(v), style="yellow" if v.unknown and v.held is None else style[v.held]),
             str(v.checked),
             str(len(v.violations)),
         )
@@ -169,6 +241,7 @@ def render_verdicts(
         if len(v.violations) > MAX_SHOWN:
             out.append(Text(f"{v.guarantee}: ... and {len(v.violations) - MAX_SHOWN} more"))
         out.extend(Text(f"{v.guarantee}: {note}", style="dim") for note in v.notes)
+        out.extend(Text(f"{v.guarantee}: unknown: {u}", style="yellow") for u in v.unknown)
     conclusion = _conclusion(verdicts, claims)
     bad_claims = bool(violated_claims(verdicts, claims))
     out.append(Text(conclusion, style="bold red" if bad_claims else "bold green"))

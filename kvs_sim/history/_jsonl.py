@@ -24,6 +24,11 @@ fields are kept in ``extra`` and unknown operation names are kept as they are.
 Optional op fields may be left out of hand-written files (defaults: ``ns``
 ``"primary"``, ``ok`` true when the op completed without ``error``, others null).
 
+The last line is a footer, ``{"kind": "footer", "ops": N, "roots": M, "nemeses":
+K}``, and the header written with it says ``"footer": true``: a file whose header
+promises a footer and that has none (or whose counts differ) was cut off, and is
+refused.  Files from before footers existed have neither and are read as they are.
+
 Writing puts every known field on each line, in the order above, then any extra
 fields; an op's ``indeterminate`` is written only when true.  Records are
 interleaved by time (op ``invoke``, root ``time``, nemesis ``start``) with a
@@ -43,6 +48,7 @@ from typing import Any
 from kvs_sim.history._records import (
     FORMAT_NAME,
     FORMAT_VERSION,
+    OP_NAMES,
     Header,
     History,
     HistoryError,
@@ -51,7 +57,8 @@ from kvs_sim.history._records import (
     RootEvent,
 )
 
-_HEADER_FIELDS = ("kind", "format", "version", "seed", "config", "claims")
+_HEADER_FIELDS = ("kind", "format", "version", "seed", "config", "claims", "footer")
+_FOOTER_FIELDS = ("kind", "ops", "roots", "nemeses")
 _OP_FIELDS = (
     "kind",
     "id",
@@ -268,23 +275,106 @@ def _reject_constant(name: str) -> Any:
     raise HistoryError(f"{name} is not valid JSON")
 
 
-def from_lines(lines: Iterable[str], source: str = "<history>") -> History:
-    """Parse a history from its lines; errors name ``source`` and the line number."""
+def _check_config(config: dict[str, Any]) -> int | None:
+    """Validate the config keys the format documents; the cluster size, if given."""
+    size = config.get("size")
+    if size is not None and not (_is_int(size) and size >= 1):
+        raise HistoryError(f"config 'size' must be a positive integer, not {size!r}")
+    fanout = config.get("fanout")
+    if fanout is not None and not (_is_int(fanout) and fanout >= 1):
+        raise HistoryError(f"config 'fanout' must be a positive integer, not {fanout!r}")
+    depth = config.get("depth")
+    if depth is not None:
+        if not isinstance(depth, list):
+            raise HistoryError(f"config 'depth' must be a list of integers, not {depth!r}")
+        for r, d in enumerate(depth):
+            if not (_is_int(d) and d >= 0):
+                raise HistoryError(
+                    f"config 'depth' must list a non-negative integer per rank, "
+                    f"not {d!r} for rank {r}"
+                )
+        if size is not None and len(depth) != size:
+            raise HistoryError(f"config 'depth' lists {len(depth)} ranks but 'size' is {size}")
+    return size if size is not None else (len(depth) if depth is not None else None)
+
+
+def _footer_from_dict(d: dict[str, Any]) -> dict[str, int]:
+    extra = sorted(set(d) - set(_FOOTER_FIELDS))
+    if extra:
+        raise HistoryError(f"unknown field(s) in the footer: {', '.join(extra)}")
+    out = {}
+    for name in _FOOTER_FIELDS[1:]:
+        n = _field(d, name, "int", required=name != "nemeses", default=0)
+        if n < 0:
+            raise HistoryError(f"footer field {name!r} must not be negative, not {n}")
+        out[name] = n
+    return out
+
+
+def _check_record(
+    record: Header | Op | RootEvent | NemesisInterval, size: int | None, strict: bool
+) -> None:
+    if isinstance(record, Header):
+        return
+    ranks = record.ranks if isinstance(record, NemesisInterval) else (record.rank,)
+    for rank in ranks:
+        if size is not None and rank >= size:
+            raise HistoryError(
+                f"rank {rank} is beyond the cluster (config 'size' is {size}: ranks 0-{size - 1})"
+            )
+    if strict and isinstance(record, Op) and record.op not in OP_NAMES:
+        raise HistoryError(
+            f"unknown operation {record.op!r} (known: {', '.join(sorted(OP_NAMES))})"
+        )
+
+
+def from_lines(
+    lines: Iterable[str],
+    source: str = "<history>",
+    *,
+    strict: bool = False,
+    notes: list[str] | None = None,
+) -> History:
+    """Parse a history from its lines; errors name ``source`` and the line number.
+
+    Every record is validated against the format (``docs/history-format.md``): types,
+    required fields, config ``size``/``fanout``/``depth``, ranks within ``size``.
+    ``strict`` also refuses operation names the format does not define (``kvs-sim
+    check`` reads strictly; by default they are kept, so newer producers stay
+    readable).  A file whose header promises a footer (every file :func:`save`
+    writes) must end with one whose counts match, else it was cut off or tampered
+    with.  A file without the promise (written before footers existed) is read as
+    it is; a note saying so is appended to ``notes`` when given.
+    """
     header: Header | None = None
     ops: list[Op] = []
     roots: list[RootEvent] = []
     nemeses: list[NemesisInterval] = []
     ids: dict[int, int] = {}
+    size: int | None = None
+    promised = False
+    footer: dict[str, int] | None = None
+    last = 0
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        last = lineno
         try:
             d = json.loads(line, parse_constant=_reject_constant)
             if header is None and not (isinstance(d, dict) and d.get("kind") == "header"):
                 raise HistoryError("the first record must be the header")
+            if footer is not None:
+                raise HistoryError("a record after the footer (the footer must be last)")
+            if isinstance(d, dict) and d.get("kind") == "footer":
+                footer = _footer_from_dict(d)
+                continue
             record = record_from_dict(d)
             if header is not None and isinstance(record, Header):
                 raise HistoryError("a second header (only the first record is a header)")
+            if isinstance(record, Header):
+                size = _check_config(dict(record.config))
+                promised = d.get("footer") is True
+            _check_record(record, size, strict)
             if isinstance(record, Op) and record.id in ids:
                 raise HistoryError(f"duplicate op id {record.id} (first on line {ids[record.id]})")
         except json.JSONDecodeError as e:
@@ -302,11 +392,32 @@ def from_lines(lines: Iterable[str], source: str = "<history>") -> History:
             roots.append(record)
     if header is None:
         raise HistoryError(f"{source}: empty history (expected a header on line 1)")
-    return History(header, tuple(ops), tuple(roots), tuple(nemeses))
+    history = History(header, tuple(ops), tuple(roots), tuple(nemeses))
+    if footer is None:
+        if promised:
+            raise HistoryError(
+                f"{source}: cut off after line {last}: no footer record, and the header "
+                f"promises one (the file is incomplete)"
+            )
+        if notes is not None:
+            notes.append(
+                f"{source}: no footer record (written before kvs-sim wrote footers): "
+                f"whether the file is complete cannot be told"
+            )
+        return history
+    found = {"ops": len(ops), "roots": len(roots)}
+    found["nemeses"] = len(nemeses)
+    for name, n in found.items():
+        if footer[name] != n:
+            raise HistoryError(
+                f"{source}:{last}: the footer counts {footer[name]} {name} records but the "
+                f"file has {n}: records are missing"
+            )
+    return history
 
 
 def to_lines(history: History) -> Iterator[str]:
-    """The lines of ``history`` (without newlines): header, then records by time."""
+    """The lines of ``history`` (without newlines): header, records by time, footer."""
 
     def when(r: Op | RootEvent | NemesisInterval) -> float:
         if isinstance(r, Op):
@@ -316,9 +427,12 @@ def to_lines(history: History) -> Iterator[str]:
     ops: Iterable[Op | RootEvent | NemesisInterval] = history.ops
     roots: Iterable[Op | RootEvent | NemesisInterval] = history.roots
     nemeses: Iterable[Op | RootEvent | NemesisInterval] = history.nemeses
-    yield _dumps(record_to_dict(history.header))
+    yield _dumps({**record_to_dict(history.header), "footer": True})
     for record in heapq.merge(ops, roots, nemeses, key=when):
         yield _dumps(record_to_dict(record))
+    footer = {"kind": "footer", "ops": len(history.ops), "roots": len(history.roots)}
+    footer["nemeses"] = len(history.nemeses)
+    yield _dumps(footer)
 
 
 def _dumps(d: dict[str, Any]) -> str:
@@ -336,17 +450,20 @@ def save(history: History, path: str | os.PathLike[str]) -> None:
             f.write("\n")
 
 
-def load(path: str | os.PathLike[str]) -> History:
+def load(
+    path: str | os.PathLike[str], *, strict: bool = False, notes: list[str] | None = None
+) -> History:
     """Read a history; :class:`HistoryError` with a one-line reason if it cannot.
 
-    A missing or unreadable file, text that is not UTF-8, a line that is not JSON
-    or a record that is invalid all raise :class:`HistoryError` naming the path
-    (and the line number for the last three).
+    A missing or unreadable file, text that is not UTF-8, a line that is not JSON,
+    a record that is invalid or a file cut off before its footer all raise
+    :class:`HistoryError` naming the path (and the line number where one applies).
+    ``strict`` and ``notes``: see :func:`from_lines`.
     """
     name = os.fspath(path)
     try:
         with open(path, encoding="utf-8") as f:
-            return from_lines(f, source=name)
+            return from_lines(f, source=name, strict=strict, notes=notes)
     except FileNotFoundError:
         raise HistoryError(f"{name}: no such file") from None
     except IsADirectoryError:

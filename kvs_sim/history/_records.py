@@ -57,9 +57,10 @@ FORMAT_VERSION = 1
 """The ``version`` field of headers this code writes and reads."""
 
 OP_NAMES = frozenset(
-    {"commit", "get", "get_version", "wait_version", "send", "recv", "watch", "dropcache"}
+    {"commit", "get", "get_version", "wait_version", "send", "recv", "watch", "dropcache", "cas"}
 )
-"""Operation names with a defined meaning; others are kept and ignored by checkers."""
+"""Operation names with a defined meaning (``cas`` comes from other systems' histories);
+others are kept by :func:`~kvs_sim.history.load` and refused by a strict load."""
 
 READ_OPS = frozenset({"get", "watch"})
 """Operations that read a key's value at a version."""

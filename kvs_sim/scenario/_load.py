@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kvs_sim.checks import CHECKERS
+from kvs_sim.checks import claim_error
 from kvs_sim.scenario._params import (
     CLUSTER_OPTIONS,
     ParamSpec,
@@ -139,11 +139,10 @@ def _claims(path: str | Path, value: Any, what: str) -> tuple[str, ...]:
         raise ScenarioError(f"{path}: defines no {what} (the guarantees that must hold)")
     if isinstance(value, str) or not all(isinstance(c, str) for c in value):
         raise ScenarioError(f"{path}: {what} must be a list of guarantee names")
-    unknown = [c for c in value if c not in CHECKERS]
-    if unknown:
-        raise ScenarioError(
-            f"{path}: {what} names unknown guarantee {unknown[0]!r} (known: {', '.join(CHECKERS)})"
-        )
+    for c in value:
+        why = claim_error(c)
+        if why is not None:
+            raise ScenarioError(f"{path}: {what}: {why}")
     return tuple(value)
 
 

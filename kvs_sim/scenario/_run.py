@@ -253,7 +253,7 @@ def finish(
         options=setup.opts,
         claims=setup.claims,
         history=history,
-        verdicts=check_all(history),
+        verdicts=check_all(history, setup.claims),
         metrics=compute_metrics(history),
         findings=findings,
         focus=focus,

@@ -139,3 +139,96 @@ def test_exit_2_with_one_line_for_a_bad_history(
     assert len(lines) == 1
     assert lines[0].startswith(f"kvs-sim check: {path}") and reason in lines[0]
     assert "Traceback" not in captured.err
+
+
+# -- bad input (issue 15): one line, exit 2 ------------------------------------------
+
+OP = '{"kind": "op", "id": 0, "process": "p", "rank": 1, "op": "get", "invoke": 0, "complete": 1}'
+
+
+def _header(config: str = '{"size": 2}', claims: str = '["convergence"]') -> str:
+    return (
+        '{"kind": "header", "format": "kvs-sim-history", "version": 1, '
+        f'"config": {config}, "claims": {claims}}}'
+    )
+
+
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        ([_header()], "has no operations: nothing to check"),
+        ([_header(), OP.replace('"rank": 1', '"rank": 2')], ":2: rank 2 is beyond the cluster"),
+        ([_header(), OP.replace('"get"', '"teleport"')], ":2: unknown operation 'teleport'"),
+        (
+            [_header('{"size": 2, "depth": [0, null]}'), OP],
+            ":1: config 'depth' must list a non-negative integer per rank, not None for rank 1",
+        ),
+        ([_header(claims='["atomic"]'), OP], "unknown claim 'atomic' (known: read-your-writes"),
+        ([_header(claims='["k-staleness<=two"]'), OP], "whole number of versions"),
+        (
+            [_header()[:-1] + ', "footer": true}', OP],
+            "cut off after line 2: no footer record",
+        ),
+        (
+            [_header(), OP, '{"kind": "footer", "ops": 2, "roots": 0, "nemeses": 0}'],
+            ":3: the footer counts 2 ops records but the file has 1",
+        ),
+        (
+            [_header(), '{"kind": "footer", "ops": 0, "roots": 0}', OP],
+            ":3: a record after the footer",
+        ),
+    ],
+)
+def test_invalid_histories_are_refused_with_what_is_wrong(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], reason: str
+) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert main(["check", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    (line,) = captured.err.splitlines()
+    assert line.startswith(f"kvs-sim check: {path}") and reason in line, line
+
+
+def test_a_history_cut_at_a_line_boundary_is_detected(
+    held: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = held.read_text().splitlines(keepends=True)
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("".join(lines[: len(lines) // 2]))
+    assert main(["check", str(cut)]) == 2
+    assert "cut off after line" in capsys.readouterr().err
+    whole = tmp_path / "whole.jsonl"
+    whole.write_text("".join(lines))
+    assert main(["check", str(whole)]) == 0
+
+
+def test_an_older_history_without_footer_is_checked_with_a_note(
+    held: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = held.read_text().splitlines()
+    old = tmp_path / "old.jsonl"
+    old.write_text("\n".join([lines[0].replace(', "footer": true', ""), *lines[1:-1]]) + "\n")
+    assert main(["check", str(old)]) == 0
+    assert "no footer record (written before kvs-sim wrote footers)" in capsys.readouterr().out
+
+
+def test_models_and_several_files(
+    held: Path, violated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["check", "--model", "sequential", str(held), str(violated)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("sequential  held") == 2
+    assert main(["check", "--model", "linearizable", "--json", str(held), str(violated)]) == 1
+    docs = json.loads(capsys.readouterr().out)
+    assert [d["exit_code"] for d in docs] == [0, 1]
+    bad = docs[1]["verdicts"][0]
+    assert bad["guarantee"] == "linearizable" and bad["held"] is False
+    assert 'read x="old"' in bad["violations"][0]["summary"]
+    assert main(["check", "--model", "session", str(violated)]) == 1
+    assert "violated: causal" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as stop:
+        main(["check", "--timeout", "0", str(held)])
+    assert stop.value.code == 2
+    assert "must be a positive number of seconds" in capsys.readouterr().err

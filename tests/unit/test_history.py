@@ -59,8 +59,11 @@ def test_public_surface_is_pinned() -> None:
         "Recorder",
         "RootEvent",
         "done_key",
+        "from_edn_lines",
         "from_lines",
         "load",
+        "load_edn",
+        "looks_like_edn",
         "program_order_key",
         "record_from_dict",
         "record_to_dict",
@@ -134,9 +137,12 @@ def test_saved_lines_follow_the_documented_format(tmp_path: Path) -> None:
         "seed": 7,
         "config": {"size": 4, "fanout": 2},
         "claims": ["read-your-writes"],
+        "footer": True,
     }
-    # ops and roots interleaved by time, each kind in its own order
-    assert [r["kind"] for r in lines[1:]] == ["op", "root", "root", "root", "op", "op", "op", "op"]
+    # ops and roots interleaved by time, each kind in its own order, then the footer
+    kinds = ["op", "root", "root", "root", "op", "op", "op", "op", "footer"]
+    assert [r["kind"] for r in lines[1:]] == kinds
+    assert lines[-1] == {"kind": "footer", "ops": 5, "roots": 3, "nemeses": 0}
     assert list(lines[1]) == [
         "kind",
         "id",
@@ -295,7 +301,8 @@ def test_nemeses_round_trip_and_are_interleaved_by_start(tmp_path: Path) -> None
     save(hist, path)
     assert load(path) == hist
     lines = [json.loads(line) for line in path.read_text().splitlines()]
-    assert [r["kind"] for r in lines[1:]] == ["op", "nemesis", "op", "nemesis"]
+    assert [r["kind"] for r in lines[1:]] == ["op", "nemesis", "op", "nemesis", "footer"]
+    assert lines[-1] == {"kind": "footer", "ops": 2, "roots": 0, "nemeses": 2}
     assert lines[2] == {
         "kind": "nemesis",
         "name": "crash",

@@ -71,7 +71,11 @@ def test_import_error_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[
     [
         ('"""x"""\nCLAIMS = ()\n', "no scenario(cluster, args) function"),
         ('"""x"""\ndef scenario(c, a): pass\n', "defines no CLAIMS"),
-        ('"""x"""\nCLAIMS = ("linearizable",)\ndef scenario(c, a): pass\n', "'linearizable'"),
+        ('"""x"""\nCLAIMS = ("atomic",)\ndef scenario(c, a): pass\n', "unknown claim 'atomic'"),
+        (
+            '"""x"""\nCLAIMS = ("k-staleness<=x",)\ndef scenario(c, a): pass\n',
+            "whole number of versions",
+        ),
         ('"""x"""\nCLAIMS = "causal"\ndef scenario(c, a): pass\n', "list of guarantee names"),
         ('CLAIMS = ()\nDEFAULTS = {"size": 0}\ndef scenario(c, a): pass\n', "size must be"),
         ("CLAIMS = ()\nVARIANTS = {}\ndef scenario(c, a): pass\n", "VARIANTS must be"),
