@@ -23,8 +23,8 @@ value.  ``:fail`` is ``ok`` false with error ``"fail"``; ``:info``, or an
 invocation never completed, is indeterminate (``complete`` null; an ``:info``
 completion also sets ``indeterminate``).  Times: ``:time`` (nanoseconds) when it
 increases strictly with the lines, else the line number (``config.time_unit`` is
-then ``"index"``), so real-time order is always the file's order.  The header says ``config.format: "jepsen-edn"`` and
-claims ``linearizable``.
+then ``"index"``), so real-time order is always the file's order.  The header
+says ``config.format: "jepsen-edn"`` and claims ``linearizable``.
 
 The parser reads EDN's data subset (maps, vectors, lists, sets, keywords,
 symbols, strings, numbers, characters, ``nil``/``true``/``false``, tags and
