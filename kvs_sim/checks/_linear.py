@@ -12,11 +12,13 @@ a per-key time budget.  A key not decided in time makes the verdict *unknown*
 
 A violation names the first operation that cannot be placed and says why, in the
 words of the evidence: the values the register could hold when it had to take
-effect and the operations that wrote them.  Its ``ops`` are a small failing
-sub-history: the failing operation, those writers, the writes of the value it
-returned and the operations concurrent with it; when that sub-history is not
-linearizable on its own it is shrunk greedily (an operation is dropped while
-the rest still fails), so every operation listed is needed.
+effect and the operations that wrote them.  Its ``ops`` (by invocation, the
+failing operation last) are a small failing sub-history: the failing operation,
+those writers, the writes of the value it returned and the operations concurrent
+with it.  When that is not enough to fail on its own, the operations completed
+just before are added until it fails; then it is shrunk greedily (an operation,
+a write with the reads of its value, is dropped while the rest still fails), so
+every operation listed is needed.
 """
 
 from __future__ import annotations
@@ -203,7 +205,8 @@ def explain(history: History, kv: KeyVerdict) -> Violation:
         else:
             text += f"; no operation ever wrote {key}={_val(r.value)}"
     sub = _subhistory(ops, r, out, source)
-    return Violation(summary=text, ops=tuple(m.op.id for m in sub))
+    others = [m.op.id for m in sub if m is not r]
+    return Violation(summary=text, ops=(*others, r.op.id))
 
 
 def registers_of(history: History, kv: KeyVerdict) -> list[RegOp]:

@@ -189,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plots(folder: str, results: list[dict[str, Any]]) -> None:
-    from kvs_sim.plots.linearizability import plot_counterexample
+    from kvs_sim.plots.linearizability import draw
 
     os.makedirs(folder, exist_ok=True)
     for r in results:
@@ -199,7 +199,7 @@ def _plots(folder: str, results: list[dict[str, Any]]) -> None:
             stem = os.path.splitext(os.path.basename(r["history"]))[0]
             for i, bad in enumerate(v.violations, start=1):
                 out = os.path.join(folder, f"{stem}-linearizable-{i}.png")
-                plot_counterexample(r["_history"], bad, out)
+                draw(r["_history"], bad, out)
                 print(f"wrote {out}")
 
 

@@ -226,6 +226,10 @@ def test_models_and_several_files(
     bad = docs[1]["verdicts"][0]
     assert bad["guarantee"] == "linearizable" and bad["held"] is False
     assert 'read x="old"' in bad["violations"][0]["summary"]
+    plots = violated.parent / "plots"
+    assert main(["check", "--model", "linearizable", "--plot", str(plots), str(violated)]) == 1
+    assert (plots / "violated-linearizable-1.png").stat().st_size > 5000
+    capsys.readouterr()
     assert main(["check", "--model", "session", str(violated)]) == 1
     assert "violated: causal" in capsys.readouterr().out
     with pytest.raises(SystemExit) as stop:

@@ -268,3 +268,20 @@ def test_one_injected_stale_read_is_caught(rnd: random.Random) -> None:
     r.value = old.value
     assert search(ops).held is False
     assert by_zones(ops).held is False
+
+
+def test_the_counterexample_is_drawn_with_the_impossible_op_last(tmp_path: Path) -> None:
+    from kvs_sim.plots.linearizability import counterexample_bars, draw
+
+    r = rec()
+    write(r, "p1", 1, 0.0010, 0.0011)
+    write(r, "p1", 2, 0.0030, 0.0039)
+    write(r, "p2", 3, 0.0035, None)
+    read(r, "p3", 1, 0.0041, 0.0042)
+    hist = r.history()
+    (bad,) = check_linearizable(hist).violations
+    bars = counterexample_bars(hist, bad)
+    assert [b.impossible for b in bars] == [False] * (len(bars) - 1) + [True]
+    assert bars[-1].label == "r x=1" and bars[-1].start == pytest.approx(4.1)
+    png = draw(hist, bad, tmp_path / "cex.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
