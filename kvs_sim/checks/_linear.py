@@ -205,8 +205,8 @@ def explain(history: History, kv: KeyVerdict) -> Violation:
         else:
             text += f"; no operation ever wrote {key}={_val(r.value)}"
     sub = _subhistory(ops, r, out, source)
-    others = [m.op.id for m in sub if m is not r]
-    return Violation(summary=text, ops=(*others, r.op.id))
+    before: list[int] = [m.op.id for m in sub if m is not r]
+    return Violation(summary=text, ops=(*before, r.op.id))
 
 
 def registers_of(history: History, kv: KeyVerdict) -> list[RegOp]:
