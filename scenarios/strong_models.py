@@ -42,6 +42,10 @@ PARAMS: dict[str, dict[str, Any]] = {
     "commits": {"min": 1, "max": 10_000, "help": "commits by the writer"},
     "gap": {"min": 0.0, "max": 1.0, "help": "seconds the writer pauses between commits"},
     "poll": {"min": 1e-6, "max": 1.0, "help": "seconds between two reads of one reader"},
+    "story": {
+        "choices": ("one-rank", "many-ranks", "handoff"),
+        "help": "where the readers are and whether the writer hands off (set by the variants)",
+    },
 }
 MIN_SIZE = 4
 VARIANTS: dict[str, dict[str, Any]] = {
