@@ -42,7 +42,9 @@ from kvs_sim.live.ranks import format_ranks
 from kvs_sim.live.transport import Incoming, Transport
 
 RETAINED_WAIT = 0.3
-"""Seconds to wait for retained state (statuses, active faults) after subscribing."""
+"""Seconds to wait for retained state (statuses, active faults) after the first
+status arrived (at most :data:`STATUS_WAIT` for that one)."""
+STATUS_WAIT = 3.0
 
 
 class NemesisError(Exception):
@@ -72,7 +74,11 @@ class Control:
 
     async def __aenter__(self) -> Control:
         await self.transport.start()
-        await asyncio.sleep(RETAINED_WAIT)  # retained statuses and faults arrive
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STATUS_WAIT
+        while not self.statuses and loop.time() < deadline:  # a loaded machine is slow
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(RETAINED_WAIT)  # the other retained statuses and faults
         return self
 
     async def __aexit__(self, *exc: object) -> None:
