@@ -2,7 +2,8 @@
 
 Pure functions from a :class:`~kvs_sim.history.History` to plain Python data for
 notebooks; :func:`render_tables` shows them in a terminal.  See
-:mod:`kvs_sim.metrics._compute` for what each measures.
+:mod:`kvs_sim.metrics._compute` for what each measures, and
+:mod:`kvs_sim.metrics._visibility` for t-visibility and k-staleness (PBS).
 """
 
 from kvs_sim.metrics._compute import (
@@ -17,11 +18,21 @@ from kvs_sim.metrics._compute import (
     summarize,
 )
 from kvs_sim.metrics._render import render_tables
+from kvs_sim.metrics._visibility import (
+    K_GRID,
+    T_GRID,
+    k_staleness,
+    t_visibility,
+    visibility_delays,
+)
 
 __all__ = [
+    "K_GRID",
+    "T_GRID",
     "commit_latency",
     "compute_metrics",
     "convergence_times",
+    "k_staleness",
     "merge_ratio",
     "propagation_latency",
     "rank_depths",
@@ -29,4 +40,6 @@ __all__ = [
     "read_staleness_versions",
     "render_tables",
     "summarize",
+    "t_visibility",
+    "visibility_delays",
 ]

@@ -6,7 +6,8 @@ matplotlib is imported here only when a plot is drawn, inside :func:`pyplot`,
 with the non-interactive Agg backend selected first: importing :mod:`kvs_sim.plots`
 costs nothing, and plots work on a machine without a display.  :func:`save`
 writes a figure (creating its folder) and closes it, so drawing many plots in a
-loop does not keep figures alive.
+loop does not keep figures alive; the PNG is written whole or not at all
+(:func:`kvs_sim.outputs.atomic_write`).
 """
 
 from __future__ import annotations
@@ -27,10 +28,14 @@ def pyplot() -> Any:
 
 def save(fig: Any, path: str | Path) -> Path:
     """Write ``fig`` as a PNG at ``path`` and close it; returns the path."""
+    from kvs_sim.outputs import atomic_write
+
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    pyplot().close(fig)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(out, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        pyplot().close(fig)
     return out
 
 
