@@ -12,17 +12,23 @@ scenario file; the format is documented there and in ``scenarios/README.md``),
    on a fresh recording cluster (simulated, or with ``--live`` real ranks over
    MQTT: :mod:`kvs_sim.live.scenario`), with a progress bar on the terminal when
    a run takes more than half a second of wall time;
-3. for each run: save ``history.jsonl``, draw ``propagation.png`` and
-   ``spacetime.png`` and print the guarantees (with evidence), the metric tables
-   and the scenario's findings.  With variants each run gets a subdirectory of
-   ``--out`` named after it;
-4. draw ``staleness.png`` (every run, one row each), write ``summary.json`` and say
-   where everything went.
+3. for each run: print the guarantees (with evidence), the metric tables and the
+   scenario's findings;
+4. once every run is done, replace the previous run's files in ``--out`` (default
+   ``out/<scenario>``, or ``out/<scenario>-live`` with ``--live``: a folder holds
+   one run's files, never a mix) by this run's: ``history.jsonl``,
+   ``propagation.png`` and ``spacetime.png`` per run (with variants each run gets
+   a subdirectory named after it), ``staleness.png`` (every run, one row each)
+   and ``summary.json``, then remove the earlier run's files not written over,
+   and say where everything went.  The folder is checked to be writable before
+   anything runs, and each file is written whole or not at all
+   (:mod:`kvs_sim.outputs`); a run that fails leaves the previous files.
 
 Exit codes: 0 every claimed guarantee held in every run; 1 one was violated;
 2 bad options or an unusable scenario file; 3 the scenario failed while running
 (it raised, stalled, or ran past its ``max_time``): one line naming the
-scenario's failing line, no traceback unless ``--traceback``.
+scenario's failing line, no traceback unless ``--traceback``; 4 the output could
+not be written (a read-only folder, a full disk): one line.
 
 ``summary.json``: ``{"scenario", "title", "file", "seed", "config", "claims", "ok",
 "exit_code", "runs": [{"variant", "config", "claims", "violated_claims", "ok",
@@ -56,7 +62,8 @@ def register(subparsers: Any) -> None:
         description="Run SCENARIO.py on a simulated instance in virtual time, check the "
         "guarantees it claims, print a report and write history.jsonl, summary.json and "
         "PNG plots into --out.  Exit 0 if every claimed guarantee held, 1 if one was "
-        "violated, 2 for bad options or scenario files, 3 if the scenario failed.",
+        "violated, 2 for bad options or scenario files, 3 if the scenario failed, 4 if "
+        "the output could not be written.",
     )
     p.add_argument("scenario", help="scenario file (see scenarios/README.md)")
     p.add_argument("--size", metavar="N", help="number of ranks (default: the scenario's)")
@@ -66,7 +73,12 @@ def register(subparsers: Any) -> None:
     p.add_argument(
         "--seed", metavar="S", help="simulation seed, an integer >= 0 (default: the scenario's)"
     )
-    p.add_argument("--out", metavar="DIR", help="output directory (default: out/<scenario name>)")
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output directory (default: out/<scenario name>, out/<scenario name>-live with "
+        "--live); the previous run's files in it are replaced",
+    )
     p.add_argument(
         "--events", metavar="tree|broker", help="how setroot events travel: tree or broker"
     )
@@ -175,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the scenario; return the exit code described in the module docstring."""
     from rich.console import Console
 
+    from kvs_sim.outputs import EXIT_OUTPUT, OutputError, check_writable
     from kvs_sim.scenario import ScenarioError, ScenarioFailed, load_scenario, variant_options
 
     try:
@@ -195,12 +208,12 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, ScenarioError) as e:
         print(f"{PROG}: {e}", file=sys.stderr)
         return 2
-    out = Path(args.out) if args.out else Path("out") / scenario.name
+    out = Path(args.out) if args.out else default_out(scenario.name, live=args.live)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        print(f"{PROG}: cannot create output directory {out}: {e.strerror}", file=sys.stderr)
-        return 2
+        check_writable(out)
+    except OutputError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
+        return EXIT_OUTPUT
     console = Console(file=sys.stdout, highlight=False)
     base, _ = variant_options(scenario, cli, None)
     story = scenario.doc.strip().partition("\n")[2].strip()
@@ -214,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
         + (f"; variants: {', '.join(scenario.variants)}" if scenario.variants else "")
         + "[/bold]"
     )
-    runs: list[tuple[Any, dict[str, str]]] = []
+    results: list[Any] = []
     for v in variants:
         try:
             with RunProgress(scenario.name if v is None else f"{scenario.name} [{v}]") as progress:
@@ -232,23 +245,15 @@ def run(args: argparse.Namespace) -> int:
         except ScenarioError as e:  # live: no broker to be had
             print(f"{PROG}: {e}", file=sys.stderr)
             return 2
-        vdir = out if v is None else out / v
-        files = _write_run(result, vdir, out, plots=not args.no_plots)
-        if args.animate:
-            files["animation"] = str(_animate(result, vdir))
         print_run(console, result, scenario)
-        runs.append((result, files))
-    top: dict[str, str] = {}
-    if not args.no_plots:
-        top["staleness"] = str(_staleness_plot(scenario, runs, out))
-        side_by_side = _variants_spacetime(scenario, runs, out)
-        if side_by_side is not None:
-            top["spacetime_variants"] = str(side_by_side)
+        results.append(result)
+    try:
+        runs, top, code = _write_all(scenario, base, results, out, args)
+    except (OutputError, OSError) as e:
+        reason = str(e) if isinstance(e, OutputError) else f"cannot write into {out}: {e}"
+        print(f"{PROG}: {reason}", file=sys.stderr)
+        return EXIT_OUTPUT
     failed = [r for r, _ in runs if r.violated]
-    code = 1 if failed else 0
-    summary = _summary(scenario, base, runs, top, code)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    top["summary"] = str(out / "summary.json")
     if len(runs) > 1:
         print_comparison(console, runs)
     print_files(console, runs, top)
@@ -259,6 +264,93 @@ def run(args: argparse.Namespace) -> int:
     )
     console.print(f"[bold {'red' if failed else 'green'}]{verdict}[/] (exit {code})")
     return code
+
+
+def default_out(name: str, *, live: bool) -> Path:
+    """``out/<scenario>`` for a simulated run, ``out/<scenario>-live`` for a live one,
+    so one never leaves its files among the other's."""
+    return Path("out") / (f"{name}-live" if live else name)
+
+
+OUTPUT_NAMES = (
+    "history.jsonl",
+    "summary.json",
+    "propagation.png",
+    "spacetime.png",
+    "staleness.png",
+    "spacetime_variants.png",
+    "wave.gif",
+)
+"""The files a run writes (per variant folder, and at the top)."""
+
+
+def previous_outputs(out: Path, variants: list[str | None]) -> set[Path]:
+    """What an earlier run left in ``out``: the files its ``summary.json`` lists
+    (inside ``out`` only) and the files a run writes under their usual names, at
+    the top and in this run's variant folders.  Files of the user's own are not
+    among them."""
+    old: set[Path] = set()
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError):
+        summary = {}
+    summary = summary if isinstance(summary, dict) else {}
+    listed = [*dict(summary.get("files") or {}).values()]
+    for item in summary.get("runs") or []:
+        listed += [*dict(item.get("files") or {}).values()] if isinstance(item, dict) else []
+    root = out.resolve()
+    for f in listed:
+        p = Path(str(f))
+        if p.resolve().is_relative_to(root):
+            old.add(p)
+    folders = {out} | {out / v for v in variants if v is not None} | {p.parent for p in old}
+    for folder in folders:
+        old |= {folder / name for name in OUTPUT_NAMES}
+    return {p for p in old if p.is_file()}
+
+
+def remove_stale(out: Path, stale: set[Path], written: set[Path]) -> list[Path]:
+    """Remove the earlier run's files this run did not write over, and the
+    variant folders that leaves empty, so ``out`` holds one run's files."""
+    keep = {p.resolve() for p in written}
+    removed = [p for p in sorted(stale) if p.resolve() not in keep and p.is_file()]
+    for p in removed:
+        p.unlink()
+    for folder in sorted({p.parent for p in removed} - {out}, key=lambda f: -len(f.parts)):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return removed
+
+
+def _write_all(
+    scenario: Any, base: dict[str, Any], results: list[Any], out: Path, args: Any
+) -> tuple[list[tuple[Any, dict[str, str]]], dict[str, str], int]:
+    """Write this run's files over the folder's previous run (each file whole, so a
+    failure leaves the earlier file), then remove the earlier run's other files."""
+    from kvs_sim.outputs import write_text
+
+    stale = previous_outputs(out, [r.name for r in results])
+    runs = []
+    for result in results:
+        vdir = out if result.name is None else out / result.name
+        files = _write_run(result, vdir, out, plots=not args.no_plots)
+        if args.animate:
+            files["animation"] = str(_animate(result, vdir))
+        runs.append((result, files))
+    top: dict[str, str] = {}
+    if not args.no_plots:
+        top["staleness"] = str(_staleness_plot(scenario, runs, out))
+        side_by_side = _variants_spacetime(scenario, runs, out)
+        if side_by_side is not None:
+            top["spacetime_variants"] = str(side_by_side)
+    code = 1 if any(r.violated for r in results) else 0
+    summary = _summary(scenario, base, runs, top, code)
+    summary["mode"] = "live" if args.live else "simulation"
+    write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    top["summary"] = str(out / "summary.json")
+    written = {Path(f) for _, files in runs for f in files.values()}
+    remove_stale(out, stale, written | {Path(f) for f in top.values()})
+    return runs, top, code
 
 
 def _run_one(scenario: Any, cli: dict[str, Any], variant: str | None, **kw: Any) -> Any:
@@ -294,10 +386,11 @@ def _label(run: Any) -> str:
 def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str]:
     from kvs_sim import plots as P
     from kvs_sim.history import save
+    from kvs_sim.outputs import atomic_write
 
     vdir.mkdir(parents=True, exist_ok=True)
     files = {"history": str(vdir / "history.jsonl")}
-    save(run.history, vdir / "history.jsonl")
+    atomic_write(vdir / "history.jsonl", lambda tmp: save(run.history, tmp))
     if not plots:
         return files
     h = run.history
