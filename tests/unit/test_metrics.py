@@ -153,9 +153,12 @@ def test_compute_metrics_and_tables() -> None:
 
 def test_public_surface_is_pinned() -> None:
     assert sorted(metrics.__all__) == [
+        "K_GRID",
+        "T_GRID",
         "commit_latency",
         "compute_metrics",
         "convergence_times",
+        "k_staleness",
         "merge_ratio",
         "propagation_latency",
         "rank_depths",
@@ -163,4 +166,6 @@ def test_public_surface_is_pinned() -> None:
         "read_staleness_versions",
         "render_tables",
         "summarize",
+        "t_visibility",
+        "visibility_delays",
     ]
