@@ -73,6 +73,7 @@ async def scenario(cluster: Any, args: Any) -> dict[str, Any]:
             "time for all commits (ms)": round(1e3 * elapsed, 3),
             "commits per second (virtual)": round(total / elapsed) if elapsed else None,
             "values of `last` the watcher saw": f"{watched} of {total}",
+            "values of `last` the watcher missed %": round(100 * (1 - watched / total), 1),
         }
     }
 

@@ -2,9 +2,9 @@
 
 One frozen :class:`RankConfig` is shared by every rank of a cluster.  The default
 service times are calibrated on the figures a real Flux instance showed on a
-2-core machine (``shared/reference/flux-kvs-model.md``): a sequential put+commit
-on a single rank takes ~0.42 ms end to end, a commit into a directory of 2,000
-entries ~11 ms (so ~5 us per entry rewritten), a cached lookup ~0.1 ms.
+2-core machine (``bench/data/flux_figures.json``, from
+``shared/reference/flux-kvs-model.md``): ``python bench/calibration.py`` runs each
+experiment in virtual time and ``docs/model.md`` says where each value comes from.
 """
 
 from __future__ import annotations
@@ -21,18 +21,21 @@ class ServiceTimes:
 
     message: float = 10e-6
     """Floor for any message (request parsing, dispatch)."""
-    commit_base: float = 150e-6
+    commit_base: float = 265e-6
     """Leader: applying one batch, before per-entry costs."""
     commit_per_entry: float = 5e-6
     """Leader: per directory entry rewritten while applying a batch."""
-    commit_per_txn: float = 10e-6
+    commit_per_txn: float = 45e-6
     """Leader: per transaction in a batch (merging amortises ``commit_base``)."""
-    lookup: float = 40e-6
+    lookup: float = 25e-6
     """Any rank: one lookup walk (per attempt; faults add a retry)."""
     setroot: float = 15e-6
     """Follower: applying one setroot event."""
-    load: float = 20e-6
+    load: float = 120e-6
     """Any rank: serving one content load to a child."""
+    publish: float = 170e-6
+    """Leader: publishing one setroot event through its broker (after the batch's
+    committers are answered, before the event leaves)."""
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:

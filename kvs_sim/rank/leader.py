@@ -360,22 +360,22 @@ class Leader(RankBase):
         seq = st.seq + 1
         self.registry.update(ns, result.rootref, seq)
         sync = bool(flags & SYNC) and ns == PRIMARY
-        self.port.publish(
-            SetRoot(
-                ns=ns,
-                seq=seq,
-                rootref=result.rootref,
-                names=tuple(txn.name for txn in batch),
-                keys=result.keys,
-                owner=st.owner,
-                epoch=self.epoch,
-            )
+        event = SetRoot(
+            ns=ns,
+            seq=seq,
+            rootref=result.rootref,
+            names=tuple(txn.name for txn in batch),
+            keys=result.keys,
+            owner=st.owner,
+            epoch=self.epoch,
         )
         self.advance_root(ns, st, seq, result.rootref, result.keys)
         if sync:
             self.checkpoint()  # durable before any committer is answered
         for txn in batch:
             self.answer(ns, txn, seq=seq, rootref=result.rootref)
+        self.port.work(svc.publish)  # the event leaves once the leader has published it
+        self.port.publish(event)
 
     def answer(
         self,

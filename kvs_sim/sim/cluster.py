@@ -51,10 +51,14 @@ LOSSY_RETRY = 0.01
 """Seconds a follower waits for a setroot (or an object) before asking again, when
 links lose events and the configuration sets no ``request_retry``."""
 
-DEFAULT_LATENCY = "const:100us"
+DEFAULT_LATENCY = "const:40us"
 """Per-hop latency: with ~15 us of setroot service and ~5 us of routing, one hop of
-setroot lag comes to ~0.12 ms, and a fault round trip to ~0.3 ms per level (the
-reference instance: 0.3 ms lag to a follower, 2.7 ms first read at depth 3)."""
+setroot lag comes to ~0.06 ms (the reference instance: 0.3 ms lag to a depth-1
+follower, 0.4 ms at depth 3).  Calibrated with bench/calibration.py: docs/model.md."""
+DEFAULT_FORWARD_COST = 12e-6
+"""Seconds a rank spends per copy of an event it forwards to a child (a flat tree
+makes rank 0 send many: 8 writers reach ~4,700/s there, ~5,700/s on a binary
+tree).  Calibrated with bench/calibration.py: docs/model.md."""
 
 
 class Cluster:
@@ -72,7 +76,7 @@ class Cluster:
         loss: float = 0.0,
         events: str = "tree",
         broker_cost: float = 2e-6,
-        forward_cost: float = 0.0,
+        forward_cost: float = DEFAULT_FORWARD_COST,
         config: RankConfig | None = None,
         store: ContentStore | str | None = None,
         record: bool | Recorder = False,

@@ -56,7 +56,7 @@ class Engine(ClientAPI, Counters):
     """Discrete-event engine for ranks on an :class:`Overlay`; implements ``Port``.
 
     ``Engine(overlay, *, links=None, rng, events="tree", broker_cost=2e-6,
-    hop_cost=5e-6, client_latency=20e-6, forward_cost=0.0, tracer=None)``:
+    hop_cost=5e-6, client_latency=37.5e-6, forward_cost=0.0, tracer=None)``:
     ``links`` a :class:`~kvs_sim.sim.latency.LinkModel` (per-hop latency, per-link
     overrides, event loss); ``rng`` the run's only source of randomness; ``events``
     ``"tree"`` (forwarded hop by hop) or ``"broker"`` (one central broker spending

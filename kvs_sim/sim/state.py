@@ -140,7 +140,7 @@ class EngineState:
         events: str = "tree",
         broker_cost: float = 2e-6,
         hop_cost: float = 5e-6,
-        client_latency: float = 20e-6,
+        client_latency: float = 37.5e-6,
         forward_cost: float = 0.0,
         tracer: Tracer | None = None,
     ) -> None:
