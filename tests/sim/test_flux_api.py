@@ -244,7 +244,10 @@ def test_commit_response_on_a_follower(mode: str, behind: int) -> None:
         assert fut.get_treeobj()["type"] == "dirref"
 
 
-def test_get_version_after_commit_is_the_safe_hand_off(c: Cluster) -> None:
+def test_get_version_after_commit_is_the_safe_hand_off() -> None:
+    # Slow links, so the setroot is still on its way to rank 7 (two hops below the
+    # writer) while the reader makes its three calls.
+    c = Cluster(size=8, fanout=2, seed=1, latency="const:200us")
     writer, reader = Flux(cluster=c, rank=1), Flux(cluster=c, rank=7)
     put_commit(writer, "x", "old")
     c.run()

@@ -116,7 +116,9 @@ def test_a_violated_claim_exits_1_and_the_summary_has_the_evidence(
         "    assert await r.get('x') == 0  # the setroot has not reached rank 6 yet\n"
     )
     out = tmp_path / "out"
-    assert run(str(scenario), "--size", "7", "--out", str(out), "--no-plots") == 1
+    # slow links: the setroot is still on its way to rank 6 when the reader reads
+    latency = ("--latency", "const:200us")
+    assert run(str(scenario), "--size", "7", *latency, "--out", str(out), "--no-plots") == 1
     summary = json.loads((out / "summary.json").read_text())
     assert summary["ok"] is False and summary["exit_code"] == 1
     (only,) = summary["runs"]
