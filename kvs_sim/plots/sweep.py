@@ -109,7 +109,7 @@ def plot_metric_vs_param(
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7)
     fig.suptitle(title or f"metrics vs {param} (mean over seeds, 95% bootstrap CI)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title
     return save(fig, path)
 
 
@@ -172,5 +172,5 @@ def plot_visibility(
             if len(df):
                 ax.legend(fontsize=7, loc="lower right")
     fig.suptitle(title or "Probabilistically bounded staleness (mean over seeds, 95% CI)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.97))  # room for the title
     return save(fig, path)
