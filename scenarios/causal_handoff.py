@@ -34,7 +34,14 @@ CLAIMS = (
     "read-validity",
     "convergence",
 )
-DEFAULTS: dict[str, Any] = {"size": 15, "fanout": 2, "seed": 1, "rounds": 10, "gap": 2e-3}
+DEFAULTS: dict[str, Any] = {
+    "size": 15,
+    "fanout": 2,
+    "seed": 1,
+    "latency": "lognormal:60us,0.5",  # links slower than the calibrated 40 us: the race shows
+    "rounds": 10,
+    "gap": 2e-3,
+}
 PARAMS: dict[str, dict[str, Any]] = {
     "rounds": {"min": 1, "max": 100_000, "help": "hand-offs from the writer to the reader"},
     "gap": {"min": 0.0, "max": 10.0, "help": "seconds between two rounds"},
