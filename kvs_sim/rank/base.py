@@ -244,22 +244,36 @@ class RankBase(ABC):
 
     def on_lookup(self, req: LookupReq) -> None:
         self.port.work(self.config.service.lookup)
-        seq = -1  # the version served from; unknown for a lookup pinned to a rootref
         try:
             st = self.ns_for(req.ns, req.userid, self.retry_request(req, req.client))
-            if st is None:
-                return
-            if req.rootref is None:
-                seq = st.seq
+        except KVSError as err:
+            self.reply_error(req.client, err)
+            return
+        if st is None:
+            return
+        # The version served from; unknown for a lookup pinned to a rootref.
+        seq = st.seq if req.rootref is None else -1
+        self.lookup_at(req, req.rootref or st.rootref, seq)
+
+    def lookup_at(self, req: LookupReq, rootref: str, seq: int) -> None:
+        """Answer ``req`` from the root ``rootref``.  A lookup that stalls on a
+        missing object resumes at the same root, as Flux replays a stalled lookup
+        with its lookup handle: restarting at the rank's newest root instead would
+        starve a reader while a writer keeps moving the root."""
+        try:
             value = lookup(
-                self.load_object,
-                req.rootref or st.rootref,
-                req.key,
-                want=req.want,
-                resolve_ns=self.resolve_ns,
+                self.load_object, rootref, req.key, want=req.want, resolve_ns=self.resolve_ns
             )
         except Stall as exc:
-            self.stall(exc, self.retry_request(req, req.client))
+
+            def again(err: KVSError | None) -> None:
+                if err is not None:
+                    self.reply_error(req.client, err)
+                else:
+                    self.port.work(self.config.service.lookup)
+                    self.lookup_at(req, rootref, seq)
+
+            self.stall(exc, again)
             return
         except KVSError as err:
             self.reply_error(req.client, err, seq=seq)

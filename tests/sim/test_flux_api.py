@@ -537,6 +537,7 @@ def test_reactor_stop_and_then_timeout(c: Cluster) -> None:
 def test_async_processes_use_the_same_api(c: Cluster) -> None:
     writer, watcher = Flux(cluster=c, rank=2), Flux(cluster=c, rank=6)
     put_commit(writer, "counter", 0)
+    kvs.wait_version(watcher, kvs.get_version(writer))  # rank 6 is one hop behind rank 2
     assert kvs.get(watcher, "counter") == 0  # warm: the watch's first answer is immediate
 
     async def write() -> int:
