@@ -72,6 +72,8 @@ async def append(tool: Tool, a: argparse.Namespace) -> None:
 
 
 async def get(tool: Tool, a: argparse.Namespace) -> None:
+    if a.watch and a.stream:  # Flux refuses the combination (EINVAL)
+        raise KvsError(a.key, errno.EINVAL)
     fmt = _formatter(a)
     if not (a.watch or a.waitcreate):
         for event in _events(await tool.lookup(a.key)):

@@ -197,6 +197,8 @@ class Tool:
             self.write(b"\n")
 
     async def cmd_get(self, a: argparse.Namespace) -> None:
+        if a.watch and a.stream:  # Flux refuses the combination (EINVAL)
+            raise KvsError(a.keys[0], errno.EINVAL)
         rootref = rootref_of(a.at) if a.at else None
         if not (a.watch or a.waitcreate):
             for key in a.keys:

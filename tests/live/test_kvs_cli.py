@@ -68,6 +68,10 @@ def test_put_get_as_flux_prints_them(kvs: Kvs) -> None:
     }
     kvs.ok("put", "-A", "v.str=bar", rank=3)
     assert kvs.ok("get", "v.str", rank=3) == "foobar\n"
+    code, _, err = kvs("get", "--watch", "--stream", "v.int")
+    assert (code, err) == (1, "kvs-sim kvs: v.int: Invalid argument\n")  # as Flux: refused
+    code, _, err = kvs("eventlog", "get", "-w", "-S", "v.int")
+    assert (code, err) == (1, "kvs-sim kvs: v.int: Invalid argument\n")
     code, _, err = kvs("put", "novalue")
     assert code == 1 and err == "kvs-sim kvs: put: you must specify a value as key=value\n"
 
