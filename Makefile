@@ -5,7 +5,7 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck check-live-deps bench clean
+.PHONY: demo test lint typecheck check-live-deps check-browser-deps bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,7 +28,15 @@ check-live-deps:
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto mosquitto-clients >/dev/null) \
 	  || echo "warning: could not install mosquitto; live tests will be skipped"; }
 
-test: $(STAMP) lint check-live-deps
+# Browser tests of the HTML reports need Debian's chromium and its driver (never a
+# downloaded browser); install them when missing.
+check-browser-deps:
+	@{ test -x /usr/bin/chromium && test -x /usr/bin/chromedriver; } || { \
+	  echo "installing chromium and chromium-driver (Debian packages) for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null) \
+	  || echo "warning: could not install chromium; browser tests will be skipped"; }
+
+test: $(STAMP) lint check-live-deps check-browser-deps
 	$(BIN)/pytest -q
 
 bench: $(STAMP)

@@ -4,4 +4,15 @@ Each module adds its parser and sets ``func`` (``args -> exit code``) on it.  He
 imports (matplotlib, aiomqtt) happen inside ``func``, so ``kvs-sim --help`` is fast.
 """
 
-COMMAND_MODULES = ("run", "sweep", "check", "exec", "broker", "up", "kvs", "demo", "nemesis")
+COMMAND_MODULES = (
+    "run",
+    "sweep",
+    "check",
+    "report",
+    "exec",
+    "broker",
+    "up",
+    "kvs",
+    "demo",
+    "nemesis",
+)

@@ -133,5 +133,7 @@ def print_files(console: Any, runs: list[tuple[Any, dict[str, str]]], top: dict[
         console.print(f"  plots    {show('.png')}", soft_wrap=True)
     if any(f.endswith(".gif") for f in files):
         console.print(f"  animated {show('.gif')}", soft_wrap=True)
+    if any(f.endswith(".json.gz") for f in files):
+        console.print(f"  messages {show('.json.gz')}", soft_wrap=True)
     first = next(f for f in files if f.endswith(".jsonl"))
     console.print(f"  (check a history again with: kvs-sim check {first})", soft_wrap=True)

@@ -16,21 +16,25 @@ scenario file; the format is documented there and in ``scenarios/README.md``),
    scenario's findings;
 4. once every run is done, replace the previous run's files in ``--out`` (default
    ``out/<scenario>``, or ``out/<scenario>-live`` with ``--live``: a folder holds
-   one run's files, never a mix) by this run's: ``history.jsonl``,
+   one run's files, never a mix) by this run's: ``history.jsonl`` (and its messages,
+   ``trace.json.gz``: :mod:`kvs_sim.report.tracefile`),
    ``propagation.png`` and ``spacetime.png`` per run (with variants each run gets
    a subdirectory named after it), ``staleness.png`` (every run, one row each)
    and ``summary.json``, then remove the earlier run's files not written over,
    and say where everything went.  The folder is checked to be writable before
    anything runs, and each file is written whole or not at all
    (:mod:`kvs_sim.outputs`); a run that fails leaves the previous files.
+   With ``--html``, ``report.html`` per run (:mod:`kvs_sim.report`, the same
+   pages as ``kvs-sim report OUT``).
 
 Exit codes: 0 every claimed guarantee held in every run; 1 one was violated;
 2 bad options or an unusable scenario file; 3 the scenario failed while running
 (it raised, stalled, or ran past its ``max_time``): one line naming the
 scenario's failing line, no traceback unless ``--traceback``; 4 the output could
-not be written (a read-only folder, a full disk): one line.
+not be written (a read-only folder, a full disk): one line;
+the same when the HTML report cannot be written.
 
-``summary.json``: ``{"scenario", "title", "file", "seed", "config", "claims", "ok",
+``summary.json``: ``{"scenario", "title", "story", "file", "seed", "config", "claims", "ok",
 "exit_code", "runs": [{"variant", "config", "claims", "violated_claims", "ok",
 "guarantees": {NAME: {"claimed", "verdict", "checked", "violations": [{"summary",
 "ops", "evidence"}], "notes"}}, "metrics", "findings", "traffic", "files"}],
@@ -122,6 +126,12 @@ def register(subparsers: Any) -> None:
         help="also write wave.gif: the focus version's setroot wave going down the tree",
     )
     p.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html: an interactive report that opens offline "
+        "(the same as kvs-sim report OUT afterwards)",
+    )
+    p.add_argument(
         "--traceback", action="store_true", help="show the full traceback if the scenario fails"
     )
     p.set_defaults(func=run)
@@ -193,6 +203,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.broker is not None and not args.live:
             raise ValueError("--broker goes with --live")
+        if args.html:
+            from kvs_sim.report import html_available
+
+            if html_available():
+                raise ValueError(f"--html: {html_available()}")
         if args.processes < 1:
             raise ValueError(f"--processes must be >= 1, got {args.processes}")
         if args.broker is not None:
@@ -235,7 +250,11 @@ def run(args: argparse.Namespace) -> int:
                     result = _run_live(scenario, cli, v, args, progress)
                 else:
                     result = _run_one(
-                        scenario, cli, v, keep_trace=not args.no_plots, progress=progress
+                        scenario,
+                        cli,
+                        v,
+                        keep_trace=not args.no_plots or args.html,
+                        progress=progress,
                     )
         except ScenarioFailed as e:
             if args.traceback and e.cause is not None:
@@ -257,6 +276,8 @@ def run(args: argparse.Namespace) -> int:
     if len(runs) > 1:
         print_comparison(console, runs)
     print_files(console, runs, top)
+    if args.html and not _write_html(out, runs):
+        return 4
     verdict = (
         f"claimed guarantees violated in {', '.join(_label(r) for r in failed)}"
         if failed
@@ -346,6 +367,7 @@ def _write_all(
     code = 1 if any(r.violated for r in results) else 0
     summary = _summary(scenario, base, runs, top, code)
     summary["mode"] = "live" if args.live else "simulation"
+    summary["story"] = scenario.doc.strip().partition("\n")[2].strip()
     write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     top["summary"] = str(out / "summary.json")
     written = {Path(f) for _, files in runs for f in files.values()}
@@ -375,6 +397,20 @@ def _run_live(
     )
 
 
+def _write_html(out: Path, runs: list[tuple[Any, dict[str, str]]]) -> bool:
+    """Write the HTML reports (:mod:`kvs_sim.report`); False if they cannot be written."""
+    from kvs_sim.commands.report import print_written
+    from kvs_sim.report import write_reports
+
+    try:
+        written = write_reports(out, histories=[r.history for r, _ in runs])
+    except OSError as e:
+        print(f"{PROG}: cannot write the HTML report: {e.strerror}", file=sys.stderr)
+        return False
+    print_written(written)
+    return True
+
+
 def _label(run: Any) -> str:
     return run.name if run.name is not None else "the run"
 
@@ -389,8 +425,13 @@ def _write_run(run: Any, vdir: Path, out: Path, *, plots: bool) -> dict[str, str
     from kvs_sim.outputs import atomic_write
 
     vdir.mkdir(parents=True, exist_ok=True)
+    from kvs_sim.report import save_run_trace
+
     files = {"history": str(vdir / "history.jsonl")}
     atomic_write(vdir / "history.jsonl", lambda tmp: save(run.history, tmp))
+    trace = save_run_trace(run, vdir)  # the messages, for kvs-sim report
+    if trace is not None:
+        files["trace"] = str(trace)
     if not plots:
         return files
     h = run.history

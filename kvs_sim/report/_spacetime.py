@@ -1,0 +1,426 @@
+"""The interactive space-time diagram of a run: every message, operation, root and nemesis.
+
+Theory of operation
+-------------------
+One lane per rank (y = the rank, rank 0 on top; the event broker above it at
+y = -1), time in ms to the right.  Nothing is sampled or capped: WebGL traces
+(``scattergl``) draw a whole run, and the reader zooms.  To keep the page
+compact each point is stored once, as a typed array (plotly writes numpy arrays
+as base64):
+
+* messages: one trace per message type, each message a segment
+  ``[sent, arrived, NaN]`` (NaN separates segments) with a dot where it arrived;
+  deliveries to or from clients are not drawn (the operations show them), nor a
+  rank's timers to itself;
+* client operations: one trace per operation type, a bar on the rank's lane
+  from invocation to completion, and a marker at completion carrying the
+  operation's description (the hover text); operations that never completed
+  run dashed to the end of the run;
+* roots applied: a small mark on the lane per root record, coloured by version;
+* hand-offs between clients (a ``send`` to its ``recv``): dashed lines;
+* nemeses: shaded rectangles over the lanes of the ranks they held, from start
+  to end (to the end of the run if never healed).
+
+Two empty traces at the end, ``evidence`` and ``evidence roots``, are where the
+page's script draws the operations and root records of the violation the
+reader clicks (:func:`spacetime` returns their indices and the coordinates of
+every operation a violation names).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+
+from kvs_sim.checks import describe
+from kvs_sim.plots import MESSAGE_LABELS, focus_version, focus_window
+from kvs_sim.report._data import RunData
+
+BROKER_LANE = -1
+CLIENT, BROKER = -1, -2
+
+MESSAGE_COLORS = {
+    "SetRoot": "#1f77b4",
+    "RelayCommit": "#d62728",
+    "RelayCommitResp": "#ff9896",
+    "LoadReq": "#2ca02c",
+    "LoadResp": "#98df8a",
+    "RootReq": "#9467bd",
+    "RootResp": "#c5b0d5",
+    "RelayReq": "#8c564b",
+    "RelayResp": "#c49c94",
+    "NamespaceRemoved": "#e377c2",
+}
+_OTHER = ("#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e", "#aec7e8")
+
+OP_COLORS = {
+    "commit": "#d62728",
+    "get": "#1f77b4",
+    "watch": "#17becf",
+    "get_version": "#7f7f7f",
+    "wait_version": "#ff7f0e",
+    "send": "#2ca02c",
+    "recv": "#2ca02c",
+    "dropcache": "#8c564b",
+}
+
+NEMESIS_COLORS = {
+    "partition": "#d62728",
+    "crash": "#000000",
+    "pause": "#9467bd",
+    "slow": "#ff7f0e",
+    "spike": "#e377c2",
+    "loss": "#8c564b",
+}
+
+OP_OFFSET = 0.3
+"""Operations are drawn this far below their rank's lane; roots as far above."""
+
+
+def _times(values: Any) -> np.ndarray:
+    """Milliseconds as float32 when that keeps sub-microsecond resolution, else float64."""
+    a = np.asarray(values, dtype=np.float64) * 1e3
+    finite = a[np.isfinite(a)]
+    small = finite.size == 0 or float(np.abs(finite).max()) < 8192.0
+    return a.astype(np.float32) if small else a
+
+
+def _segments(x0: Any, x1: Any, y0: Any, y1: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Flat x and y arrays of segments separated by NaN."""
+    n = len(x0)
+    x = np.full(3 * n, np.nan)
+    y = np.full(3 * n, np.nan, dtype=np.float32)
+    x[0::3], x[1::3] = np.asarray(x0, dtype=np.float64), np.asarray(x1, dtype=np.float64)
+    y[0::3], y[1::3] = y0, y1
+    return _times(x), y
+
+
+def lane_of(rank: int) -> int:
+    """The y of a rank's lane (the broker's lane is above rank 0)."""
+    return BROKER_LANE if rank == BROKER else rank
+
+
+def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
+    """The figure, and the index the page's script uses to show evidence:
+    ``{"ops": {id: [lane, t0 ms, t1 ms, text]}, "evidence_trace": i,
+    "evidence_roots_trace": j, "end": ms}``."""
+    h = data.history
+    fig = go.Figure()
+    ends = [o.complete or o.invoke for o in h.ops] + [r.time for r in h.roots]
+    if data.messages is not None and len(data.messages):
+        ends.append(max(data.messages.arrived))
+    nemeses = list(getattr(h, "nemeses", ()) or ())
+    ends += [n.end for n in nemeses if n.end is not None] + [n.start for n in nemeses]
+    end = max(ends, default=0.0)
+    lanes = h.ranks()
+    broker = _messages(fig, data)
+    _operations(fig, data, end)
+    _roots(fig, data)
+    _handoffs(fig, data)
+    shapes = _nemeses(nemeses, lanes, end)
+    fig.add_trace(
+        go.Scattergl(
+            x=[],
+            y=[],
+            mode="lines+markers",
+            name="evidence (click a violation)",
+            line={"color": "#ff0000", "width": 5},
+            marker={"size": 11, "color": "#ff0000", "symbol": "circle-open", "line": {"width": 3}},
+            opacity=0.6,
+            hoverinfo="skip",
+        )
+    )
+    fig.add_trace(
+        go.Scattergl(
+            x=[],
+            y=[],
+            mode="markers",
+            name="evidence roots",
+            marker={"size": 14, "color": "#ff0000", "symbol": "star"},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    n_traces = len(fig.data)
+    top = BROKER_LANE if broker else 0
+    bottom = max(lanes, default=0)
+    labels = _lane_labels(data, lanes, broker)
+    version = focus_version(h)
+    w0, w1 = focus_window(h, version)
+    full = [-0.01 * max(end, 1e-6) * 1e3, 1.01 * end * 1e3]
+    fig.update_layout(
+        height=int(min(900, max(380, 150 + 22 * (bottom - top + 1)))),
+        margin={"l": 10, "r": 10, "t": 40, "b": 40},
+        xaxis={"title": {"text": "time (ms)"}, "range": full, "zeroline": False},
+        yaxis={
+            "title": {"text": "rank"},
+            "range": [bottom + 0.8, top - 0.8],
+            "zeroline": False,
+            **labels,
+        },
+        shapes=shapes,
+        hovermode="closest",
+        dragmode="zoom",
+        legend={"itemsizing": "constant", "font": {"size": 11}},
+        template="plotly_white",
+        updatemenus=[
+            {
+                "type": "buttons",
+                "direction": "right",
+                "x": 0.0,
+                "y": 1.0,
+                "xanchor": "left",
+                "yanchor": "bottom",
+                "pad": {"b": 4},
+                "buttons": [
+                    {
+                        "label": "whole run",
+                        "method": "relayout",
+                        "args": [{"xaxis.range": full, "yaxis.range": [bottom + 0.8, top - 0.8]}],
+                    },
+                    {
+                        "label": f"version {version} spreading",
+                        "method": "relayout",
+                        "args": [{"xaxis.range": [1e3 * w0, 1e3 * w1]}],
+                    },
+                ],
+            }
+        ],
+    )
+    index = {
+        "ops": _evidence_ops(data),
+        "evidence_trace": n_traces - 2,
+        "evidence_roots_trace": n_traces - 1,
+        "end": 1e3 * end,
+        "offset": OP_OFFSET,
+    }
+    return fig, index
+
+
+def _lane_labels(data: RunData, lanes: Sequence[int], broker: bool) -> dict[str, Any]:
+    depth = data.history.header.config.get("depth") or []
+    if len(lanes) > 48:
+        return {}
+    vals = ([BROKER_LANE] if broker else []) + list(lanes)
+    text = [
+        "broker"
+        if r == BROKER_LANE
+        else (f"{r} (d{depth[r]})" if r < len(depth) and isinstance(depth[r], int) else str(r))
+        for r in vals
+    ]
+    return {"tickmode": "array", "tickvals": vals, "ticktext": text}
+
+
+def _messages(fig: go.Figure, data: RunData) -> bool:
+    """One trace per message type; True if the broker took part."""
+    m = data.messages
+    if m is None or not len(m):
+        return False
+    src = np.asarray(m.src)
+    dst = np.asarray(m.dst)
+    kind = np.asarray(m.kind)
+    sent = np.asarray(m.sent)
+    arrived = np.asarray(m.arrived)
+    drawn = (src != CLIENT) & (dst != CLIENT) & (src != dst)
+    src_lane = np.where(src == BROKER, BROKER_LANE, src)
+    dst_lane = np.where(dst == BROKER, BROKER_LANE, dst)
+    others = iter(_OTHER * 4)
+    for k, name in enumerate(m.kinds):
+        sel = drawn & (kind == k)
+        n = int(sel.sum())
+        if not n:
+            continue
+        x, y = _segments(sent[sel], arrived[sel], src_lane[sel], dst_lane[sel])
+        size = np.zeros(3 * n, dtype=np.uint8)
+        size[1::3] = 5
+        color = MESSAGE_COLORS.get(name) or next(others)
+        fig.add_trace(
+            go.Scattergl(
+                x=x,
+                y=y,
+                mode="lines+markers",
+                name=f"{name} ({n})",
+                legendgroup=f"msg-{name}",
+                line={"color": color, "width": 1},
+                marker={"size": size, "color": color},
+                hovertemplate=f"<b>{MESSAGE_LABELS.get(name, name)}</b><br>"
+                "rank %{y} at %{x:.4f} ms<extra></extra>",
+            )
+        )
+    return bool(((src == BROKER) | (dst == BROKER)).any() & drawn.any())
+
+
+def _operations(fig: go.Figure, data: RunData, end: float) -> None:
+    by_op: dict[str, list[Any]] = defaultdict(list)
+    for o in data.history.ops:
+        by_op[o.op].append(o)
+    for name in sorted(by_op, key=lambda n: (n not in OP_COLORS, n)):
+        ops = by_op[name]
+        color = OP_COLORS.get(name, "#444444")
+        done = [o for o in ops if o.complete is not None]
+        never = [o for o in ops if o.complete is None]
+        group = f"op-{name}"
+        if done:
+            lanes = [o.rank + OP_OFFSET for o in done]
+            x, y = _segments([o.invoke for o in done], [o.complete for o in done], lanes, lanes)
+            fig.add_trace(
+                go.Scattergl(
+                    x=x,
+                    y=y,
+                    mode="lines",
+                    name=f"{name} ({len(ops)})",
+                    legendgroup=group,
+                    line={"color": color, "width": 4},
+                    opacity=0.8,
+                    hoverinfo="skip",
+                )
+            )
+            fig.add_trace(
+                go.Scattergl(
+                    x=_times([o.complete for o in done]),
+                    y=np.asarray(lanes, dtype=np.float32),
+                    mode="markers",
+                    name=name,
+                    legendgroup=group,
+                    showlegend=False,
+                    marker={
+                        "size": 6,
+                        "color": ["#000000" if _failed(o) else color for o in done],
+                        "symbol": "line-ns-open",
+                        "line": {"width": 2},
+                    },
+                    hovertext=[describe(o) for o in done],
+                    hovertemplate="%{hovertext}<extra></extra>",
+                )
+            )
+        if never:
+            lanes = [o.rank + OP_OFFSET for o in never]
+            x, y = _segments([o.invoke for o in never], [end] * len(never), lanes, lanes)
+            fig.add_trace(
+                go.Scattergl(
+                    x=x,
+                    y=y,
+                    mode="lines+markers",
+                    name=f"{name}: never completed ({len(never)})",
+                    legendgroup=group,
+                    line={"color": color, "width": 3, "dash": "dot"},
+                    marker={"size": 5, "color": color},
+                    hovertext=[t for o in never for t in (describe(o), describe(o), "")],
+                    hovertemplate="%{hovertext}<extra></extra>",
+                )
+            )
+
+
+def _failed(op: Any) -> bool:
+    return not op.ok and op.error not in (None, "ENOENT")
+
+
+def _roots(fig: go.Figure, data: RunData) -> None:
+    roots = [r for r in data.history.roots if r.version > 0 and r.rank >= 0]
+    if not roots:
+        return
+    fig.add_trace(
+        go.Scattergl(
+            x=_times([r.time for r in roots]),
+            y=np.asarray([r.rank - OP_OFFSET for r in roots], dtype=np.float32),
+            mode="markers",
+            name=f"root applied ({len(roots)})",
+            marker={
+                "size": 5,
+                "symbol": "diamond",
+                "color": np.asarray([r.version for r in roots], dtype=np.int32),
+                "colorscale": "Viridis",
+                "showscale": False,
+            },
+            customdata=np.asarray([[r.rank, r.version] for r in roots], dtype=np.int32),
+            hovertemplate="rank %{customdata[0]} applied version %{customdata[1]}"
+            "<br>%{x:.4f} ms<extra></extra>",
+        )
+    )
+
+
+def _handoffs(fig: go.Figure, data: RunData) -> None:
+    ops = data.history.ops
+    sends = {o.token: o for o in ops if o.op == "send" and o.token is not None}
+    pairs = [
+        (sends[o.token], o)
+        for o in ops
+        if o.op == "recv" and o.token in sends and o.complete is not None
+    ]
+    if not pairs:
+        return
+    x, y = _segments(
+        [s.invoke for s, _ in pairs],
+        [r.complete for _, r in pairs],
+        [s.rank + OP_OFFSET for s, _ in pairs],
+        [r.rank + OP_OFFSET for _, r in pairs],
+    )
+    fig.add_trace(
+        go.Scattergl(
+            x=x,
+            y=y,
+            mode="lines",
+            name=f"hand-off ({len(pairs)})",
+            line={"color": "#000000", "width": 1.5, "dash": "dash"},
+            hoverinfo="skip",
+        )
+    )
+
+
+def _runs(ranks: Sequence[int]) -> list[tuple[int, int]]:
+    """Contiguous runs of sorted ranks: [1, 2, 3, 7] -> [(1, 3), (7, 7)]."""
+    out: list[tuple[int, int]] = []
+    for r in sorted(set(ranks)):
+        if out and out[-1][1] == r - 1:
+            out[-1] = (out[-1][0], r)
+        else:
+            out.append((r, r))
+    return out
+
+
+def _nemeses(nemeses: Sequence[Any], lanes: Sequence[int], end: float) -> list[dict[str, Any]]:
+    shapes: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for n in nemeses:
+        ranks = list(n.ranks) or list(lanes)
+        color = NEMESIS_COLORS.get(n.name, "#7f7f7f")
+        stop = n.end if n.end is not None else end
+        for lo, hi in _runs(ranks):
+            shapes.append(
+                {
+                    "type": "rect",
+                    "xref": "x",
+                    "yref": "y",
+                    "x0": 1e3 * n.start,
+                    "x1": 1e3 * stop,
+                    "y0": lo - 0.5,
+                    "y1": hi + 0.5,
+                    "fillcolor": color,
+                    "opacity": 0.13,
+                    "line": {"width": 0},
+                    "layer": "below",
+                    "name": n.name,
+                    "legendgroup": f"nemesis-{n.name}",
+                    "showlegend": n.name not in seen,
+                }
+            )
+            seen.add(n.name)
+    return shapes
+
+
+def _evidence_ops(data: RunData) -> dict[int, list[Any]]:
+    """Lane, start, end (ms; None: never completed) and text of every operation a
+    listed violation names."""
+    ops = data.history.ops_by_id()
+    wanted = {i for g in data.guarantees for v in g["violations"] for i in v["ops"]}
+    out: dict[int, list[Any]] = {}
+    for i in sorted(wanted):
+        o = ops.get(i)
+        if o is not None:
+            done = None if o.complete is None else 1e3 * o.complete
+            out[i] = [o.rank + OP_OFFSET, 1e3 * o.invoke, done, describe(o)]
+    return out
