@@ -32,7 +32,7 @@ from plotly.offline import get_plotlyjs
 from kvs_sim.metrics import compute_metrics
 from kvs_sim.report import _panels
 from kvs_sim.report._data import RunData
-from kvs_sim.report._spacetime import lane_of, spacetime
+from kvs_sim.report._spacetime import spacetime
 
 
 def asset(name: str) -> str:
@@ -212,19 +212,20 @@ def _guarantees(d: RunData, violations: dict[str, Any]) -> str:
     )
 
 
-def _spacetime(d: RunData, fig: Any) -> str:
+def _spacetime(d: RunData, fig: Any, index: dict[str, Any]) -> str:
     nemeses = list(getattr(d.history, "nemeses", ()) or ())
-    lanes_all = d.history.ranks()
+    lane = index["lane"]
     rows = []
     end_ms = 1e3 * max([o.complete or o.invoke for o in d.history.ops] + [0.0])
     for n in nemeses:
-        lanes = [lane_of(r) for r in (n.ranks or lanes_all)]
+        held = [lane[r] for r in n.ranks if 0 <= r < len(lane) and lane[r] is not None]
+        lanes = held or [0, len(index["rank_at"]) - 1]
         stop = 1e3 * n.end if n.end is not None else end_ms
         detail = ", ".join(f"{k}={v}" for k, v in dict(n.detail or {}).items())
         rows.append(
             Raw(
                 f'<tr class="nemesis" data-start="{1e3 * n.start}" data-end="{stop}" '
-                f'data-lanes="{esc(json.dumps(lanes or [0]))}">'
+                f'data-lanes="{esc(json.dumps(lanes))}">'
                 f'<td class="text">{esc(n.name)}</td><td>{num(1e3 * n.start)}</td>'
                 f"<td>{'never healed' if n.end is None else num(1e3 * n.end)}</td>"
                 f'<td class="text">{esc(", ".join(map(str, n.ranks)) or "all")}</td>'
@@ -253,7 +254,8 @@ def _spacetime(d: RunData, fig: Any) -> str:
         )
     return (
         '<section id="spacetime-section"><h2>Space-time diagram</h2>'
-        '<p class="hint">Ranks are lanes (rank 0 on top), time runs to the right. Lines between '
+        '<p class="hint">Ranks are lanes, in tree order (rank 0 on top, each subtree together), '
+        "time runs to the right. Lines between "
         "lanes are messages (a dot where each arrived); bars just below a lane are client "
         "operations (hover the tick at completion for details); diamonds above it are roots "
         "applied, coloured by version; shaded boxes are nemeses. Drag to zoom, double-click to "
@@ -373,7 +375,7 @@ def render_run(d: RunData) -> str:
         + "<main>"
         + _story(d)
         + guarantees
-        + _spacetime(d, st_fig)
+        + _spacetime(d, st_fig, st_index)
         + '<section id="propagation"><h2>Propagation down the tree</h2>'
         '<p class="hint">Each rank coloured by when it applied the selected version (ms after '
         "rank 0 created it); grey: never; ringed in red: a commit in the version came from "

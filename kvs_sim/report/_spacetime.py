@@ -2,11 +2,12 @@
 
 Theory of operation
 -------------------
-One lane per rank (y = the rank, rank 0 on top; the event broker above it at
-y = -1), time in ms to the right.  Nothing is sampled or capped: WebGL traces
-(``scattergl``) draw a whole run, and the reader zooms.  To keep the page
-compact each point is stored once, as a typed array (plotly writes numpy arrays
-as base64):
+One lane per rank, in the overlay's depth-first order (rank 0 on top, each
+subtree's ranks next to each other, so a message between parent and child
+crosses few lanes; the event broker above rank 0), time in ms to the right.
+Nothing is sampled or capped: WebGL traces (``scattergl``) draw a whole run, and
+the reader zooms.  To keep the page compact each point is stored once, as a
+typed array (plotly writes numpy arrays as base64):
 
 * messages: one trace per message type, each message a segment
   ``[sent, arrived, NaN]`` (NaN separates segments) with a dot where it arrived;
@@ -80,6 +81,22 @@ NEMESIS_COLORS = {
 OP_OFFSET = 0.3
 """Operations are drawn this far below their rank's lane; roots as far above."""
 
+MAX_POINTS = 90_000
+"""Points per WebGL trace.  Above 100,000 points plotly's WebGL scatter clusters
+its markers on the CPU before drawing, which costs far more than the drawing (a
+minute for a large run in software WebGL), so larger sets are split into traces
+of this size that share one legend entry."""
+
+
+def _add(fig: go.Figure, columns: dict[str, Any], per_item: int, **static: Any) -> None:
+    """Add a ``scattergl`` of ``columns`` (``per_item`` points per item: 3 for a
+    segment and its NaN), in pieces of at most :data:`MAX_POINTS` points."""
+    total = len(next(iter(columns.values())))
+    step = max(per_item, MAX_POINTS // per_item * per_item)
+    for i, lo in enumerate(range(0, total, step)):
+        part = {k: v[lo : lo + step] for k, v in columns.items()}
+        fig.add_trace(go.Scattergl({**static, **part, **({"showlegend": False} if i else {})}))
+
 
 def _times(values: Any) -> np.ndarray:
     """Milliseconds as float32 when that keeps sub-microsecond resolution, else float64."""
@@ -99,9 +116,43 @@ def _segments(x0: Any, x1: Any, y0: Any, y1: Any) -> tuple[np.ndarray, np.ndarra
     return _times(x), y
 
 
-def lane_of(rank: int) -> int:
-    """The y of a rank's lane (the broker's lane is above rank 0)."""
-    return BROKER_LANE if rank == BROKER else rank
+class Lanes:
+    """Where each rank's lane is: depth-first order of the overlay (children in
+    rank order), ranks outside it after, the event broker at -1."""
+
+    def __init__(self, parent: Sequence[int], ranks: Sequence[int]) -> None:
+        children: dict[int, list[int]] = defaultdict(list)
+        for r in range(1, len(parent)):
+            children[parent[r]].append(r)
+        order: list[int] = []
+        stack = [0] if parent else []
+        while stack:
+            r = stack.pop()
+            order.append(r)
+            stack.extend(reversed(children.get(r, [])))
+        known = set(order)
+        order += sorted(r for r in ranks if r not in known and r >= 0)
+        self.rank_at = order
+        self.known = {r: i for i, r in enumerate(order)}
+        table = np.zeros(max(order, default=0) + 1, dtype=np.int64)
+        table[order] = np.arange(len(order))
+        self._table = table
+
+    def __len__(self) -> int:
+        return len(self.rank_at)
+
+    def of(self, rank: int) -> int:
+        """The y of ``rank``'s lane."""
+        return BROKER_LANE if rank == BROKER else self.known[rank]
+
+    def of_array(self, ranks: np.ndarray) -> np.ndarray:
+        """``of`` for an array of ranks (BROKER allowed)."""
+        safe = np.where(ranks == BROKER, 0, ranks)
+        return np.where(ranks == BROKER, BROKER_LANE, self._table[safe])
+
+
+def _ranks_type(n: int) -> Any:
+    return np.int16 if n < 32000 else np.int32
 
 
 def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
@@ -116,11 +167,11 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
     nemeses = list(getattr(h, "nemeses", ()) or ())
     ends += [n.end for n in nemeses if n.end is not None] + [n.start for n in nemeses]
     end = max(ends, default=0.0)
-    lanes = h.ranks()
-    broker = _messages(fig, data)
-    _operations(fig, data, end)
-    _roots(fig, data)
-    _handoffs(fig, data)
+    lanes = Lanes(data.parent, h.ranks())
+    broker = _messages(fig, data, lanes)
+    _operations(fig, data, end, lanes)
+    _roots(fig, data, lanes)
+    _handoffs(fig, data, lanes)
     shapes = _nemeses(nemeses, lanes, end)
     fig.add_trace(
         go.Scattergl(
@@ -147,8 +198,8 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
     )
     n_traces = len(fig.data)
     top = BROKER_LANE if broker else 0
-    bottom = max(lanes, default=0)
-    labels = _lane_labels(data, lanes, broker)
+    bottom = len(lanes) - 1
+    labels = lane_ticks(data, lanes, broker, top, bottom)
     version = focus_version(h)
     w0, w1 = focus_window(h, version)
     full = [-0.01 * max(end, 1e-6) * 1e3, 1.01 * end * 1e3]
@@ -157,7 +208,7 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
         margin={"l": 10, "r": 10, "t": 40, "b": 40},
         xaxis={"title": {"text": "time (ms)"}, "range": full, "zeroline": False},
         yaxis={
-            "title": {"text": "rank"},
+            "title": {"text": "rank (lanes in tree order)"},
             "range": [bottom + 0.8, top - 0.8],
             "zeroline": False,
             **labels,
@@ -192,7 +243,12 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
         ],
     )
     index = {
-        "ops": _evidence_ops(data),
+        "ops": _evidence_ops(data, lanes),
+        "lane": [lanes.known.get(r) for r in range(max(lanes.rank_at, default=0) + 1)],
+        "rank_at": lanes.rank_at,
+        "depth": list(data.history.header.config.get("depth") or []),
+        "broker": broker,
+        "max_ticks": MAX_TICKS,
         "evidence_trace": n_traces - 2,
         "evidence_roots_trace": n_traces - 1,
         "end": 1e3 * end,
@@ -201,21 +257,31 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
     return fig, index
 
 
-def _lane_labels(data: RunData, lanes: Sequence[int], broker: bool) -> dict[str, Any]:
+MAX_TICKS = 40
+"""Lane labels shown at once; the page's script relabels the lanes in view on zoom."""
+
+
+def lane_ticks(data: RunData, lanes: Lanes, broker: bool, top: int, bottom: int) -> dict[str, Any]:
+    """Tick labels (rank and depth) for the lanes from ``top`` to ``bottom``, at
+    most :data:`MAX_TICKS` of them (every k-th lane)."""
     depth = data.history.header.config.get("depth") or []
-    if len(lanes) > 48:
-        return {}
-    vals = ([BROKER_LANE] if broker else []) + list(lanes)
-    text = [
-        "broker"
-        if r == BROKER_LANE
-        else (f"{r} (d{depth[r]})" if r < len(depth) and isinstance(depth[r], int) else str(r))
-        for r in vals
-    ]
+    step = max(1, -(-(bottom - top + 1) // MAX_TICKS))
+    vals = [v for v in range(top, bottom + 1) if v == BROKER_LANE or v % step == 0]
+    text = []
+    for v in vals:
+        if v == BROKER_LANE:
+            text.append("broker")
+            continue
+        r = lanes.rank_at[v]
+        d = depth[r] if r < len(depth) else None
+        text.append(f"{r} (d{d})" if isinstance(d, int) else str(r))
+    if not broker and BROKER_LANE in vals:
+        vals.remove(BROKER_LANE)
+        text.remove("broker")
     return {"tickmode": "array", "tickvals": vals, "ticktext": text}
 
 
-def _messages(fig: go.Figure, data: RunData) -> bool:
+def _messages(fig: go.Figure, data: RunData, lanes: Lanes) -> bool:
     """One trace per message type; True if the broker took part."""
     m = data.messages
     if m is None or not len(m):
@@ -226,8 +292,9 @@ def _messages(fig: go.Figure, data: RunData) -> bool:
     sent = np.asarray(m.sent)
     arrived = np.asarray(m.arrived)
     drawn = (src != CLIENT) & (dst != CLIENT) & (src != dst)
-    src_lane = np.where(src == BROKER, BROKER_LANE, src)
-    dst_lane = np.where(dst == BROKER, BROKER_LANE, dst)
+    src_lane = lanes.of_array(np.where(drawn, src, 0))
+    dst_lane = lanes.of_array(np.where(drawn, dst, 0))
+    rtype = _ranks_type(len(lanes))
     others = iter(_OTHER * 4)
     for k, name in enumerate(m.kinds):
         sel = drawn & (kind == k)
@@ -237,24 +304,25 @@ def _messages(fig: go.Figure, data: RunData) -> bool:
         x, y = _segments(sent[sel], arrived[sel], src_lane[sel], dst_lane[sel])
         size = np.zeros(3 * n, dtype=np.uint8)
         size[1::3] = 5
+        who = np.zeros(3 * n, dtype=rtype)
+        who[0::3], who[1::3] = src[sel], dst[sel]
         color = MESSAGE_COLORS.get(name) or next(others)
-        fig.add_trace(
-            go.Scattergl(
-                x=x,
-                y=y,
-                mode="lines+markers",
-                name=f"{name} ({n})",
-                legendgroup=f"msg-{name}",
-                line={"color": color, "width": 1},
-                marker={"size": size, "color": color},
-                hovertemplate=f"<b>{MESSAGE_LABELS.get(name, name)}</b><br>"
-                "rank %{y} at %{x:.4f} ms<extra></extra>",
-            )
+        _add(
+            fig,
+            {"x": x, "y": y, "marker_size": size, "customdata": who},
+            3,
+            mode="lines+markers",
+            name=f"{name} ({n})",
+            legendgroup=f"msg-{name}",
+            line={"color": color, "width": 1},
+            marker={"color": color},
+            hovertemplate=f"<b>{MESSAGE_LABELS.get(name, name)}</b><br>"
+            "rank %{customdata} at %{x:.4f} ms<extra></extra>",
         )
     return bool(((src == BROKER) | (dst == BROKER)).any() & drawn.any())
 
 
-def _operations(fig: go.Figure, data: RunData, end: float) -> None:
+def _operations(fig: go.Figure, data: RunData, end: float, lanes: Lanes) -> None:
     by_op: dict[str, list[Any]] = defaultdict(list)
     for o in data.history.ops:
         by_op[o.op].append(o)
@@ -265,53 +333,52 @@ def _operations(fig: go.Figure, data: RunData, end: float) -> None:
         never = [o for o in ops if o.complete is None]
         group = f"op-{name}"
         if done:
-            lanes = [o.rank + OP_OFFSET for o in done]
-            x, y = _segments([o.invoke for o in done], [o.complete for o in done], lanes, lanes)
-            fig.add_trace(
-                go.Scattergl(
-                    x=x,
-                    y=y,
-                    mode="lines",
-                    name=f"{name} ({len(ops)})",
-                    legendgroup=group,
-                    line={"color": color, "width": 4},
-                    opacity=0.8,
-                    hoverinfo="skip",
-                )
+            ys = [lanes.of(o.rank) + OP_OFFSET for o in done]
+            x, y = _segments([o.invoke for o in done], [o.complete for o in done], ys, ys)
+            _add(
+                fig,
+                {"x": x, "y": y},
+                3,
+                mode="lines",
+                name=f"{name} ({len(ops)})",
+                legendgroup=group,
+                line={"color": color, "width": 4},
+                opacity=0.8,
+                hoverinfo="skip",
             )
-            fig.add_trace(
-                go.Scattergl(
-                    x=_times([o.complete for o in done]),
-                    y=np.asarray(lanes, dtype=np.float32),
-                    mode="markers",
-                    name=name,
-                    legendgroup=group,
-                    showlegend=False,
-                    marker={
-                        "size": 6,
-                        "color": ["#000000" if _failed(o) else color for o in done],
-                        "symbol": "line-ns-open",
-                        "line": {"width": 2},
-                    },
-                    hovertext=[describe(o) for o in done],
-                    hovertemplate="%{hovertext}<extra></extra>",
-                )
+            _add(
+                fig,
+                {
+                    "x": _times([o.complete for o in done]),
+                    "y": np.asarray(ys, dtype=np.float32),
+                    "marker_color": ["#000000" if _failed(o) else color for o in done],
+                    "hovertext": [describe(o) for o in done],
+                },
+                1,
+                mode="markers",
+                name=name,
+                legendgroup=group,
+                showlegend=False,
+                marker={"size": 6, "symbol": "line-ns-open", "line": {"width": 2}},
+                hovertemplate="%{hovertext}<extra></extra>",
             )
         if never:
-            lanes = [o.rank + OP_OFFSET for o in never]
-            x, y = _segments([o.invoke for o in never], [end] * len(never), lanes, lanes)
-            fig.add_trace(
-                go.Scattergl(
-                    x=x,
-                    y=y,
-                    mode="lines+markers",
-                    name=f"{name}: never completed ({len(never)})",
-                    legendgroup=group,
-                    line={"color": color, "width": 3, "dash": "dot"},
-                    marker={"size": 5, "color": color},
-                    hovertext=[t for o in never for t in (describe(o), describe(o), "")],
-                    hovertemplate="%{hovertext}<extra></extra>",
-                )
+            ys = [lanes.of(o.rank) + OP_OFFSET for o in never]
+            x, y = _segments([o.invoke for o in never], [end] * len(never), ys, ys)
+            _add(
+                fig,
+                {
+                    "x": x,
+                    "y": y,
+                    "hovertext": [t for o in never for t in (describe(o),) * 2 + ("",)],
+                },
+                3,
+                mode="lines+markers",
+                name=f"{name}: never completed ({len(never)})",
+                legendgroup=group,
+                line={"color": color, "width": 3, "dash": "dot"},
+                marker={"size": 5, "color": color},
+                hovertemplate="%{hovertext}<extra></extra>",
             )
 
 
@@ -319,31 +386,37 @@ def _failed(op: Any) -> bool:
     return not op.ok and op.error not in (None, "ENOENT")
 
 
-def _roots(fig: go.Figure, data: RunData) -> None:
+def _roots(fig: go.Figure, data: RunData, lanes: Lanes) -> None:
     roots = [r for r in data.history.roots if r.version > 0 and r.rank >= 0]
     if not roots:
         return
-    fig.add_trace(
-        go.Scattergl(
-            x=_times([r.time for r in roots]),
-            y=np.asarray([r.rank - OP_OFFSET for r in roots], dtype=np.float32),
-            mode="markers",
-            name=f"root applied ({len(roots)})",
-            marker={
-                "size": 5,
-                "symbol": "diamond",
-                "color": np.asarray([r.version for r in roots], dtype=np.int32),
-                "colorscale": "Viridis",
-                "showscale": False,
-            },
-            customdata=np.asarray([[r.rank, r.version] for r in roots], dtype=np.int32),
-            hovertemplate="rank %{customdata[0]} applied version %{customdata[1]}"
-            "<br>%{x:.4f} ms<extra></extra>",
-        )
+    versions = np.asarray([r.version for r in roots], dtype=np.int32)
+    _add(
+        fig,
+        {
+            "x": _times([r.time for r in roots]),
+            "y": np.asarray([lanes.of(r.rank) - OP_OFFSET for r in roots], dtype=np.float32),
+            "marker_color": versions,
+            "customdata": np.asarray([r.rank for r in roots], dtype=_ranks_type(len(lanes))),
+        },
+        1,
+        mode="markers",
+        name=f"root applied ({len(roots)})",
+        legendgroup="roots",
+        marker={
+            "size": 5,
+            "symbol": "diamond",
+            "colorscale": "Viridis",
+            "cmin": int(versions.min()),
+            "cmax": max(int(versions.max()), int(versions.min()) + 1),
+            "showscale": False,
+        },
+        hovertemplate="rank %{customdata} applied version %{marker.color}"
+        "<br>%{x:.4f} ms<extra></extra>",
     )
 
 
-def _handoffs(fig: go.Figure, data: RunData) -> None:
+def _handoffs(fig: go.Figure, data: RunData, lanes: Lanes) -> None:
     ops = data.history.ops
     sends = {o.token: o for o in ops if o.op == "send" and o.token is not None}
     pairs = [
@@ -356,18 +429,18 @@ def _handoffs(fig: go.Figure, data: RunData) -> None:
     x, y = _segments(
         [s.invoke for s, _ in pairs],
         [r.complete for _, r in pairs],
-        [s.rank + OP_OFFSET for s, _ in pairs],
-        [r.rank + OP_OFFSET for _, r in pairs],
+        [lanes.of(s.rank) + OP_OFFSET for s, _ in pairs],
+        [lanes.of(r.rank) + OP_OFFSET for _, r in pairs],
     )
-    fig.add_trace(
-        go.Scattergl(
-            x=x,
-            y=y,
-            mode="lines",
-            name=f"hand-off ({len(pairs)})",
-            line={"color": "#000000", "width": 1.5, "dash": "dash"},
-            hoverinfo="skip",
-        )
+    _add(
+        fig,
+        {"x": x, "y": y},
+        3,
+        mode="lines",
+        name=f"hand-off ({len(pairs)})",
+        legendgroup="handoffs",
+        line={"color": "#000000", "width": 1.5, "dash": "dash"},
+        hoverinfo="skip",
     )
 
 
@@ -382,14 +455,15 @@ def _runs(ranks: Sequence[int]) -> list[tuple[int, int]]:
     return out
 
 
-def _nemeses(nemeses: Sequence[Any], lanes: Sequence[int], end: float) -> list[dict[str, Any]]:
+def _nemeses(nemeses: Sequence[Any], lanes: Lanes, end: float) -> list[dict[str, Any]]:
     shapes: list[dict[str, Any]] = []
     seen: set[str] = set()
     for n in nemeses:
-        ranks = list(n.ranks) or list(lanes)
+        held = [lanes.of(r) for r in n.ranks if r == BROKER or r in lanes.known]
+        ys = held or list(range(len(lanes)))
         color = NEMESIS_COLORS.get(n.name, "#7f7f7f")
         stop = n.end if n.end is not None else end
-        for lo, hi in _runs(ranks):
+        for lo, hi in _runs(ys):
             shapes.append(
                 {
                     "type": "rect",
@@ -412,7 +486,7 @@ def _nemeses(nemeses: Sequence[Any], lanes: Sequence[int], end: float) -> list[d
     return shapes
 
 
-def _evidence_ops(data: RunData) -> dict[int, list[Any]]:
+def _evidence_ops(data: RunData, lanes: Lanes) -> dict[int, list[Any]]:
     """Lane, start, end (ms; None: never completed) and text of every operation a
     listed violation names."""
     ops = data.history.ops_by_id()
@@ -422,5 +496,5 @@ def _evidence_ops(data: RunData) -> dict[int, list[Any]]:
         o = ops.get(i)
         if o is not None:
             done = None if o.complete is None else 1e3 * o.complete
-            out[i] = [o.rank + OP_OFFSET, 1e3 * o.invoke, done, describe(o)]
+            out[i] = [lanes.of(o.rank) + OP_OFFSET, 1e3 * o.invoke, done, describe(o)]
     return out

@@ -108,8 +108,8 @@
       times.push(o[1], t1); lanes.push(o[0]);
     });
     v.roots.forEach(function (r) {
-      rx.push(1e3 * r.time); ry.push(r.rank - S.offset);
-      times.push(1e3 * r.time); lanes.push(r.rank);
+      rx.push(1e3 * r.time); ry.push(S.lane[r.rank] - S.offset);
+      times.push(1e3 * r.time); lanes.push(S.lane[r.rank]);
     });
     Plotly.restyle(gd, { x: [xs], y: [ys] }, [S.evidence_trace]);
     Plotly.restyle(gd, { x: [rx], y: [ry] }, [S.evidence_roots_trace]);
@@ -136,6 +136,33 @@
     document.getElementById("spacetime-section").scrollIntoView({ block: "start" });
   }
 
+  // ---- lane labels: at most max_ticks, relabelled for the lanes in view
+  function setupLaneTicks() {
+    const S = R.spacetime;
+    const gd = plots.spacetime;
+    if (!gd) return;
+    gd.on("plotly_relayout", function (ev) {
+      const moved = Object.keys(ev).some(function (k) {
+        return k.indexOf("yaxis.range") === 0 || k === "yaxis.autorange";
+      });
+      if (!moved) return;
+      const r = gd.layout.yaxis.range;
+      const lo = Math.max(Math.ceil(Math.min(r[0], r[1])), S.broker ? -1 : 0);
+      const hi = Math.min(Math.floor(Math.max(r[0], r[1])), S.rank_at.length - 1);
+      const step = Math.max(1, Math.ceil((hi - lo + 1) / S.max_ticks));
+      const vals = [], text = [];
+      for (let v = lo; v <= hi; v++) {
+        if (v === -1) { vals.push(v); text.push("broker"); continue; }
+        if (v % step !== 0) continue;
+        const rank = S.rank_at[v];
+        const d = S.depth[rank];
+        vals.push(v);
+        text.push(d === undefined ? String(rank) : rank + " (d" + d + ")");
+      }
+      Plotly.relayout(gd, { "yaxis.tickvals": vals, "yaxis.ticktext": text });
+    });
+  }
+
   function setupEvidence() {
     document.querySelectorAll(".violation").forEach(function (el) {
       el.addEventListener("click", function () { showViolation(el); });
@@ -152,6 +179,7 @@
 
   draw().then(function () {
     setupTree();
+    setupLaneTicks();
     setupEvidence();
     document.body.dataset.ready = "1";
   }).catch(function (e) {

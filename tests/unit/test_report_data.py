@@ -145,13 +145,22 @@ def test_user_text_cannot_break_out_of_the_page(tmp_path: Path) -> None:
     assert "</script><b>" not in text and "<i>k" not in text
 
 
+def test_lanes_follow_the_tree_depth_first() -> None:
+    from kvs_sim.report._spacetime import Lanes
+
+    lanes = Lanes([-1, 0, 0, 1, 1, 2, 2], range(8))  # rank 7 is not in the tree
+    assert lanes.rank_at == [0, 1, 3, 4, 2, 5, 6, 7]
+    assert [lanes.of(r) for r in (0, 2, 7, -2)] == [0, 4, 7, -1]  # -2: the broker
+
+
 def test_nemeses_shade_their_ranks_in_contiguous_boxes() -> None:
-    from kvs_sim.report._spacetime import _nemeses
+    from kvs_sim.report._spacetime import Lanes, _nemeses
 
     crash = SimpleNamespace(name="crash", start=0.001, end=None, ranks=(0,), detail={})
     part = SimpleNamespace(name="partition", start=0.002, end=0.003, ranks=(1, 2, 5), detail={})
     everyone = SimpleNamespace(name="slow", start=0.0, end=0.001, ranks=(), detail={})
-    shapes = _nemeses([crash, part, everyone], lanes=range(8), end=0.01)
+    lanes = Lanes(list(range(-1, 7)), range(8))  # a chain: lane = rank
+    shapes = _nemeses([crash, part, everyone], lanes=lanes, end=0.01)
     boxes = [(s["name"], s["x0"], s["x1"], s["y0"], s["y1"]) for s in shapes]
     assert boxes == [
         ("crash", 1.0, 10.0, -0.5, 0.5),  # never healed: to the end of the run
