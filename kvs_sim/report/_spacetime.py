@@ -403,6 +403,8 @@ def _roots(fig: go.Figure, data: RunData, lanes: Lanes) -> None:
         mode="markers",
         name=f"root applied ({len(roots)})",
         legendgroup="roots",
+        # A large run's roots are a cloud over every lane: shown on a click in the legend.
+        visible=True if len(roots) <= MAX_POINTS else "legendonly",
         marker={
             "size": 5,
             "symbol": "diamond",

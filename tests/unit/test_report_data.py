@@ -199,3 +199,60 @@ def test_report_command_writes_and_prints_the_size(
 def test_messages_dataclass_is_columns() -> None:
     m = Messages(("SetRoot",), [0.0], [0.1], [0], [1], [0])
     assert len(m) == 1 and not m.estimated
+
+
+def test_sweep_report_draws_metric_against_parameter_with_intervals(tmp_path: Path) -> None:
+    from kvs_sim.report.sweep import mean_ci, write_sweep_report
+
+    results = [
+        {
+            "run_id": f"r{f}-{s}",
+            "variant": None,
+            "fanout": f,
+            "seed": s,
+            "metric": "lag",
+            "depth": d,
+            "x": None,
+            "value": 0.1 * d * f + 0.01 * s,
+        }
+        for f in (2, 4)
+        for s in range(3)
+        for d in (1, 2)
+    ]
+    results.append(
+        {
+            "run_id": "r2-0",
+            "variant": None,
+            "fanout": 2,
+            "seed": 0,
+            "metric": "curve",
+            "depth": 1,
+            "x": 0.5,
+            "value": 0.3,
+        }
+    )
+    runs = [
+        {
+            "run_id": f"r{f}-{s}",
+            "fanout": f,
+            "seed": s,
+            "status": "ok",
+            "violated": "",
+            "command": f"kvs-sim run s.py --fanout {f} --seed {s}",
+        }
+        for f in (2, 4)
+        for s in range(3)
+    ]
+    (tmp_path / "runs" / "r2-0").mkdir(parents=True)
+    (tmp_path / "runs" / "r2-0" / "report.html").write_text("")
+    page = write_sweep_report(results, runs, "fanout", tmp_path / "report.html", title="lag")
+    text = page.read_text()
+    assert 'href="runs/r2-0/report.html"' in text  # a run with a report is linked
+    assert "kvs-sim run s.py --fanout 4 --seed 2 --html" in text  # the others: how to write one
+    assert '"error_y"' in text and "depth 2" in text
+    assert '"text":"lag"' in text and '"text":"curve"' not in text  # scalar metrics only
+    mean, lo, hi = mean_ci([1.0, 2.0, 3.0])
+    assert mean == 2.0 and 1.0 <= lo < mean < hi <= 3.0
+    assert mean_ci([5.0]) == (5.0, 5.0, 5.0)
+    with pytest.raises(ValueError, match="no column 'size'"):
+        write_sweep_report(results, runs, "size", tmp_path / "x.html")
