@@ -50,6 +50,18 @@ def _depth_color(d: int, top: int) -> str:
     return str(sample_colorscale("Viridis", [0.9 * d / max(top, 1)])[0])
 
 
+def _note(fig: go.Figure, text: str, axis: str = "") -> None:
+    """``text`` in the middle of the subplot of axes ``x{axis}``/``y{axis}``."""
+    fig.add_annotation(
+        text=text,
+        showarrow=False,
+        xref=f"x{axis} domain",
+        yref=f"y{axis} domain",
+        x=0.5,
+        y=0.5,
+    )
+
+
 def _base(fig: go.Figure, height: int) -> go.Figure:
     fig.update_layout(
         height=height,
@@ -209,14 +221,7 @@ def staleness(data: RunData, metrics: dict[str, Any]) -> go.Figure:
                 col=col,
             )
         if not by_depth:
-            fig.add_annotation(
-                text="no samples",
-                showarrow=False,
-                xref=f"x{'' if col == 1 else col} domain",
-                yref=f"y{'' if col == 1 else col} domain",
-                x=0.5,
-                y=0.5,
-            )
+            _note(fig, "no samples", "" if col == 1 else str(col))
     fig.update_yaxes(title_text="fraction of samples <= x", range=[0, 1.02], row=1, col=1)
     fig.update_yaxes(range=[0, 1.02], row=1, col=2)
     fig.update_xaxes(title_text="ms")
@@ -250,14 +255,7 @@ def caches(data: RunData) -> go.Figure:
             col=1,
         )
     if not rows:
-        fig.add_annotation(
-            text="no cache counters in this run's summary",
-            showarrow=False,
-            xref="x domain",
-            yref="y domain",
-            x=0.5,
-            y=0.5,
-        )
+        _note(fig, "no cache counters in this run's summary")
     if has_time:
         m = data.messages
         assert m is not None
@@ -339,14 +337,7 @@ def commits(data: RunData) -> go.Figure:
             col=2,
         )
     if not done:
-        fig.add_annotation(
-            text="no successful commits",
-            showarrow=False,
-            xref="x domain",
-            yref="y domain",
-            x=0.5,
-            y=0.5,
-        )
+        _note(fig, "no successful commits")
     fig.update_yaxes(title_text="latency (ms)", row=1, col=1)
     fig.update_xaxes(title_text="invoked at (ms)", row=1, col=2)
     return _base(fig, 400)
