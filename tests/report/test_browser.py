@@ -56,14 +56,16 @@ def test_clicking_a_violation_zooms_and_highlights_its_operations(page: Any, sho
     full = browser.js("return document.getElementById('spacetime').layout.xaxis.range.slice()")
     items = browser.driver.find_elements("css selector", ".violation")
     assert len(items) >= 2
+    vid = items[1].get_attribute("data-vid")
     items[1].click()
     deadline = time.monotonic() + 30
-    while browser.js("return document.body.dataset.highlighted || ''") != "causal-1":
+    while browser.js("return document.body.dataset.highlighted || ''") != vid:
         assert time.monotonic() < deadline, "the click did nothing"
         time.sleep(0.1)
     vid_ops = browser.js(
         "return JSON.parse(document.getElementById('kvs-data').textContent)"
-        ".violations['causal-1'].ops"
+        ".violations[arguments[0]].ops",
+        vid,
     )
     ev = browser.js(
         "const gd = document.getElementById('spacetime');"
@@ -78,7 +80,8 @@ def test_clicking_a_violation_zooms_and_highlights_its_operations(page: Any, sho
     assert shown[0] <= t0 and t1 <= shown[1]  # the diagram shows all of them
     assert shown[1] - shown[0] < 0.5 * (full[1] - full[0])  # and is zoomed in on them
     assert "selected" in items[1].get_attribute("class")
-    assert "causal" in browser.js("return document.getElementById('evidence-note').textContent")
+    guarantee = vid.rsplit("-", 1)[0]
+    assert guarantee in browser.js("return document.getElementById('evidence-note').textContent")
     assert browser.errors() == []
     browser.screenshot(shots / "causal-no-wait-violation.png")
 
