@@ -14,7 +14,9 @@ A reply with an errno becomes the matching :class:`~kvs_sim.core.errors.KVSError
 
 When the cluster records a history, each operation is recorded here, at the
 moment it is invoked and the moment its answer arrives, with the root version
-the rank served it from (reads) or the version it produced (commits).
+the rank served it from (reads) or the version it produced (commits), and its
+leader epoch.  A commit that fails with an error of :data:`UNKNOWN_OUTCOME` is
+recorded as indeterminate: it may or may not have taken effect.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ from kvs_sim.core.errors import KVSError, TimedOut, error_for
 from kvs_sim.core.namespace import PRIMARY
 from kvs_sim.core.txn import Txn
 from kvs_sim.rank import messages as m
+
+UNKNOWN_OUTCOME = frozenset({errno.ECONNRESET, errno.EHOSTUNREACH, errno.ETIMEDOUT})
+"""Errors after which a commit may or may not have been applied: its rank, or a
+rank on the way to the leader, crashed (or the answer did not come in time).  A
+commit failing with one is recorded as indeterminate."""
 
 
 class Future(Protocol):
@@ -138,7 +145,7 @@ class WatchStream:
             value: Any = self.error
         else:
             value = reply.value
-            self.handle._record_watch(self, value, reply.seq)
+            self.handle._record_watch(self, value, reply.seq, reply.epoch)
         for fn in self.callbacks:
             fn(self, value)
         waiter, self._waiter = self._waiter, None
@@ -200,6 +207,10 @@ class Handle:
                         time=self.backend.now(),
                         error=_errname(reply.errnum),
                         version=reply.seq if reply.seq >= 0 else None,
+                        indeterminate=record is not None
+                        and record[0] == "commit"
+                        and reply.errnum in UNKNOWN_OUTCOME,
+                        epoch=reply.epoch,
                     )
                 fut.set_exception(err)
                 return
@@ -207,7 +218,9 @@ class Handle:
             if rec_id >= 0 and done is not None:
                 done(rec_id, reply, value)
             elif rec_id >= 0:
-                self.recorder.complete(rec_id, time=self.backend.now(), version=reply.seq)
+                self.recorder.complete(
+                    rec_id, time=self.backend.now(), version=reply.seq, epoch=reply.epoch
+                )
             fut.set_result(value)
 
         self.backend.request(self.rank, build, on_reply)
@@ -236,6 +249,7 @@ class Handle:
                 time=self.backend.now(),
                 value=_jsonable(value),
                 version=reply.seq if reply else None,
+                epoch=reply.epoch if reply else 0,
             )
 
         return self._call(
@@ -287,7 +301,7 @@ class Handle:
         self.backend.request(self.rank, build, stream._deliver)
         return stream
 
-    def _record_watch(self, stream: WatchStream, value: Any, seq: int) -> None:
+    def _record_watch(self, stream: WatchStream, value: Any, seq: int, epoch: int = 0) -> None:
         if self.recorder is not None:
             now = self.backend.now()
             self.recorder.op(
@@ -302,6 +316,7 @@ class Handle:
                 # started the watch: it is ordered after nothing later than that.
                 invoke=stream.started,
                 complete=now,
+                epoch=epoch,
             )
 
     # -- writes ------------------------------------------------------------------
@@ -319,6 +334,7 @@ class Handle:
                 time=self.backend.now(),
                 version=reply.seq if reply else None,
                 reported_version=value.get("seq") if isinstance(value, dict) else None,
+                epoch=reply.epoch if reply else 0,
             )
 
         return self._call(

@@ -30,7 +30,8 @@ promises a footer and that has none (or whose counts differ) was cut off, and is
 refused.  Files from before footers existed have neither and are read as they are.
 
 Writing puts every known field on each line, in the order above, then any extra
-fields; an op's ``indeterminate`` is written only when true.  Records are
+fields; an op's ``indeterminate`` and an op's or root's ``epoch`` are written
+only when set.  Records are
 interleaved by time (op ``invoke``, root ``time``, nemesis ``start``) with a
 stable merge that keeps each kind's own order, so
 ``load(save(h)) == h`` and saving what was loaded gives the same bytes back.
@@ -77,8 +78,9 @@ _OP_FIELDS = (
     "writes",
     "token",
     "indeterminate",
+    "epoch",
 )
-_ROOT_FIELDS = ("kind", "rank", "ns", "version", "time")
+_ROOT_FIELDS = ("kind", "rank", "ns", "version", "time", "epoch")
 _NEMESIS_FIELDS = ("kind", "name", "start", "end", "ranks", "detail")
 
 Record = Header | Op | RootEvent | NemesisInterval
@@ -103,12 +105,14 @@ def record_to_dict(record: Record) -> dict[str, Any]:
         return out
     if isinstance(record, Op):
         out = {"kind": "op"}
-        for name in _OP_FIELDS[1:-1]:
+        for name in _OP_FIELDS[1:-2]:
             out[name] = getattr(record, name)
         if record.writes is not None:
             out["writes"] = dict(record.writes)
         if record.indeterminate:
             out["indeterminate"] = True
+        if record.epoch:
+            out["epoch"] = record.epoch
         out.update(record.extra)
         return out
     if isinstance(record, NemesisInterval):
@@ -122,13 +126,16 @@ def record_to_dict(record: Record) -> dict[str, Any]:
         }
         out.update(record.extra)
         return out
-    return {
+    out = {
         "kind": "root",
         "rank": record.rank,
         "ns": record.ns,
         "version": record.version,
         "time": record.time,
     }
+    if record.epoch:
+        out["epoch"] = record.epoch
+    return out
 
 
 # ---------------------------------------------------------------------------
@@ -219,6 +226,7 @@ def _op_from_dict(d: dict[str, Any]) -> Op:
         writes=_field(d, "writes", "obj?", required=False),
         token=_field(d, "token", "str?", required=False),
         indeterminate=indeterminate,
+        epoch=_epoch(d),
         extra={k: v for k, v in d.items() if k not in _OP_FIELDS},
     )
 
@@ -232,7 +240,15 @@ def _root_from_dict(d: dict[str, Any]) -> RootEvent:
         ns=_field(d, "ns", "str", required=False, default="primary"),
         version=_field(d, "version", "int", required=True),
         time=_field(d, "time", "num", required=True),
+        epoch=_epoch(d),
     )
+
+
+def _epoch(d: dict[str, Any]) -> int:
+    epoch = _field(d, "epoch", "int", required=False, default=0)
+    if epoch < 0:
+        raise HistoryError(f"field 'epoch' must not be negative, not {epoch}")
+    return int(epoch)
 
 
 def _nemesis_from_dict(d: dict[str, Any]) -> NemesisInterval:

@@ -139,6 +139,7 @@ class Recorder:
         reported_version: int | None = _UNSET,
         token: str | None = _UNSET,
         indeterminate: bool = False,
+        epoch: int = 0,
     ) -> None:
         """Record that operation ``op_id`` completed at ``time``.
 
@@ -147,8 +148,9 @@ class Recorder:
         ``reported_version`` what the API returned for a commit.  Fields not given
         keep what :meth:`invoke` recorded.  ``indeterminate=True`` says the
         operation failed (``error``) without knowing whether it took effect; it
-        cannot be ``ok``.  Completing an unknown or already completed operation
-        raises :class:`HistoryError`.
+        cannot be ``ok``.  ``epoch`` is the leader epoch of ``version``.
+        Completing an unknown or already completed operation raises
+        :class:`HistoryError`.
         """
         if op_id not in self._index:
             raise HistoryError(f"complete({op_id}): no such operation was invoked")
@@ -166,6 +168,8 @@ class Recorder:
             "error": error,
             "indeterminate": indeterminate,
         }
+        if epoch:
+            changes["epoch"] = epoch
         if indeterminate and changes["ok"]:
             raise HistoryError(f"complete({op_id}): an indeterminate operation cannot be ok")
         if value is not _UNSET:
@@ -196,6 +200,7 @@ class Recorder:
         writes: Mapping[str, Any] | None = None,
         token: str | None = None,
         indeterminate: bool = False,
+        epoch: int = 0,
     ) -> int:
         """Record a whole operation at once (``complete=None``: it never completed)."""
         op_id = self.invoke(
@@ -218,6 +223,7 @@ class Recorder:
                 error=error,
                 reported_version=reported_version,
                 indeterminate=indeterminate,
+                epoch=epoch,
             )
         elif error is not None or reported_version is not None:
             i = self._index[op_id]
@@ -230,13 +236,17 @@ class Recorder:
 
     # -- roots ----------------------------------------------------------------
 
-    def root(self, *, rank: int, version: int, time: float, ns: str = "primary") -> None:
+    def root(
+        self, *, rank: int, version: int, time: float, ns: str = "primary", epoch: int = 0
+    ) -> None:
         """Record that ``rank`` applied root ``version`` of ``ns`` at ``time``.
 
         Rank 0 records the creation of each version; followers record each setroot
         they apply (not the ones they skip as old).
         """
-        self._roots.append(RootEvent(rank=rank, ns=ns, version=version, time=float(time)))
+        self._roots.append(
+            RootEvent(rank=rank, ns=ns, version=version, time=float(time), epoch=epoch)
+        )
 
     # -- nemeses --------------------------------------------------------------
 

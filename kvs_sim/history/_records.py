@@ -120,6 +120,8 @@ class Op:
     writes: Mapping[str, Any] | None = None
     token: str | None = None
     indeterminate: bool = False
+    epoch: int = 0
+    """The leader epoch of ``version`` (versions restart after a leader crash)."""
     extra: Mapping[str, Any] = field(default_factory=dict)
     """Fields this code does not know, kept for round trips."""
 
@@ -147,12 +149,13 @@ class Op:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RootEvent:
-    """Rank ``rank`` applied root ``version`` of ``ns`` at ``time``."""
+    """Rank ``rank`` applied root ``version`` of ``ns`` (leader ``epoch``) at ``time``."""
 
     rank: int
     ns: str
     version: int
     time: float
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -103,7 +103,9 @@ class Partition:
         )
 
     def affected(self, parent: Sequence[int]) -> tuple[int, ...]:
-        """Ranks at either end of a cut link."""
+        """The ranks cut off (given as ``ranks``), or both ends of each cut link."""
+        if self.ranks:
+            return self.ranks
         return tuple(sorted({r for link in self.cut(parent) for r in link}))
 
     def detail(self, parent: Sequence[int]) -> dict[str, Any]:

@@ -24,16 +24,20 @@ def make_rank(
     store: ContentStore | None = None,
     hooks: RankHooks = NO_HOOKS,
     primary: tuple[int, str, int, int] | None = None,
+    rejoin: int = 0,
+    epoch: int | None = None,
 ) -> RankBase:
     """Build rank ``rank``: the leader for 0 (``store`` is its backing store),
     else a follower whose TBON parent is ``parent``.  ``primary`` = (seq, rootref,
     owner, epoch) seeds a follower's primary root; without it the follower asks the leader
-    in ``start()``."""
+    in ``start()``.  A restart: ``rejoin`` counts a follower's restarts (it rejoins
+    cold from its parent's root); ``epoch`` is the epoch a restarted leader runs in
+    (see :mod:`kvs_sim.rank.recovery`)."""
     if rank == 0:
-        return Leader(port, config, store=store, hooks=hooks)
+        return Leader(port, config, store=store, hooks=hooks, epoch=epoch)
     if parent < 0:
         raise ValueError(f"rank {rank} needs a parent rank, got {parent}")
-    return Follower(rank, parent, port, config, hooks=hooks, primary=primary)
+    return Follower(rank, parent, port, config, hooks=hooks, primary=primary, rejoin=rejoin)
 
 
 __all__ = [

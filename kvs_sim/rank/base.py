@@ -82,6 +82,7 @@ class RankBase(ABC):
         "_root_waiters",
         "config",
         "counters",
+        "epoch",
         "hooks",
         "parent",
         "port",
@@ -101,6 +102,8 @@ class RankBase(ABC):
         self.config = config
         self.hooks = hooks
         self.roots: dict[str, NsRoot] = {}
+        self.epoch = 0
+        """The leader epoch this rank's roots belong to (see :class:`SetRoot`)."""
         self.counters: dict[str, int] | None = None
         self._object_waiters: dict[str, list[Retry]] = {}
         self._root_waiters: dict[str, list[Retry]] = {}
@@ -128,7 +131,7 @@ class RankBase(ABC):
     # -- replies -------------------------------------------------------------
 
     def reply(self, client: int, value: Any = None, seq: int = -1, final: bool = True) -> None:
-        self.deliver(Reply(client=client, value=value, seq=seq, final=final))
+        self.deliver(Reply(client=client, value=value, seq=seq, final=final, epoch=self.epoch))
 
     def reply_error(
         self, client: int, err: KVSError | OSError, final: bool = True, seq: int = -1
@@ -137,7 +140,14 @@ class RankBase(ABC):
         lookup's ENOENT says the key was absent at that version)."""
         errnum = err.errno if err.errno is not None else errno.EIO
         self.deliver(
-            Reply(client=client, errnum=errnum, errmsg=message_of(err), final=final, seq=seq)
+            Reply(
+                client=client,
+                errnum=errnum,
+                errmsg=message_of(err),
+                final=final,
+                seq=seq,
+                epoch=self.epoch,
+            )
         )
 
     def deliver(self, reply: Reply) -> None:

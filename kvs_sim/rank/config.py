@@ -70,11 +70,12 @@ class RankConfig:
     it is still waiting for (None: never).  Off in simulation, where requests are
     never lost; on in live mode, where the rank holding a request may be killed."""
     checkpoint_period: float | None = None
-    """Seconds between the leader's periodic checkpoints of the primary root (None:
-    only ``SYNC`` commits and :meth:`Leader.checkpoint` write one).  With a period,
-    the leader also checkpoints its initial root at start, so a restart always
-    resumes from a checkpoint in a new epoch (Flux checkpoints on ``SYNC``,
-    periodically and at shutdown)."""
+    """Seconds between the leader's periodic checkpoints of the primary root while
+    versions wait for one (Flux's ``kvs.checkpoint-period``; None: only ``SYNC``
+    commits and :meth:`Leader.checkpoint`, e.g. at shutdown, write one).  With a
+    period, the leader also checkpoints its initial root at start, so a restart
+    always resumes from a checkpoint in a new epoch.  A leader crash loses the
+    versions created since the last checkpoint."""
     service: ServiceTimes = field(default_factory=ServiceTimes)
 
     def __post_init__(self) -> None:

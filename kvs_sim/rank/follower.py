@@ -31,6 +31,15 @@ leader's :class:`RelayCommitResp` becomes this rank's root at once.
 
 Namespace administration and checkpoint lookups are relayed to the leader
 unchanged (:class:`RelayReq`), their answers passed back to the client.
+
+**Faults** (:mod:`kvs_sim.rank.recovery`).  When a rank on the path to the leader
+crashes, the engine says so (:class:`PeerLost`): every request in flight that way
+(object loads from a lost parent, root fetches, relayed commits and requests)
+fails at once with ``EHOSTUNREACH``, as Flux's overlay fails RPCs to a lost peer,
+and new ones fail the same way until :class:`PeerBack`.  A restarted follower is
+a new, cold one (``rejoin=True``): it takes its parent's current root.  A root
+from a newer leader epoch replaces the one held, whatever its sequence; commits
+answered across epochs compare ``(epoch, seq)``, never the sequence alone.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ from typing import Any
 
 from kvs_sim.core.errors import KVSError, error_for
 from kvs_sim.core.namespace import PRIMARY
+from kvs_sim.rank import recovery
 from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import (
@@ -54,6 +64,8 @@ from kvs_sim.rank.messages import (
     NamespaceListReq,
     NamespaceRemoved,
     NamespaceRemoveReq,
+    PeerBack,
+    PeerLost,
     RelayCommit,
     RelayCommitResp,
     RelayReq,
@@ -73,19 +85,35 @@ from kvs_sim.rank.port import Port
 class PendingCommit:
     """A relayed commit waiting for its setroot."""
 
-    __slots__ = ("client", "ns", "rootref", "seq")
+    __slots__ = ("client", "epoch", "fresh", "ns", "rootref", "seq")
 
-    def __init__(self, client: int, ns: str) -> None:
+    def __init__(self, client: int, ns: str, epoch: int, fresh: bool) -> None:
         self.client = client
         self.ns = ns
         self.seq = -1  # the version it produced, once the leader said so
         self.rootref = ""  # ... and that version's root
+        self.epoch = epoch  # ... in this leader epoch
+        self.fresh = fresh  # relayed after a crash notice: it went to a restarted leader
+
+    def done_by(self, epoch: int, seq: int) -> bool:
+        """True if a root ``(epoch, seq)`` contains this commit's version."""
+        return self.seq >= 0 and (self.epoch, self.seq) <= (epoch, seq)
 
 
 class Follower(RankBase):
     """Any rank but 0."""
 
-    __slots__ = ("_commits", "_last_sweep", "_txn_counter", "cache")
+    __slots__ = (
+        "_commits",
+        "_last_sweep",
+        "_lost",
+        "_relays",
+        "_txn_counter",
+        "_txn_prefix",
+        "cache",
+        "loss_seen",
+        "rejoin",
+    )
 
     def __init__(
         self,
@@ -96,17 +124,38 @@ class Follower(RankBase):
         *,
         hooks: RankHooks = NO_HOOKS,
         primary: tuple[int, str, int, int] | None = None,
+        rejoin: int = 0,
     ) -> None:
+        """``rejoin``: how many times this rank restarted (0 for a first start); a
+        restarted rank takes its parent's root and names its transactions apart."""
         super().__init__(rank, parent, port, config, hooks)
         self.cache: dict[str, list[Any]] = {}  # ref -> [bytes, last used]
         self._commits: dict[str, PendingCommit] | None = None
         self._txn_counter = 0
+        self._txn_prefix = f"{rank}." if not rejoin else f"{rank}~{rejoin}."
         self._last_sweep = 0.0
+        self._lost: set[int] | None = None  # crashed ranks on the path to the leader
+        self._relays: set[int] | None = None  # clients of relayed requests in flight
+        self.loss_seen = False
+        """A crash notice came since the last epoch change (pending commits were
+        failed then; those relayed since went to a restarted leader)."""
+        self.rejoin = rejoin
         if primary is not None:
             self.roots[PRIMARY] = NsRoot(*primary)
+            self.epoch = primary[3]
 
     def start(self) -> None:
-        if PRIMARY not in self.roots:
+        if PRIMARY in self.roots:
+            return
+        if self.rejoin and self.park_root(PRIMARY, _ignore):
+            # A restarted rank rejoins cold from its parent's current root.
+            self.port.send(
+                self.parent,
+                RootReq(origin=self.rank, ns=PRIMARY, userid=self.config.instance_owner),
+            )
+            if self.config.request_retry is not None:
+                self.port.timer(self.config.request_retry, Timer(kind="root", data=PRIMARY))
+        else:
             self.want_root(PRIMARY, _ignore)
 
     # -- the cache -------------------------------------------------------------
@@ -125,6 +174,9 @@ class Follower(RankBase):
         return entry[0]
 
     def want_object(self, ref: str, retry: Retry) -> None:
+        if self._lost and self.parent in self._lost:
+            retry(recovery.unreachable(self.parent))
+            return
         if self.park_object(ref, retry):
             self.count("faults")
             self.port.send(self.parent, LoadReq(origin=self.rank, ref=ref))
@@ -137,7 +189,9 @@ class Follower(RankBase):
         self.port.work(self.config.service.message)
         retry = self.config.request_retry
         assert retry is not None
-        if msg.kind == "load" and msg.data in self._object_waiters:
+        if self._lost:
+            self.port.timer(retry, msg)  # nothing gets through until PeerBack
+        elif msg.kind == "load" and msg.data in self._object_waiters:
             self.count("load_retries")
             self.port.send(self.parent, LoadReq(origin=self.rank, ref=msg.data))
             self.port.timer(retry, msg)
@@ -198,6 +252,9 @@ class Follower(RankBase):
     # -- roots -------------------------------------------------------------------
 
     def want_root(self, name: str, retry: Retry) -> None:
+        if self._lost:
+            retry(recovery.unreachable(min(self._lost)))
+            return
         if self.park_root(name, retry):
             self.send_root_req(name)
             if self.config.request_retry is not None:
@@ -214,17 +271,23 @@ class Follower(RankBase):
         st = self.roots.get(msg.ns)
         if st is None:
             self.roots[msg.ns] = NsRoot(msg.seq, msg.rootref, msg.owner, msg.epoch)
+            if msg.ns == PRIMARY:
+                self.epoch = msg.epoch
             hook = self.hooks.root_applied
             if hook is not None:
                 hook(self.rank, msg.ns, msg.seq, msg.rootref, self.port.now())
-        elif msg.epoch > st.epoch:
-            self.new_epoch(msg.ns, st, msg.epoch)
-            self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
-        elif msg.epoch == st.epoch and msg.seq > st.seq:
+        elif msg.epoch > st.epoch or (msg.epoch == st.epoch and msg.seq > st.seq):
+            if msg.epoch > st.epoch:
+                self.new_epoch(msg.ns, st, msg.epoch, ())
             self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
             if self._commits:
-                self.complete_late(msg.ns, msg.seq, msg.rootref)
+                self.complete_late(msg.ns, st.epoch, msg.seq, msg.rootref)
         self.resume_root(msg.ns, None)
+
+    def on_root_req(self, msg: RootReq) -> None:
+        """A restarted child rejoins from this rank's current root."""
+        self.port.work(self.config.service.message)
+        recovery.answer_root_req(self, msg)
 
     def handle(self, msg: Any) -> None:
         # Most deliveries in a large cluster are the next setroot event at a rank
@@ -259,27 +322,17 @@ class Follower(RankBase):
     def apply_setroot(self, msg: SetRoot, st: NsRoot) -> None:
         before = (st.seq, st.rootref)
         if msg.epoch > st.epoch:
-            self.new_epoch(msg.ns, st, msg.epoch)
+            self.new_epoch(msg.ns, st, msg.epoch, msg.names)
             self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
-            return
-        self.advance_root(msg.ns, st, msg.seq, msg.rootref, msg.keys)
+        else:
+            self.advance_root(msg.ns, st, msg.seq, msg.rootref, msg.keys)
         if self._commits:
             self.complete_commits(msg, before)
 
-    def new_epoch(self, name: str, st: NsRoot, epoch: int) -> None:
+    def new_epoch(self, name: str, st: NsRoot, epoch: int, named: tuple[str, ...]) -> None:
         """The leader restarted: its root (from its last checkpoint) replaces ours
-        even if older.  Commits relayed before the restart have an unknown fate."""
-        st.epoch = epoch
-        self.count("leader_restarts")
-        lost = [n for n, p in (self._commits or {}).items() if p.ns == name]
-        for n in lost:
-            pending = self._commits.pop(n)  # type: ignore[union-attr]
-            self.reply_error(
-                pending.client,
-                ConnectionResetError(
-                    errno.ECONNRESET, "the leader restarted: this commit may or may not be applied"
-                ),
-            )
+        even if older (see :func:`kvs_sim.rank.recovery.adopt_epoch`)."""
+        recovery.adopt_epoch(self, name, st, epoch, named)
 
     def on_ns_removed(self, msg: NamespaceRemoved) -> None:
         self.port.work(self.config.service.message)
@@ -289,14 +342,17 @@ class Follower(RankBase):
 
     def on_commit(self, req: CommitReq) -> None:
         self.port.work(self.config.service.message)
+        if self._lost:
+            self.reply_error(req.client, recovery.unreachable(min(self._lost)))
+            return
         st = self.request_ns(req)
         if st is None:
             return
         self._txn_counter += 1
-        name = f"{self.rank}.{self._txn_counter}"
+        name = f"{self._txn_prefix}{self._txn_counter}"
         if self._commits is None:
             self._commits = {}
-        self._commits[name] = PendingCommit(req.client, req.ns)
+        self._commits[name] = PendingCommit(req.client, req.ns, self.epoch, self.loss_seen)
         self.port.send(
             0,
             RelayCommit(
@@ -321,15 +377,19 @@ class Follower(RankBase):
             return
         pending.seq = msg.seq
         pending.rootref = msg.rootref
+        pending.epoch = msg.epoch
         st = self.roots.get(msg.ns)
-        if st is not None and st.seq < msg.seq and self.config.ryw_via == "response":
+        behind = st is not None and (st.epoch, st.seq) < (msg.epoch, msg.seq)
+        if st is not None and behind and self.config.ryw_via == "response":
             # The older design: the response carries the new root; take it now.
             del self._commits[msg.name]  # type: ignore[union-attr]
             before = (st.seq, st.rootref)
+            if msg.epoch > st.epoch:
+                self.new_epoch(msg.ns, st, msg.epoch, (msg.name,))
             self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
             self.answer_commit(pending, msg.seq, msg.rootref, before)
-            self.complete_late(msg.ns, msg.seq, msg.rootref)
-        elif st is not None and st.seq >= msg.seq:
+            self.complete_late(msg.ns, st.epoch, msg.seq, msg.rootref)
+        elif st is not None and not behind:
             # The root moved past this commit without an event naming it.
             del self._commits[msg.name]  # type: ignore[union-attr]
             self.answer_commit(pending, msg.seq, msg.rootref, (st.seq, st.rootref))
@@ -343,13 +403,13 @@ class Follower(RankBase):
             pending = commits.pop(name, None)
             if pending is not None:
                 self.answer_commit(pending, msg.seq, msg.rootref, before)
-        self.complete_late(msg.ns, msg.seq, msg.rootref)
+        self.complete_late(msg.ns, msg.epoch, msg.seq, msg.rootref)
 
-    def complete_late(self, ns: str, seq: int, rootref: str) -> None:
-        """Answer commits the leader said produced a version up to ``seq`` whose
-        setroot never came (lost, or skipped by a root fetched from the leader)."""
+    def complete_late(self, ns: str, epoch: int, seq: int, rootref: str) -> None:
+        """Answer commits the leader said produced a version up to ``(epoch, seq)``
+        whose setroot never came (lost, or skipped by a root fetched from the leader)."""
         commits = self._commits or {}
-        late = [name for name, p in commits.items() if p.ns == ns and 0 <= p.seq <= seq]
+        late = [name for name, p in commits.items() if p.ns == ns and p.done_by(epoch, seq)]
         for name in late:
             pending = commits.pop(name)
             self.answer_commit(pending, pending.seq, pending.rootref, (seq, rootref))
@@ -370,11 +430,25 @@ class Follower(RankBase):
 
     def on_relayed(self, req: Any) -> None:
         self.port.work(self.config.service.message)
+        if self._lost:
+            self.reply_error(req.client, recovery.unreachable(min(self._lost)))
+            return
+        if self._relays is None:
+            self._relays = set()
+        self._relays.add(req.client)
         self.port.send(0, RelayReq(origin=self.rank, req=req))
 
     def on_relay_resp(self, msg: RelayResp) -> None:
         self.port.work(self.config.service.message)
+        if self._relays is not None:
+            self._relays.discard(msg.reply.client)
         self.port.respond(msg.reply)
+
+    def on_peer_lost(self, msg: PeerLost) -> None:
+        recovery.peer_lost(self, msg.rank)
+
+    def on_peer_back(self, msg: PeerBack) -> None:
+        recovery.peer_back(self, msg.rank)
 
     def on_stats(self, req: StatsReq) -> None:
         self.port.work(self.config.service.message)
@@ -413,6 +487,9 @@ class Follower(RankBase):
         CheckpointLookupReq: on_relayed,
         RelayResp: on_relay_resp,
         Timer: on_timer,
+        RootReq: on_root_req,
+        PeerLost: on_peer_lost,
+        PeerBack: on_peer_back,
     }
 
 

@@ -17,11 +17,14 @@ error.  A successful batch increments the namespace sequence, publishes a
 :class:`SetRoot` naming the batch's transactions and changed keys, answers local
 committers and sends :class:`RelayCommitResp` to the followers that relayed.
 
-Content lives in :class:`LeaderContent`: new objects are *dirty* in the leader's
-cache until flushed to the backing :class:`~kvs_sim.core.content.ContentStore`
-(after every batch; ``SYNC`` commits also write a checkpoint, from which a
-restarted leader resumes).  ``dropcache`` drops clean cache entries; later reads
-load them from the backing store.
+Content lives in :class:`~kvs_sim.rank.durable.LeaderContent`: new objects are
+*dirty* in the leader's cache until flushed to the backing
+:class:`~kvs_sim.core.content.ContentStore` (after every batch).  Checkpoints of
+the primary root (after ``SYNC`` commits, every ``checkpoint_period``, at
+:meth:`Leader.shutdown`) are :class:`~kvs_sim.rank.durable.Checkpoints`'; a
+restarted leader resumes from the last one in a new epoch, and what it lost is
+what :meth:`Checkpoints.at_risk` listed at the crash.  ``dropcache`` drops clean
+cache entries; later reads load them from the backing store.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import errno
 from typing import Any, NamedTuple
 
 from kvs_sim.core.apply import apply_transactions, empty_root
-from kvs_sim.core.content import ContentStore, LazyBlob, MemoryStore, as_bytes, blobref
+from kvs_sim.core.content import ContentStore, LazyBlob, MemoryStore, as_bytes
 from kvs_sim.core.errors import (
     AlreadyExists,
     InvalidArgument,
@@ -44,6 +47,7 @@ from kvs_sim.core.flags import NO_MERGE, SYNC, TXN_COMPACT
 from kvs_sim.core.namespace import PRIMARY, NamespaceRegistry, authorize_commit
 from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
 from kvs_sim.rank.config import RankConfig
+from kvs_sim.rank.durable import Checkpoints, LeaderContent, resume_point
 from kvs_sim.rank.messages import (
     CheckpointLookupReq,
     CommitReq,
@@ -73,59 +77,6 @@ from kvs_sim.rank.messages import (
 from kvs_sim.rank.port import Port
 
 
-class LeaderContent:
-    """The leader's object cache in front of its backing content store.
-
-    Objects are bytes, or :class:`~kvs_sim.core.content.LazyBlob` versions of large
-    directories (``accepts_lazy``, see :mod:`kvs_sim.core.dirs`), which lookups use
-    decoded and loads turn into bytes."""
-
-    __slots__ = ("backing", "cache", "dirty", "hash_name")
-
-    accepts_lazy = True
-
-    def __init__(self, backing: ContentStore) -> None:
-        self.backing = backing
-        self.hash_name = backing.hash_name
-        self.cache: dict[str, bytes | LazyBlob] = {}
-        self.dirty: set[str] = set()
-
-    def store(self, data: bytes | LazyBlob) -> str:
-        ref = data.ref if isinstance(data, LazyBlob) else blobref(data, self.hash_name)
-        if ref not in self.cache:
-            self.cache[ref] = data
-            if ref not in self.backing:
-                self.dirty.add(ref)
-        return ref
-
-    def get(self, ref: str) -> bytes | LazyBlob | None:
-        data = self.cache.get(ref)
-        if data is None and ref in self.backing:
-            data = self.cache[ref] = self.backing.load(ref)
-        return data
-
-    def load(self, ref: str) -> bytes | LazyBlob:
-        data = self.get(ref)
-        if data is None:
-            raise NoSuchKey(errno.ENOENT, f"blobref {ref} is not in the content store")
-        return data
-
-    def flush(self) -> int:
-        dirty = self.dirty
-        for ref in dirty:
-            self.backing.store(self.cache[ref])
-        n = len(dirty)
-        dirty.clear()
-        return n
-
-    def drop(self) -> int:
-        """Drop every clean entry; return how many."""
-        keep = {ref: self.cache[ref] for ref in self.dirty}
-        dropped = len(self.cache) - len(keep)
-        self.cache = keep
-        return dropped
-
-
 class Pending(NamedTuple):
     """A queued transaction: who sent it and how to answer."""
 
@@ -144,8 +95,8 @@ class Leader(RankBase):
         "_relay_origin",
         "_removing",
         "_txn_counter",
+        "checkpoints",
         "content",
-        "epoch",
         "registry",
     )
 
@@ -156,7 +107,10 @@ class Leader(RankBase):
         *,
         store: ContentStore | None = None,
         hooks: RankHooks = NO_HOOKS,
+        epoch: int | None = None,
     ) -> None:
+        """``epoch``: the epoch to run in, given by a supervisor that restarts the
+        leader (default: the store's checkpoint epoch + 1, or 0 on a fresh store)."""
         super().__init__(0, -1, port, config, hooks)
         backing = store if store is not None else MemoryStore(config.hash_name)
         self.content = LeaderContent(backing)
@@ -164,18 +118,16 @@ class Leader(RankBase):
         self._relay_origin = -1
         self._removing: set[str] = set()
         self._txn_counter = 0
-        checkpoint = backing.get_checkpoint()
-        if checkpoint is not None:
+        resumed = resume_point(backing, epoch)
+        if resumed is not None:
             # A restart: resume from the checkpoint in a new epoch, so followers
             # that saw later (lost) versions take this root all the same.
-            seq, rootref = int(checkpoint["sequence"]), str(checkpoint["rootref"])
-            self.epoch = int(checkpoint.get("epoch", 0)) + 1
-            backing.put_checkpoint({**checkpoint, "epoch": self.epoch})
-            backing.flush()
+            seq, rootref, self.epoch = resumed
         else:
             seq, rootref = 0, empty_root(self.content)
-            self.epoch = 0
+            self.epoch = epoch or 0
             self.content.flush()
+        self.checkpoints = Checkpoints(backing, config.checkpoint_period, seq)
         self.registry = NamespaceRegistry(config.instance_owner)
         """The authority on which namespaces exist and who owns them."""
         self.registry.create(PRIMARY, config.instance_owner, rootref, seq)
@@ -183,7 +135,10 @@ class Leader(RankBase):
 
     def start(self) -> None:
         """After a restart, tell every rank where the primary namespace resumes.
-        With a checkpoint period, write the first checkpoint now and arm the timer."""
+        With a checkpoint period, checkpoint the initial root now (so any restart
+        resumes from a checkpoint in a new epoch); the periodic timer is armed
+        whenever versions wait for a checkpoint (:class:`Checkpoints`), never
+        while nothing does, so an idle simulation stays idle."""
         if self.epoch > 0:
             st = self.roots[PRIMARY]
             self.port.publish(
@@ -191,10 +146,8 @@ class Leader(RankBase):
                     ns=PRIMARY, seq=st.seq, rootref=st.rootref, owner=st.owner, epoch=self.epoch
                 )
             )
-        period = self.config.checkpoint_period
-        if period is not None:
+        if self.config.checkpoint_period is not None:
             self.checkpoint()
-            self.port.timer(period, Timer(kind="checkpoint"))
 
     def checkpoint(self) -> bool:
         """Write the primary root as the checkpoint unless it is already the last
@@ -208,16 +161,9 @@ class Leader(RankBase):
         ):
             return False
         self.content.flush()
-        self.content.backing.put_checkpoint(
-            {
-                "version": 1,
-                "sequence": st.seq,
-                "timestamp": self.port.now(),
-                "rootref": st.rootref,
-                "epoch": self.epoch,
-            }
+        self.checkpoints.write(
+            seq=st.seq, rootref=st.rootref, epoch=self.epoch, now=self.port.now()
         )
-        self.content.backing.flush()
         self.count("checkpoints")
         return True
 
@@ -303,9 +249,14 @@ class Leader(RankBase):
             self.apply_ready(msg.data)
         elif msg.kind == "ns-removed":
             self._removing.discard(msg.data)
-        elif msg.kind == "checkpoint" and self.config.checkpoint_period is not None:
-            self.checkpoint()
-            self.port.timer(self.config.checkpoint_period, msg)
+        elif msg.kind == "checkpoint":
+            self.checkpoints.timer_set = False
+            if self.checkpoints.at_risk():
+                self.checkpoint()
+
+    def shutdown(self) -> None:
+        """A clean stop: checkpoint what is not checkpointed yet (Flux does at unload)."""
+        self.checkpoint()
 
     def apply_ready(self, ns: str) -> None:
         queue = self._queues.pop(ns, None)
@@ -359,12 +310,17 @@ class Leader(RankBase):
         self.content.flush()
         seq = st.seq + 1
         self.registry.update(ns, result.rootref, seq)
+        names = tuple(txn.name for txn in batch)
         sync = bool(flags & SYNC) and ns == PRIMARY
+        if ns == PRIMARY:
+            self.checkpoints.created(seq, names)
+            if not sync and self.checkpoints.wants_timer():
+                self.port.timer(self.checkpoints.period, Timer(kind="checkpoint"))  # type: ignore[arg-type]
         event = SetRoot(
             ns=ns,
             seq=seq,
             rootref=result.rootref,
-            names=tuple(txn.name for txn in batch),
+            names=names,
             keys=result.keys,
             owner=st.owner,
             epoch=self.epoch,
@@ -388,7 +344,9 @@ class Leader(RankBase):
     ) -> None:
         if txn.origin > 0:
             if err is None:
-                resp = RelayCommitResp(name=txn.name, ns=ns, seq=seq, rootref=rootref)
+                resp = RelayCommitResp(
+                    name=txn.name, ns=ns, seq=seq, rootref=rootref, epoch=self.epoch
+                )
             else:
                 resp = RelayCommitResp(
                     name=txn.name, ns=ns, errnum=err.errno or errno.EIO, errmsg=message_of(err)

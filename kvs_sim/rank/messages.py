@@ -8,7 +8,7 @@ Every interaction in kvs-sim is one of these small frozen records.  Rank logic
 once and forwarded by reference (a setroot event reaches every rank as the same
 object), so the hot path allocates nothing per delivery.
 
-Three families:
+Four families:
 
 * **client requests** (``*Req``), sent by a client to its local rank.  Each carries
   ``client``, an engine-assigned integer the rank hands back to
@@ -16,7 +16,9 @@ Three families:
 * **rank-to-rank messages**, routed over the tree overlay (commit relay, object
   loads, root queries, relayed namespace operations and their responses).
 * **events** (:class:`SetRoot`, :class:`NamespaceRemoved`), published by the leader
-  and delivered to every rank.
+  and delivered to every rank;
+* **overlay notices** (:class:`PeerLost`, :class:`PeerBack`), from the engine: an
+  upstream rank crashed or came back (Flux's overlay sees a peer disconnect).
 
 All fields are JSON-compatible except ``bytes`` values; the live transport's codec
 (``kvs_sim.live.codec``) maps them to and from bytes using :data:`MESSAGE_TYPES`.
@@ -37,7 +39,8 @@ class Reply:
 
     ``errnum`` is 0 on success, else a Flux errno (``errno.ENOENT``...), with
     ``errmsg`` naming what failed.  ``seq`` is the root version the answer was
-    served from (lookups) or produced (commits), -1 where none applies.  Watch
+    served from (lookups) or produced (commits), -1 where none applies; ``epoch``
+    the leader epoch of that root (versions restart after a leader crash).  Watch
     streams send several replies with ``final=False``; the last has ``final=True``.
     """
 
@@ -47,6 +50,7 @@ class Reply:
     errmsg: str = ""
     seq: int = -1
     final: bool = True
+    epoch: int = 0
 
 
 # ---------------------------------------------------------------------------
@@ -179,7 +183,8 @@ class RelayCommit:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RelayCommitResp:
-    """The leader's answer to a :class:`RelayCommit`; ``seq``/``rootref`` it produced."""
+    """The leader's answer to a :class:`RelayCommit`; ``seq``/``rootref`` it produced,
+    in leader ``epoch``."""
 
     name: str
     ns: str
@@ -187,6 +192,7 @@ class RelayCommitResp:
     rootref: str = ""
     errnum: int = 0
     errmsg: str = ""
+    epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -272,6 +278,25 @@ class NamespaceRemoved:
     ns: str
 
 
+# ---------------------------------------------------------------------------
+# Overlay notices (engine -> the ranks below a crashed rank)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerLost:
+    """Rank ``rank``, on this rank's path to the leader, crashed: requests in flight
+    through it will get no answer (Flux's overlay fails them with EHOSTUNREACH)."""
+
+    rank: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PeerBack:
+    """Rank ``rank`` restarted: the path through it carries requests again."""
+
+    rank: int
+
+
 MESSAGE_TYPES: dict[str, type] = {
     cls.__name__: cls
     for cls in (
@@ -299,6 +324,8 @@ MESSAGE_TYPES: dict[str, type] = {
         Timer,
         SetRoot,
         NamespaceRemoved,
+        PeerLost,
+        PeerBack,
     )
 }
 """Every message class by name: the codec's registry."""

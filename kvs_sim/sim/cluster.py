@@ -19,6 +19,14 @@ virtual time until a future is done.  With ``record=True`` every client operatio
 and every root a rank applies goes into a :class:`~kvs_sim.history.Recorder`.
 ``tracer`` is passed to the engine as is (see :class:`~kvs_sim.sim.engine.Engine`):
 it sees every message arrival, e.g. to draw a space-time diagram.
+
+Faults.  ``nemeses`` (a list of ``kvs_sim.nemesis.at(...)`` entries or dicts) are
+scheduled from time 0; ``nemesis=("partition", "crash")`` with
+``nemesis_interval`` runs a random nemesis process drawn from the seed.  Either
+turns on the followers' ``request_retry`` (lost or held requests are asked for
+again).  :meth:`Cluster.inject` starts one fault now, :meth:`Cluster.heal_all`
+ends them all (a run's end does, so convergence can be judged).  How each is
+applied: :mod:`kvs_sim.sim.faults`.
 """
 
 from __future__ import annotations
@@ -37,9 +45,11 @@ from kvs_sim.core.content import ContentStore, SQLiteStore
 from kvs_sim.core.namespace import PRIMARY
 from kvs_sim.handle import Handle
 from kvs_sim.history import Recorder
+from kvs_sim.nemesis import Nemesis, Schedule, Scheduled, from_spec, random_process
 from kvs_sim.rank import RankBase, RankConfig, RankHooks, make_rank
 from kvs_sim.rank.messages import SetRoot
 from kvs_sim.sim.engine import Engine, Tracer
+from kvs_sim.sim.faults import Faults
 from kvs_sim.sim.latency import Constant, LinkModel, parse_latency
 from kvs_sim.sim.overlay import Overlay
 from kvs_sim.sim.process import SimFuture
@@ -83,6 +93,11 @@ class Cluster:
         claims: tuple[str, ...] = (),
         tracer: Tracer | None = None,
         name: str = "sim",
+        nemeses: Any = (),
+        nemesis: tuple[str, ...] | None = None,
+        nemesis_interval: float = 0.5,
+        nemesis_mode: str = "hold",
+        faults: bool = False,
     ) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
@@ -98,7 +113,11 @@ class Cluster:
         self.fanout = fanout
         self.seed = seed
         self.config = config or RankConfig()
-        if loss > 0 and self.config.request_retry is None:
+        schedule = Schedule.of(from_spec(e) for e in nemeses or ())
+        schedule.check(self.size, self.overlay.parent)
+        self.nemesis_kinds = tuple(nemesis or ())
+        faulty = faults or bool(schedule) or bool(self.nemesis_kinds)
+        if (loss > 0 or faulty) and self.config.request_retry is None:
             # Lost setroots would leave relayed commits unanswered for ever (as a
             # lost event would in Flux); let followers ask the leader instead.
             self.config = dataclasses.replace(self.config, request_retry=LOSSY_RETRY)
@@ -155,18 +174,36 @@ class Cluster:
         )
         self._handles = itertools.count()
         self._channels = itertools.count()
+        self._faults: Faults | None = None
+        if schedule:
+            self.faults.schedule(schedule)
+        if self.nemesis_kinds:
+            self.faults.random(
+                random_process(
+                    seed,
+                    self.nemesis_kinds,
+                    nemesis_interval,
+                    self.overlay.parent,
+                    mode=nemesis_mode,
+                )
+            )
 
     # -- description ---------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
         """The configuration as plain data (goes into history headers)."""
-        return {
+        out: dict[str, Any] = {
             "size": self.size,
             "fanout": self.fanout,
             "seed": self.seed,
             "depth": list(self.overlay.depth),
             "commit_response": self.config.commit_response,
         }
+        if self.config.checkpoint_period is not None:
+            out["checkpoint_period"] = self.config.checkpoint_period
+        if self.nemesis_kinds:
+            out["nemesis"] = list(self.nemesis_kinds)
+        return out
 
     def _published(self, time: float, rank: int, msg: Any) -> None:
         kind = "setroot" if isinstance(msg, SetRoot) else "removed"
@@ -174,10 +211,38 @@ class Cluster:
 
     def _root_applied(self, rank: int, ns: str, seq: int, rootref: str, time: float) -> None:
         assert self.recorder is not None
-        self.recorder.root(rank=rank, ns=ns, version=seq, time=time)
+        st = self.ranks[rank].roots.get(ns) if rank < len(self.ranks) else None
+        epoch = st.epoch if st is not None else 0
+        self.recorder.root(rank=rank, ns=ns, version=seq, time=time, epoch=epoch)
+
+    # -- faults -------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        """The cluster's nemeses (created on first use; see :mod:`kvs_sim.sim.faults`)."""
+        if self._faults is None:
+            self._faults = Faults(self)
+        return self._faults
+
+    def inject(self, nemesis: Nemesis, duration: float | None = None) -> None:
+        """Start ``nemesis`` now, for ``duration`` seconds (None: until :meth:`heal_all`).
+
+        A partition in ``drop`` mode, or event loss, needs the followers' request
+        retry: build the cluster with ``faults=True`` (or ``nemeses``) for it."""
+        self.faults.start(Scheduled(0.0, nemesis, duration))
+
+    def heal_all(self) -> None:
+        """Heal every active fault, restart crashed ranks, stop the nemesis process."""
+        if self._faults is not None:
+            self._faults.heal_all()
 
     def close(self) -> None:
-        """Flush and close the leader's backing store (a SQLite file survives)."""
+        """Shut the leader down cleanly (it checkpoints what is not checkpointed, as
+        Flux does at unload), then flush and close its backing store (a SQLite file
+        survives)."""
+        leader = self.ranks[0]
+        if self._faults is None or 0 not in self._faults.crashed:
+            leader.shutdown()  # type: ignore[attr-defined]
         if self._backing is not None:
             self._backing.close()
 

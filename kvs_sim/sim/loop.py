@@ -41,17 +41,22 @@ def step_entry(eng: EngineState, t: float, seq: int, code: int, msg: Any) -> Non
     """Process one popped heap entry through the plain methods."""
     eng.events_processed += 1
     n = eng._n
+    gate = eng._gate  # fault injection (kvs_sim.sim.faults), None when no fault is active
     if code < n:
-        eng._arrive(t, eng._srcs.pop(seq, CLIENT), code, msg)
+        src = eng._srcs.pop(seq, CLIENT)
+        if gate is None or gate(t, seq, code, code, msg):
+            eng._arrive(t, src, code, msg)
     elif code < 2 * n:
         r = code - n
-        fanout(eng, t, eng._hop_cost, r, msg, None)
-        eng._arrive(t, eng._parent[r], r, msg)
+        if gate is None or gate(t, seq, code, r, msg):
+            fanout(eng, t, eng._hop_cost, r, msg, None)
+            eng._arrive(t, eng._parent[r], r, msg)
     elif code < 3 * n:
         r = code - 2 * n
         for c in eng._children[r]:
-            fanout(eng, t, eng._hop_cost, c, msg, None)
-            eng._arrive(t, r, c, msg)
+            if gate is None or gate(t, seq, n + c, c, msg):
+                fanout(eng, t, eng._hop_cost, c, msg, None)
+                eng._arrive(t, r, c, msg)
     else:
         eng._slow(t, code, msg)
 

@@ -61,6 +61,11 @@ BROKER = -2
 
 Tracer = Callable[[float, int, int, Any], Any]
 
+Gate = Callable[[float, int, int, int, Any], bool]
+"""``gate(time, seq, code, rank, msg)``: whether an arrival at ``rank`` goes on
+(False: the fault layer dropped or held it).  ``code`` is the heap code that
+re-delivers it (``rank`` for a message, ``n + rank`` for a tree event)."""
+
 
 class Callback:
     """Client code scheduled on the engine; ``cancel()`` before it runs to drop it."""
@@ -100,6 +105,7 @@ class EngineState:
         "_ev_last",
         "_from_broker",
         "_fwd",
+        "_gate",
         "_handlers",
         "_heap",
         "_hop_cost",
@@ -224,6 +230,9 @@ class EngineState:
         self._running = False
         self._started = False
         self._plain = False
+        self._gate: Gate | None = None
+        """Fault injection's look at each arrival on the plain path (see
+        :mod:`kvs_sim.sim.loop`); None while no fault is active."""
 
     # ------------------------------------------------------------------ ranks
 

@@ -32,12 +32,15 @@ def test_a_periodic_leader_checkpoints_at_start_so_any_restart_is_a_new_epoch() 
     leader = make_rank(0, -1, port, RankConfig(checkpoint_period=5.0), store=store)
     leader.start()
     assert store.get_checkpoint() is not None  # the empty root, epoch 0
-    assert port.timers == [(5.0, Timer(kind="checkpoint"))]
+    assert port.timers == []  # nothing waits for a checkpoint: an idle run stays idle
     _commit(leader, port, 1)
     assert store.get_checkpoint()["sequence"] == 0  # type: ignore[index]
+    assert port.timers == [(5.0, Timer(kind="checkpoint"))]  # armed by the new version
     leader.handle(port.timers.pop()[1])  # the period elapses
     assert store.get_checkpoint()["sequence"] == 1  # type: ignore[index]
-    assert port.timers == [(5.0, Timer(kind="checkpoint"))]  # re-armed
+    assert port.timers == []  # re-armed by the next version only
+    _commit(leader, port, 2)
+    assert port.timers == [(5.0, Timer(kind="checkpoint"))]
     again = make_rank(0, -1, FakePort(), RankConfig(), store=store)
     assert (again.roots["primary"].seq, again.epoch) == (1, 1)  # type: ignore[attr-defined]
 

@@ -51,7 +51,8 @@ def test_a_subtree_partition_cuts_the_link_to_its_parent() -> None:
     p = Partition(ranks=subtree(PARENT, 1))
     assert p.ranks == (1, 3, 4)
     assert p.cut(PARENT) == ((0, 1),)
-    assert p.affected(PARENT) == (0, 1)
+    assert p.affected(PARENT) == (1, 3, 4)
+    assert Partition(links=((0, 2),)).affected(PARENT) == (0, 2)
     assert p.detail(PARENT) == {"links": [[0, 1]], "mode": "hold"}
     # a set that is not a subtree cuts every link with one end inside
     assert Partition(ranks=(1, 5), mode="drop").cut(PARENT) == ((0, 1), (1, 3), (1, 4), (2, 5))
