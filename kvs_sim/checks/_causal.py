@@ -19,6 +19,9 @@ version short and possibly read the old value.  The checker does not look at the
 number passed: it compares with what the commit really produced, and names the
 number passed in its summary.
 
+Under faults (:mod:`kvs_sim.checks._faults`) each leader epoch is judged on its
+own and a process is not judged across a crash of its rank.
+
 The second rule needs no hand-off: after a process's ``wait_version(v)`` completed
 on a rank, its reads there come from version v or later.
 
@@ -46,6 +49,7 @@ from kvs_sim.checks._common import (
     show_read,
     show_writes,
 )
+from kvs_sim.checks._faults import fault_aware
 from kvs_sim.history import History, Op, done_key, start_key
 
 _Key = tuple[str, str]
@@ -89,6 +93,7 @@ def _story(history: History, bound: _Bound) -> str:
     return text
 
 
+@fault_aware
 def check_causal(history: History) -> Verdict:
     """Reads after a hand-off (or a wait_version) see what happened before it."""
     events: list[tuple[tuple[float, float, int], int, Op]] = []

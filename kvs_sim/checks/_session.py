@@ -23,6 +23,10 @@ What each one means here, and where Flux promises it:
   increasing versions (the leader serialises commits of a namespace).
 * **writes-follow-reads**: a commit invoked after the process observed version v
   (a read, get_version or completed wait_version) produces a version above v.
+
+Under faults (:mod:`kvs_sim.checks._faults`) each leader epoch is judged on its
+own and a process is not judged across a crash of its rank; a rank's root records
+may start over after each of its crashes (a restarted rank rejoins cold).
 """
 
 from __future__ import annotations
@@ -44,10 +48,12 @@ from kvs_sim.checks._common import (
     show_value,
     show_writes,
 )
+from kvs_sim.checks._faults import crash_starts, fault_aware
 from kvs_sim.checks._state import ValueModel, value_matches
 from kvs_sim.history import History, Op, RootEvent
 
 
+@fault_aware
 def check_read_your_writes(history: History) -> Verdict:
     """A process's reads on the rank it committed on see its completed commits."""
     model = ValueModel(history)
@@ -99,12 +105,14 @@ def check_read_your_writes(history: History) -> Verdict:
 
 def _root_order(history: History) -> tuple[int, list[Violation]]:
     """Each rank's root records of a namespace, in time order, only move forward."""
-    by_rank: dict[tuple[int, str], list[RootEvent]] = defaultdict(list)
+    by_rank: dict[tuple[int, str, int], list[RootEvent]] = defaultdict(list)
+    crashed = crash_starts(history)
     for root in history.roots:
-        by_rank[(root.rank, root.ns)].append(root)
+        life = sum(1 for t in crashed.get(root.rank, ()) if t < root.time)
+        by_rank[(root.rank, root.ns, life)].append(root)
     checked = 0
     violations = []
-    for (rank, ns), roots in sorted(by_rank.items()):
+    for (rank, ns, _), roots in sorted(by_rank.items()):
         roots.sort(key=lambda r: r.time)
         best = roots[0]
         for cur in roots[1:]:
@@ -123,6 +131,7 @@ def _root_order(history: History) -> tuple[int, list[Violation]]:
     return checked, violations
 
 
+@fault_aware
 def check_monotonic_reads(history: History) -> Verdict:
     """A process's observations on one rank never go to a lower version."""
     checked, violations = _root_order(history)
@@ -155,6 +164,7 @@ def _show_version(o: Op) -> str:
     return f"{o.process} saw version {o.version} on rank {o.rank} (get_version)"
 
 
+@fault_aware
 def check_monotonic_writes(history: History) -> Verdict:
     """A process's successive commits in one namespace produce increasing versions."""
     checked = 0
@@ -190,6 +200,7 @@ def _saw(o: Op) -> bool:
     return is_observation(o)
 
 
+@fault_aware
 def check_writes_follow_reads(history: History) -> Verdict:
     """A commit after an observation of version v produces a version above v."""
     checked = 0

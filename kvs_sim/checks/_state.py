@@ -18,7 +18,8 @@ Assumptions, stated once:
 * a commit whose version is unknown but that did not fail (it never completed, or
   completed without saying) may have applied anywhere: its values are accepted at
   every version, which weakens the check only for that key;
-* failed commits (``error`` set, no ``version``) changed nothing;
+* failed commits (``error`` set, no ``version``) changed nothing, unless their
+  outcome is unknown (``indeterminate``): those may have applied anywhere too;
 * directory contents are not modelled: a key that is a directory at a version
   matches any JSON object a read returned (a listing), and nothing else.
 
@@ -48,6 +49,7 @@ from kvs_sim.checks._common import (
     show_read,
     show_value,
 )
+from kvs_sim.checks._faults import fault_aware, last_view
 from kvs_sim.history import History, Op, RootEvent
 
 
@@ -69,7 +71,7 @@ class ValueModel:
                 continue
             if o.version is not None:
                 self._known.setdefault(o.ns, []).append(o)
-            elif o.error is None:
+            elif o.error is None or o.outcome_unknown:
                 self._unknown.setdefault(o.ns, []).append(o)
         for commits in self._known.values():
             commits.sort(key=lambda o: o.version or 0)
@@ -152,6 +154,7 @@ def _show_candidates(values: frozenset[str]) -> str:
     return shown[0] if len(shown) == 1 else "one of " + ", ".join(shown)
 
 
+@fault_aware
 def check_read_validity(history: History) -> Verdict:
     """Each read of a written key returned a value its version can hold."""
     model = ValueModel(history)
@@ -188,11 +191,15 @@ def check_read_validity(history: History) -> Verdict:
 
 
 def check_convergence(history: History) -> Verdict:
-    """Every rank reached the final version of every namespace (eventual consistency)."""
+    """Every rank reached the final version of every namespace (eventual consistency).
+
+    Under faults: the last leader epoch's final version, by every rank alive at
+    the end (:func:`~kvs_sim.checks._faults.last_view`)."""
+    history, down = last_view(history)
     if not history.roots:
         return Verdict.of("convergence", 0, [])
     finals = history.final_versions()
-    ranks = history.ranks()
+    ranks = [r for r in history.ranks() if r not in down]
     checked = 0
     violations: list[Violation] = []
     notes: list[str] = []

@@ -35,12 +35,37 @@ def print_run(console: Any, run: Any, scenario: Any) -> None:
         console.print(item)
     for table in _findings_tables(run):  # the scenario's own story first
         console.print(table)
+    if run.history.nemeses:
+        console.print(_nemesis_table(run.history.nemeses))
     # Per-depth rows only: per-rank rows of a large cluster would fill the screen.
     trimmed = {
         k: {**m, "by_rank": []} if isinstance(m, dict) else m for k, m in run.metrics.items()
     }
     for table in render_tables(trimmed):
         console.print(table)
+
+
+def _nemesis_table(nemeses: Any) -> Any:
+    """The faults of a run: what, on which ranks, from when to when, and what a
+    leader crash lost."""
+    from rich.table import Table
+
+    t = Table(title="Nemeses (faults)", title_justify="left")
+    for c in ("nemesis", "ranks", "from (ms)", "to (ms)", "detail"):
+        t.add_column(c, justify="left" if c in ("nemesis", "detail") else "right")
+    for n in nemeses:
+        d = dict(n.detail)
+        bits = [f"{k}={d[k]}" for k in ("mode", "factor", "extra", "rate") if k in d]
+        if "lost_versions" in d:
+            bits.append(
+                f"resumed at version {d.get('checkpoint')} in epoch {d.get('epoch', '?')}; "
+                f"lost {len(d['lost_versions'])} versions, "
+                f"{len(d.get('lost_ops', []))} acknowledged commits"
+            )
+        end = "never healed" if n.end is None else num(1e3 * n.end)
+        ranks = ", ".join(map(str, n.ranks[:8])) + (" ..." if len(n.ranks) > 8 else "")
+        t.add_row(n.name, ranks, num(1e3 * n.start), end, "; ".join(bits))
+    return t
 
 
 def _findings_tables(run: Any) -> list[Any]:

@@ -95,6 +95,19 @@ def register(subparsers: Any) -> None:
         help="what a rank spends per copy when it forwards an event to its children (e.g. 5us)",
     )
     p.add_argument(
+        "--nemesis",
+        metavar="KINDS",
+        help="a random nemesis process drawn from the seed, one fault at a time: "
+        "comma-separated kinds from partition, crash, pause, slow, spike, loss "
+        "(docs/faults.md)",
+    )
+    p.add_argument(
+        "--nemesis-interval",
+        metavar="DURATION",
+        help="with --nemesis: about how long each fault lasts and the gap between two "
+        "(default 50ms)",
+    )
+    p.add_argument(
         "--set",
         action="append",
         default=[],
@@ -150,7 +163,7 @@ def _cli_options(args: argparse.Namespace) -> dict[str, Any]:
             out[name] = int(text)
         except ValueError:
             raise ValueError(f"--{name} must be an integer, got {text!r}") from None
-    for name in ("events", "latency", "forward_cost"):
+    for name in ("events", "latency", "forward_cost", "nemesis", "nemesis_interval"):
         if getattr(args, name) is not None:
             out[name] = getattr(args, name)
     try:
@@ -478,6 +491,7 @@ def _spacetime(run: Any) -> dict[str, Any]:
         "transit": run.transit,
         "lane_labels": {r: f"rank {r} (depth {depth[r]})" for r in range(len(depth))},
         "title": run.focus.get("title", f"Messages around version {version}") + suffix,
+        "nemeses": h.nemeses,
         "note": ""
         if str(run.options["latency"]).startswith("const")
         else "send times estimated from the mean link latency",
@@ -540,6 +554,7 @@ def _summary(
     code: int,
 ) -> dict[str, Any]:
     from kvs_sim.checks import describe
+    from kvs_sim.history import record_to_dict
 
     items = []
     for r, files in runs:
@@ -568,6 +583,7 @@ def _summary(
                 "guarantees": guarantees,
                 "metrics": _without_samples(r.metrics),
                 "findings": r.findings,
+                "nemeses": [record_to_dict(n) for n in r.history.nemeses],
                 "traffic": r.traffic,
                 "cache": r.cache,
                 "end_time": r.end_time,

@@ -16,6 +16,11 @@ applying it, plus the client operations it set off), :func:`focus_lanes` (the
 path from a committer up to rank 0 and down another subtree) and
 :func:`client_marks` (hand-offs between clients, and short labels of the
 operations that completed in the window).
+
+Nemeses (the history's fault intervals) are drawn behind the arrows when given:
+a partition shades the lanes it cut off, a crash is a red band on its lane from
+the crash (``X``) to the restart (``o``), a pause a hatched band, a slow rank a
+grey band, a latency spike or lossy period a band on its ranks' lanes.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from kvs_sim.history import History
+from kvs_sim.history import History, NemesisInterval
 from kvs_sim.plots._common import pyplot, save
 from kvs_sim.plots.propagation import applied_times
 
@@ -169,6 +174,7 @@ def plot_spacetime(
     handoffs: Sequence[tuple[float, int, float, int]] = (),
     labels: Sequence[tuple[float, int, str]] = (),
     ax: Any = None,
+    nemeses: Sequence[NemesisInterval] = (),
 ) -> Path:
     """A Lamport diagram: ranks as lanes (time to the right), messages as arrows.
 
@@ -177,7 +183,8 @@ def plot_spacetime(
     messages arriving in ``window`` between two shown lanes are drawn, the first
     ``max_arrows`` of them.  ``lanes`` defaults to the busiest ranks (up to 12).
     With ``ax`` the diagram is drawn into that axes (a panel of a bigger figure,
-    see :func:`plot_spacetime_panels`) and nothing is saved."""
+    see :func:`plot_spacetime_panels`) and nothing is saved.  ``nemeses``
+    overlapping the window are drawn behind (see the module docstring)."""
     plt = pyplot()
 
     def name(msg: Any) -> str:
@@ -201,6 +208,7 @@ def plot_spacetime(
         fig, ax = plt.subplots(figsize=(12, 1.8 + 0.45 * len(order)))
     for r in order:
         ax.axhline(y[r], color="#cccccc", lw=0.8, zorder=0)
+    faults = [n for n in nemeses if n.overlaps(t0, t1) and any(r in y for r in n.ranks)]
     kinds = sorted({name(d[3]) for d in drawn if CLIENT not in d[1:3]})
     color = {k: _COLORS[i % len(_COLORS)] for i, k in enumerate(kinds)}
     seen: Counter[tuple[int, int, int, int]] = Counter()
@@ -276,7 +284,8 @@ def plot_spacetime(
         ax.plot([], [], marker="^", color="#aaaaaa", ls="", label="reply reaches the client")
     if handoffs:
         ax.plot([], [], color="black", ls="--", lw=1.2, label="hand-off between clients")
-    if drawn:
+    _draw_nemeses(ax, faults, y, (t0, t1), drawn)
+    if drawn or faults:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), title="message")
     names = dict(lane_labels or {})
     names.setdefault(BROKER, "event broker")
@@ -287,6 +296,7 @@ def plot_spacetime(
     times += [d[0] for d in drawn]
     times += [t for t, r, _ in labels if r in y and t0 <= t <= t1]
     times += [t for h in handoffs for t in (h[0], h[2]) if t0 <= h[2] <= t1]
+    times += [t for n in faults for t in (n.start, n.end) if t is not None and t0 <= t <= t1]
     if times:
         lo, hi = min(times), max(times)
         pad = 0.02 * (hi - lo) if hi > lo else 1e-5
@@ -337,3 +347,55 @@ def plot_spacetime_panels(
     top = 1 - 0.3 / sum(heights) if title else 1  # room for the suptitle
     fig.tight_layout(rect=(0, 0, 1, top))
     return save(fig, path)
+
+
+_NEMESIS_STYLE = {
+    "partition": {"color": "#ff7f0e", "alpha": 0.18, "label": "partitioned (cut off)"},
+    "crash": {"color": "#d62728", "alpha": 0.22, "label": "crashed (until restart)"},
+    "pause": {"color": "#9467bd", "alpha": 0.15, "label": "setroot paused", "hatch": "///"},
+    "slow": {"color": "#7f7f7f", "alpha": 0.15, "label": "slow rank"},
+    "spike": {"color": "#8c564b", "alpha": 0.15, "label": "latency spike"},
+    "loss": {"color": "#17becf", "alpha": 0.15, "label": "lossy links"},
+}
+
+
+def _draw_nemeses(
+    ax: Any,
+    faults: Sequence[NemesisInterval],
+    y: Mapping[int, int],
+    window: tuple[float, float],
+    drawn: Sequence[Delivery],
+) -> None:
+    """Bands on the lanes each fault acted on, from its start to its heal."""
+    t0, t1 = window
+    if not faults:
+        return
+    known = [d[0] for d in drawn]
+    hi = max([*known, *(n.start for n in faults)]) if t1 == float("inf") else t1
+    labelled: set[str] = set()
+    for n in faults:
+        style = _NEMESIS_STYLE.get(n.name, {"color": "#bcbd22", "alpha": 0.15, "label": n.name})
+        start = max(n.start, t0)
+        end = hi if n.end is None else min(n.end, hi)
+        label = None if n.name in labelled else str(style["label"])
+        labelled.add(n.name)
+        for r in n.ranks:
+            if r not in y:
+                continue
+            ax.fill_between(
+                [1e3 * start, 1e3 * end],
+                y[r] - 0.35,
+                y[r] + 0.35,
+                color=style["color"],
+                alpha=style["alpha"],
+                hatch=style.get("hatch"),
+                lw=0,
+                zorder=0,
+                label=label,
+            )
+            label = None
+            if n.name == "crash":
+                ax.plot(1e3 * n.start, y[r], marker="X", color="#d62728", ms=8, ls="", zorder=3)
+                if n.end is not None and n.end <= hi:
+                    ax.plot(1e3 * n.end, y[r], marker="o", mfc="none", mec="#2ca02c", ms=8,
+                            ls="", zorder=3)  # fmt: skip

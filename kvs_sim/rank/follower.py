@@ -147,14 +147,8 @@ class Follower(RankBase):
     def start(self) -> None:
         if PRIMARY in self.roots:
             return
-        if self.rejoin and self.park_root(PRIMARY, _ignore):
-            # A restarted rank rejoins cold from its parent's current root.
-            self.port.send(
-                self.parent,
-                RootReq(origin=self.rank, ns=PRIMARY, userid=self.config.instance_owner),
-            )
-            if self.config.request_retry is not None:
-                self.port.timer(self.config.request_retry, Timer(kind="root", data=PRIMARY))
+        if self.rejoin:
+            recovery.rejoin(self)
         else:
             self.want_root(PRIMARY, _ignore)
 

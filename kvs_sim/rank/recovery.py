@@ -41,7 +41,7 @@ import errno
 from typing import TYPE_CHECKING, Any
 
 from kvs_sim.core.errors import KVSError, error_for
-from kvs_sim.rank.messages import Reply, RootReq, RootResp
+from kvs_sim.rank.messages import Reply, RootReq, RootResp, Timer
 
 if TYPE_CHECKING:
     from kvs_sim.rank.base import NsRoot
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
 
 def unreachable(rank: int) -> KVSError:
     """The error of a request whose path to the leader crosses crashed ``rank``."""
-    return error_for(errno.EHOSTUNREACH, f"rank {rank} is down: the request cannot reach it")
+    return error_for(errno.EHOSTUNREACH, f"rank {rank} is unreachable (crashed or cut off)")
 
 
 def connection_reset(client: int, epoch: int = 0) -> Reply:
@@ -94,9 +94,30 @@ def peer_back(f: Follower, rank: int) -> None:
         f._lost.discard(rank)
         if not f._lost:
             f._lost = None
+    if f._lost:
+        return
+    if "primary" not in f.roots:
+        f.start()  # it restarted while the path was down: join now
+    for name in sorted(f.roots):
+        f.send_root_req(name)
+
+
+def rejoin(f: Follower) -> None:
+    """A restarted follower takes its parent's current root, and asks the leader
+    too: the parent may be behind (paused, or it missed events), and the events
+    published while this rank was down never reach it."""
+    if f._lost and f.parent in f._lost:
+        return  # :func:`peer_back` starts it when the parent is back
+    if f.park_root("primary", _nothing):
+        f.port.send(f.parent, RootReq(origin=f.rank, ns="primary", userid=f.config.instance_owner))
+        if f.config.request_retry is not None:
+            f.port.timer(f.config.request_retry, Timer(kind="root", data="primary"))
     if not f._lost:
-        for name in sorted(f.roots):
-            f.send_root_req(name)
+        f.send_root_req("primary")
+
+
+def _nothing(err: KVSError | None) -> None:
+    """Retry of a root fetched at a rejoin: nothing waits for it."""
 
 
 def adopt_epoch(f: Follower, name: str, st: NsRoot, epoch: int, named: tuple[str, ...]) -> None:

@@ -56,6 +56,8 @@ class Scenario:
     fn: Callable[..., Any]
     params: dict[str, ParamSpec] = field(default_factory=dict)
     """Every scenario parameter (DEFAULTS' and the variants' non-cluster keys)."""
+    nemeses: tuple[Any, ...] = ()
+    """The faults the scenario's ``NEMESES`` schedules (``kvs_sim.nemesis``)."""
 
     @property
     def title(self) -> str:
@@ -121,6 +123,7 @@ def load_scenario(path: str | Path) -> Scenario:
     min_size = getattr(module, "MIN_SIZE", 1)
     if not isinstance(min_size, int) or min_size < 1:
         raise ScenarioError(f"{path}: MIN_SIZE must be an integer >= 1, got {min_size!r}")
+    nemeses = _nemeses(path, getattr(module, "NEMESES", ()))
     return Scenario(
         path=p,
         name=p.stem,
@@ -131,7 +134,20 @@ def load_scenario(path: str | Path) -> Scenario:
         min_size=min_size,
         fn=fn,
         params=specs,
+        nemeses=nemeses,
     )
+
+
+def _nemeses(path: str | Path, value: Any) -> tuple[Any, ...]:
+    """``NEMESES``: a list of ``kvs_sim.nemesis.at(...)`` entries or dicts."""
+    from kvs_sim.nemesis import from_spec
+
+    if isinstance(value, str | bytes) or not hasattr(value, "__iter__"):
+        raise ScenarioError(f"{path}: NEMESES must be a list of nemeses, not {value!r}")
+    try:
+        return tuple(from_spec(e) for e in value)
+    except ValueError as e:
+        raise ScenarioError(f"{path}: NEMESES: {e}") from None
 
 
 def _claims(path: str | Path, value: Any, what: str) -> tuple[str, ...]:

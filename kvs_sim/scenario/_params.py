@@ -38,6 +38,9 @@ CLUSTER_OPTIONS: dict[str, Any] = {
     "ryw_via": "setroot",
     "cache_expiry": 10.0,
     "max_time": 60.0,
+    "checkpoint_period": 0.0,
+    "nemesis": "",
+    "nemesis_interval": 0.05,
 }
 """Options every run has, with their built-in defaults."""
 
@@ -214,6 +217,33 @@ def check_options(opts: Mapping[str, Any]) -> None:
             v = opts[name]
             if not isinstance(v, int | float) or isinstance(v, bool) or not v > 0:
                 raise ValueError(f"{name} must be a number of seconds > 0, got {v!r}")
+    _check_faults(opts)
+
+
+def _check_faults(opts: Mapping[str, Any]) -> None:
+    """The fault options: ``checkpoint_period`` (seconds, 0: none), ``nemesis``
+    (comma-separated kinds, "": none) and ``nemesis_interval`` (seconds or a
+    duration like ``20ms``)."""
+    from kvs_sim.nemesis import parse_kinds
+
+    if "checkpoint_period" in opts:
+        v = opts["checkpoint_period"]
+        if not isinstance(v, int | float) or isinstance(v, bool) or not v >= 0:
+            raise ValueError(f"checkpoint_period must be a number of seconds >= 0, got {v!r}")
+    if opts.get("nemesis"):
+        if not isinstance(opts["nemesis"], str):
+            raise ValueError(f"nemesis must be a list of kinds like 'partition,crash', got "
+                             f"{opts['nemesis']!r}")  # fmt: skip
+        parse_kinds(opts["nemesis"])
+    if "nemesis_interval" in opts:
+        try:
+            if not forward_seconds(opts["nemesis_interval"]) > 0:
+                raise ValueError("must be > 0")
+        except (ValueError, TypeError):
+            raise ValueError(
+                f"nemesis_interval must be a duration > 0 (like 20ms), "
+                f"got {opts['nemesis_interval']!r}"
+            ) from None
 
 
 def forward_seconds(value: Any) -> float:

@@ -130,6 +130,7 @@ def run_variant(
 
     ``on_start(cluster, args, trace)`` is called before the scenario starts (the
     command uses it to show progress)."""
+    from kvs_sim.nemesis import parse_kinds
     from kvs_sim.rank import RankConfig
     from kvs_sim.sim.cluster import Cluster
 
@@ -147,13 +148,18 @@ def run_variant(
             commit_response=opts["commit_response"],
             ryw_via=opts["ryw_via"],
             cache_expiry=float(opts["cache_expiry"]),
+            checkpoint_period=float(opts["checkpoint_period"]) or None,
         ),
         record=setup.recorder,
         tracer=trace,
+        nemeses=scenario.nemeses,
+        nemesis=parse_kinds(opts["nemesis"]) if opts["nemesis"] else None,
+        nemesis_interval=forward_seconds(opts["nemesis_interval"]),
     )
     if on_start is not None:
         on_start(cluster, setup.args, trace)
     result = _drive(scenario, cluster, setup.args, float(opts["max_time"]))
+    cluster.heal_all()  # faults end with the run, so "eventually" can be judged
     if cluster.engine.pending_events:
         cluster.run(until=cluster.now + SETTLE)
     depth = setup.overlay.depth
@@ -220,6 +226,11 @@ def prepare(
         "cache_expiry": opts["cache_expiry"],
         "params": params,
     }
+    if opts["checkpoint_period"]:
+        config["checkpoint_period"] = opts["checkpoint_period"]
+    if opts["nemesis"]:
+        config["nemesis"] = opts["nemesis"]
+        config["nemesis_interval"] = opts["nemesis_interval"]
     args = ScenarioArgs(
         size=opts["size"],
         fanout=opts["fanout"],

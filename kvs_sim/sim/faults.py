@@ -121,6 +121,8 @@ class Faults:
         if isinstance(n, Partition):
             act.links = frozenset(c for _, c in n.cut(self.parent))
             act.separated = frozenset(self._separated(act.links))
+            if n.mode == "drop":  # past its timeouts, the overlay sees the peer lost
+                self._notify(act.links, PeerLost)
         elif isinstance(n, Spike):
             a, b = n.link
             act.links = frozenset({b if self.parent[b] == a else a})
@@ -150,10 +152,7 @@ class Faults:
                 else:
                     _push(eng, now, item[1], item[2])
         elif isinstance(n, Partition):  # dropped: the ranks cut off catch up
-            for c in sorted(act.links):
-                for d in subtree(self.parent, c):
-                    if d not in self.crashed and d != 0:
-                        eng._push_msg(now, d, d, PeerBack(rank=self.parent[c]))
+            self._notify(act.links, PeerBack)
         elif isinstance(n, Pause):
             for item in act.held:
                 eng._push_msg(now, n.rank, n.rank, item[2])
@@ -222,6 +221,9 @@ class Faults:
         cluster.ranks[r] = new
         self.crashed.discard(r)
         self._rewire()
+        for a in self._ancestors(r):  # the new rank learns what is still down above it
+            if a in self.crashed:
+                eng._handle(r, new.handle, PeerLost(rank=a), now)
         rec = cluster.recorder
         if r == 0 and rec is not None:
             st = new.roots["primary"]
@@ -247,7 +249,24 @@ class Faults:
             if o.op == "commit" and o.ok and o.epoch == epoch and o.version in versions
         ]
 
+    def _notify(self, links: frozenset[int], kind: type) -> None:
+        """Tell every live rank below each cut link (by child) that the rank above
+        the link is lost (``PeerLost``) or back (``PeerBack``)."""
+        eng = self.engine
+        now = eng.now()
+        for c in sorted(links):
+            for d in subtree(self.parent, c):
+                if d not in self.crashed and d != 0:
+                    eng._push_msg(now, d, d, kind(rank=self.parent[c]))
+
     # -- wiring -------------------------------------------------------------------
+
+    def _ancestors(self, r: int) -> list[int]:
+        out = []
+        while self.parent[r] >= 0:
+            r = self.parent[r]
+            out.append(r)
+        return out
 
     def _separated(self, links: frozenset[int]) -> set[int]:
         """Ranks whose path to rank 0 crosses one of ``links`` (by child rank)."""

@@ -26,6 +26,10 @@ def test_there_are_the_documented_scenarios() -> None:
         "dropcache_faults",
         "fanout_compare",
         "job_eventlog",
+        "partition_heal",
+        "leader_crash",
+        "slow_interior",
+        "pause_race",
     } <= names
 
 
