@@ -44,12 +44,11 @@ answered across epochs compare ``(epoch, seq)``, never the sequence alone.
 
 from __future__ import annotations
 
-import errno
 from typing import Any
 
 from kvs_sim.core.errors import KVSError, error_for
 from kvs_sim.core.namespace import PRIMARY
-from kvs_sim.rank import recovery
+from kvs_sim.rank import recovery, traffic
 from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import (
@@ -177,29 +176,6 @@ class Follower(RankBase):
             if self.config.request_retry is not None:
                 self.port.timer(self.config.request_retry, Timer(kind="load", data=ref))
 
-    def on_timer(self, msg: Timer) -> None:
-        """Ask again for what is still awaited (``request_retry``): the rank that
-        held the first request may have been restarted and lost it."""
-        self.port.work(self.config.service.message)
-        retry = self.config.request_retry
-        assert retry is not None
-        if self._lost:
-            self.port.timer(retry, msg)  # nothing gets through until PeerBack
-        elif msg.kind == "load" and msg.data in self._object_waiters:
-            self.count("load_retries")
-            self.port.send(self.parent, LoadReq(origin=self.rank, ref=msg.data))
-            self.port.timer(retry, msg)
-        elif msg.kind == "root" and msg.data in self._root_waiters:
-            self.count("root_retries")
-            self.send_root_req(msg.data)
-            self.port.timer(retry, msg)
-        elif msg.kind == "commit" and msg.data in (self._commits or {}):
-            # Still no setroot for an applied commit: it was lost (lossy links).
-            # Fetch the current root, which completes the commit when it arrives.
-            self.count("commit_root_fetches")
-            self.send_root_req(self._commits[msg.data].ns)  # type: ignore[index]
-            self.port.timer(retry, msg)
-
     def sweep(self, now: float) -> None:
         expiry = self.config.cache_expiry
         stale = [ref for ref, entry in self.cache.items() if now - entry[1] > expiry]
@@ -208,40 +184,6 @@ class Follower(RankBase):
         if stale:
             self.count("expired", len(stale))
         self._last_sweep = now
-
-    def on_load_resp(self, msg: LoadResp) -> None:
-        self.port.work(self.config.service.message)
-        if msg.data is None:
-            err = error_for(msg.errnum or errno.EIO, f"blobref {msg.ref} could not be loaded")
-            self.resume_object(msg.ref, err)
-            return
-        now = self.port.now()
-        if now - self._last_sweep > self.config.cache_expiry:
-            self.sweep(now)
-        self.cache[msg.ref] = [msg.data, now]
-        self.resume_object(msg.ref, None)
-
-    def on_load(self, msg: LoadReq) -> None:
-        self.port.work(self.config.service.load)
-        data = self.load_object(msg.ref)
-        if data is not None:
-            self.count("loads_served")
-            self.port.send(msg.origin, LoadResp(ref=msg.ref, data=data))
-            return
-
-        def answer(err: KVSError | None) -> None:
-            if err is not None:
-                self.port.send(msg.origin, LoadResp(ref=msg.ref, errnum=err.errno or errno.EIO))
-            else:
-                self.on_load(msg)
-
-        self.want_object(msg.ref, answer)
-
-    def on_dropcache(self, req: DropCacheReq) -> None:
-        self.port.work(self.config.service.message)
-        self.count("dropped_objects", len(self.cache))
-        self.cache = {}
-        self.reply(req.client, None)
 
     # -- roots -------------------------------------------------------------------
 
@@ -471,16 +413,16 @@ class Follower(RankBase):
         CommitReq: on_commit,
         RelayCommitResp: on_commit_resp,
         RootResp: on_root_resp,
-        LoadReq: on_load,
-        LoadResp: on_load_resp,
-        DropCacheReq: on_dropcache,
+        LoadReq: traffic.on_load,
+        LoadResp: traffic.on_load_resp,
+        DropCacheReq: traffic.on_dropcache,
         StatsReq: on_stats,
         NamespaceCreateReq: on_relayed,
         NamespaceRemoveReq: on_relayed,
         NamespaceListReq: on_relayed,
         CheckpointLookupReq: on_relayed,
         RelayResp: on_relay_resp,
-        Timer: on_timer,
+        Timer: traffic.on_timer,
         RootReq: on_root_req,
         PeerLost: on_peer_lost,
         PeerBack: on_peer_back,

@@ -35,16 +35,15 @@ from typing import Any, NamedTuple
 from kvs_sim.core.apply import apply_transactions, empty_root
 from kvs_sim.core.content import ContentStore, LazyBlob, MemoryStore, as_bytes
 from kvs_sim.core.errors import (
-    AlreadyExists,
     InvalidArgument,
     KVSError,
     NoSuchKey,
     NotSupported,
-    PermissionDenied,
     message_of,
 )
 from kvs_sim.core.flags import NO_MERGE, SYNC, TXN_COMPACT
 from kvs_sim.core.namespace import PRIMARY, NamespaceRegistry, authorize_commit
+from kvs_sim.rank import admin
 from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.durable import Checkpoints, LeaderContent, resume_point
@@ -58,7 +57,6 @@ from kvs_sim.rank.messages import (
     LookupReq,
     NamespaceCreateReq,
     NamespaceListReq,
-    NamespaceRemoved,
     NamespaceRemoveReq,
     RelayCommit,
     RelayCommitResp,
@@ -357,65 +355,6 @@ class Leader(RankBase):
         else:
             self.reply(txn.client, {"rootref": rootref, "seq": seq}, seq=seq)
 
-    # -- namespaces ----------------------------------------------------------------
-
-    def require_owner(self, userid: int, what: str) -> None:
-        if userid != self.config.instance_owner:
-            raise PermissionDenied(errno.EPERM, f"user {userid} may not {what}")
-
-    def on_ns_create(self, req: NamespaceCreateReq) -> None:
-        self.port.work(self.config.service.commit_base)
-        try:
-            self.require_owner(req.userid, f"create namespace {req.ns!r}")
-            if not req.ns or "::" in req.ns:
-                raise InvalidArgument(errno.EINVAL, f"invalid namespace name {req.ns!r}")
-            if req.ns in self._removing:
-                raise AlreadyExists(errno.EEXIST, f"namespace {req.ns!r} is being removed")
-            rootref = req.rootref or empty_root(self.content)
-            self.registry.create(req.ns, req.owner, rootref)
-        except KVSError as err:
-            self.reply_error(req.client, err)
-            return
-        self.content.flush()
-        self.roots[req.ns] = NsRoot(0, rootref, req.owner)
-        hook = self.hooks.root_applied
-        if hook is not None:
-            hook(0, req.ns, 0, rootref, self.port.now())
-        self.reply(req.client, None)
-
-    def on_ns_remove(self, req: NamespaceRemoveReq) -> None:
-        self.port.work(self.config.service.message)
-        try:
-            self.require_owner(req.userid, f"remove namespace {req.ns!r}")
-            existed = req.ns in self.registry
-            self.registry.remove(req.ns)
-        except KVSError as err:
-            self.reply_error(req.client, err)
-            return
-        if existed:
-            self.drop_namespace(req.ns)
-            queue = self._queues.pop(req.ns, None)
-            gone = NotSupported(errno.EOPNOTSUPP, f"namespace {req.ns!r} was removed")
-            for txn in queue or ():
-                self.answer(req.ns, txn, err=gone)
-            # Removal finishes in the background: the name stays taken a little.
-            self._removing.add(req.ns)
-            self.port.timer(0.0, Timer(kind="ns-removed", data=req.ns))
-            self.port.publish(NamespaceRemoved(ns=req.ns))
-        self.reply(req.client, None)
-
-    def on_ns_list(self, req: NamespaceListReq) -> None:
-        self.port.work(self.config.service.message)
-        try:
-            self.require_owner(req.userid, "list namespaces")
-        except KVSError as err:
-            self.reply_error(req.client, err)
-            return
-        listing = [
-            {"namespace": ns.name, "owner": ns.owner, "flags": ns.flags} for ns in self.registry
-        ]
-        self.reply(req.client, listing)
-
     # -- followers' requests -----------------------------------------------------
 
     def on_root_req(self, msg: RootReq) -> None:
@@ -458,16 +397,8 @@ class Leader(RankBase):
             "bytes": sum(len(v) for v in cache.values()),
             "dirty": len(self.content.dirty),
         }
-        stats["store"] = vars_of(self.content.backing.stats)
+        stats["store"] = admin.vars_of(self.content.backing.stats)
         return stats
-
-    def on_checkpoint(self, req: CheckpointLookupReq) -> None:
-        self.port.work(self.config.service.message)
-        checkpoint = self.content.backing.get_checkpoint()
-        if checkpoint is None:
-            self.reply_error(req.client, NoSuchKey(errno.ENOENT, "no checkpoint has been written"))
-        else:
-            self.reply(req.client, checkpoint)
 
     HANDLERS = {
         LookupReq: RankBase.on_lookup,
@@ -479,24 +410,16 @@ class Leader(RankBase):
         RelayCommit: on_relay_commit,
         RelayReq: on_relay,
         Timer: on_timer,
-        NamespaceCreateReq: on_ns_create,
-        NamespaceRemoveReq: on_ns_remove,
-        NamespaceListReq: on_ns_list,
+        NamespaceCreateReq: admin.on_ns_create,
+        NamespaceRemoveReq: admin.on_ns_remove,
+        NamespaceListReq: admin.on_ns_list,
         RootReq: on_root_req,
         LoadReq: on_load,
         DropCacheReq: on_dropcache,
         StatsReq: on_stats,
-        CheckpointLookupReq: on_checkpoint,
+        CheckpointLookupReq: admin.on_checkpoint,
     }
 
 
 def _restarted() -> KVSError:
     return KVSError(errno.ECONNRESET, "the leader restarted: this commit may or may not be applied")
-
-
-def vars_of(obj: Any) -> dict[str, Any]:
-    """A dataclass-or-object's fields as a plain dict (for stats replies)."""
-    fields = getattr(obj, "__dataclass_fields__", None)
-    if fields is not None:
-        return {name: getattr(obj, name) for name in fields}
-    return dict(vars(obj))

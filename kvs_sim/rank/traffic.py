@@ -1,0 +1,86 @@
+"""A follower's object traffic: loads from and to the tree, retries, dropcache.
+
+Theory of operation
+-------------------
+A lookup that misses the cache parks on the blobref and faults it in from the
+parent (``Follower.want_object``); :func:`on_load_resp` caches the answer and
+wakes every parked lookup.  A child's :class:`LoadReq` is served from the cache,
+or faulted in first and then served (:func:`on_load`).  With ``request_retry``,
+:func:`on_timer` asks again for what is still awaited: a lost request (a
+restarted rank, a lossy or dropping link) is asked for once more, every period,
+until it arrives, except while the path upstream is down (crash notices).
+``dropcache`` empties the cache.  These are :class:`~kvs_sim.rank.follower.Follower`
+handlers written as functions of the follower, listed in its ``HANDLERS``.
+"""
+
+from __future__ import annotations
+
+import errno
+from typing import TYPE_CHECKING
+
+from kvs_sim.core.errors import KVSError, error_for
+from kvs_sim.rank.messages import DropCacheReq, LoadReq, LoadResp, Timer
+
+if TYPE_CHECKING:
+    from kvs_sim.rank.follower import Follower
+
+
+def on_timer(self: Follower, msg: Timer) -> None:
+    """Ask again for what is still awaited (``request_retry``): the rank that
+    held the first request may have been restarted and lost it."""
+    self.port.work(self.config.service.message)
+    retry = self.config.request_retry
+    assert retry is not None
+    if self._lost:
+        self.port.timer(retry, msg)  # nothing gets through until PeerBack
+    elif msg.kind == "load" and msg.data in self._object_waiters:
+        self.count("load_retries")
+        self.port.send(self.parent, LoadReq(origin=self.rank, ref=msg.data))
+        self.port.timer(retry, msg)
+    elif msg.kind == "root" and msg.data in self._root_waiters:
+        self.count("root_retries")
+        self.send_root_req(msg.data)
+        self.port.timer(retry, msg)
+    elif msg.kind == "commit" and msg.data in (self._commits or {}):
+        # Still no setroot for an applied commit: it was lost (lossy links).
+        # Fetch the current root, which completes the commit when it arrives.
+        self.count("commit_root_fetches")
+        self.send_root_req(self._commits[msg.data].ns)  # type: ignore[index]
+        self.port.timer(retry, msg)
+
+
+def on_load_resp(self: Follower, msg: LoadResp) -> None:
+    self.port.work(self.config.service.message)
+    if msg.data is None:
+        err = error_for(msg.errnum or errno.EIO, f"blobref {msg.ref} could not be loaded")
+        self.resume_object(msg.ref, err)
+        return
+    now = self.port.now()
+    if now - self._last_sweep > self.config.cache_expiry:
+        self.sweep(now)
+    self.cache[msg.ref] = [msg.data, now]
+    self.resume_object(msg.ref, None)
+
+
+def on_load(self: Follower, msg: LoadReq) -> None:
+    self.port.work(self.config.service.load)
+    data = self.load_object(msg.ref)
+    if data is not None:
+        self.count("loads_served")
+        self.port.send(msg.origin, LoadResp(ref=msg.ref, data=data))
+        return
+
+    def answer(err: KVSError | None) -> None:
+        if err is not None:
+            self.port.send(msg.origin, LoadResp(ref=msg.ref, errnum=err.errno or errno.EIO))
+        else:
+            on_load(self, msg)
+
+    self.want_object(msg.ref, answer)
+
+
+def on_dropcache(self: Follower, req: DropCacheReq) -> None:
+    self.port.work(self.config.service.message)
+    self.count("dropped_objects", len(self.cache))
+    self.cache = {}
+    self.reply(req.client, None)
