@@ -195,7 +195,7 @@ class Faults:
                 eng._call(now + eng._client_latency, eng._reply_arrives, r, on_reply, reply)
         for d in subtree(self.parent, r):
             if d != r and d not in self.crashed:
-                eng._push_msg(now, r, d, PeerLost(rank=r))
+                self._tell(d, PeerLost(rank=r))
 
     def _restart(self, r: int, act: _Active) -> dict[str, Any]:
         eng = self.engine
@@ -223,7 +223,7 @@ class Faults:
         self._rewire()
         for a in self._ancestors(r):  # the new rank learns what is still down above it
             if a in self.crashed:
-                eng._handle(r, new.handle, PeerLost(rank=a), now)
+                self._tell(r, PeerLost(rank=a))
         rec = cluster.recorder
         if r == 0 and rec is not None:
             st = new.roots["primary"]
@@ -231,7 +231,7 @@ class Faults:
         eng._handle(r, _call, new.start, now)
         for d in subtree(self.parent, r):
             if d != r and d not in self.crashed:
-                eng._push_msg(now, r, d, PeerBack(rank=r))
+                self._tell(d, PeerBack(rank=r))
         if r != 0:
             return {}
         return {"epoch": new.epoch, "lost_ops": self.lost_ops(act.lost)}
@@ -252,14 +252,29 @@ class Faults:
     def _notify(self, links: frozenset[int], kind: type) -> None:
         """Tell every live rank below each cut link (by child) that the rank above
         the link is lost (``PeerLost``) or back (``PeerBack``)."""
-        eng = self.engine
-        now = eng.now()
         for c in sorted(links):
             for d in subtree(self.parent, c):
                 if d not in self.crashed and d != 0:
-                    eng._push_msg(now, d, d, kind(rank=self.parent[c]))
+                    self._tell(d, kind(rank=self.parent[c]))
 
     # -- wiring -------------------------------------------------------------------
+
+    def _tell(self, d: int, notice: Any) -> None:
+        """Hand an overlay notice to rank ``d`` now, as its broker would: at once,
+        not queued behind its messages (a queued notice could reach the rank's next
+        incarnation).  Its work still counts, after what the rank was busy with."""
+        eng = self.engine
+        now = eng.now()
+        eng._cur, eng._work = d, 0.0
+        try:
+            self.cluster.ranks[d].handle(notice)
+        finally:
+            eng._cur = -1
+            eng._now = now
+        w = eng._work
+        if w:
+            eng._busy[d] = max(eng._busy[d], now) + w
+            eng._busy_time[d] += w
 
     def _ancestors(self, r: int) -> list[int]:
         out = []
