@@ -145,7 +145,7 @@ def test_up_and_watch_stop_promptly_on_a_signal() -> None:
             wait_ready([up])
             watch = subprocess.Popen(
                 [sys.executable, "-m", "kvs_sim", "kvs", "--broker", b.url, "--cluster", "ops",
-                 "watch", "--waitcreate", "w"],
+                 "get", "--watch", "--waitcreate", "w"],
                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
             )  # fmt: skip
             time.sleep(1.5)  # connected and parked
