@@ -77,6 +77,12 @@ def register(subparsers: Any) -> None:
         "--out", metavar="DIR", help="output directory (default: out/sweep-<scenario name>)"
     )
     p.add_argument("--no-plots", action="store_true", help="do not draw the PNG plots")
+    p.add_argument(
+        "--html",
+        action="store_true",
+        help="also write report.html: each metric against the first grid parameter, with "
+        "bootstrap intervals by depth, and a link (or the command) for each run's report",
+    )
     p.set_defaults(func=run)
 
 
@@ -130,6 +136,29 @@ def run(args: argparse.Namespace) -> int:
         except OutputError as e:
             print(f"{PROG}: {e}", file=sys.stderr)
             return EXIT_OUTPUT
+    if args.html and len(result.results):
+        if not grid:
+            print(f"{PROG}: --html needs a --grid parameter to plot against", file=sys.stderr)
+            return 2
+        try:
+            from kvs_sim.report.sweep import write_sweep_report
+
+            page = write_sweep_report(
+                result.results,
+                result.runs,
+                next(iter(grid)),
+                out / "report.html",
+                title=f"Sweep of {scenario.name}",
+            )
+        except ImportError as e:
+            print(
+                f"{PROG}: --html needs plotly ({e}); pip install 'kvs-sim[html]'", file=sys.stderr
+            )
+            return 2
+        except OSError as e:
+            print(f"{PROG}: cannot write {out / 'report.html'}: {e}", file=sys.stderr)
+            return EXIT_OUTPUT
+        plots.append(page)
     return _report(console, result, out, plots)
 
 

@@ -66,7 +66,12 @@ def _figure(results: list[dict[str, Any]], param: str, metrics: list[str], level
 
     cols = 2 if len(metrics) > 1 else 1
     rows = -(-len(metrics) // cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=metrics, vertical_spacing=0.12)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=metrics,
+        vertical_spacing=min(0.12, 0.5 / max(rows - 1, 1)),
+    )
     depths = sorted({r["depth"] for r in results if not _empty(r.get("depth"))})
     top = max(depths, default=1) or 1
     for i, metric in enumerate(metrics):

@@ -164,8 +164,10 @@ def test_the_command_line(tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixt
         assert (out / name).exists(), name
     assert len(list((out / "runs").glob("*.json"))) == 4
     capsys.readouterr()
-    assert main([*argv, "--out", str(out), "--no-plots"]) == 0
+    assert main([*argv, "--out", str(out), "--no-plots", "--html"]) == 0
     assert "4 runs already done" in capsys.readouterr().out
+    page = (out / "report.html").read_text()
+    assert "Sweep of" in page and "fanout" in page  # the sweep report, over the same tables
     # bad input: one line, exit 2
     assert main(["sweep", str(tiny), "--grid", "nope=1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
