@@ -36,6 +36,8 @@ import os
 import sys
 from typing import Any
 
+from kvs_sim.commands._argtypes import positive_seconds
+
 MODELS = ("linearizable", "sequential", "session")
 SESSION = (
     "read-your-writes",
@@ -65,7 +67,7 @@ def register(subparsers: Any) -> None:
     )
     p.add_argument(
         "--timeout",
-        type=_seconds,
+        type=positive_seconds,
         default=60.0,
         metavar="S",
         help="seconds per key for the linearizability search before the verdict is "
@@ -78,16 +80,6 @@ def register(subparsers: Any) -> None:
         help="draw each linearizability counterexample as a PNG into DIR",
     )
     p.set_defaults(func=run)
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text!r}")
-    return value
 
 
 class BadInput(Exception):

@@ -40,24 +40,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from kvs_sim.commands._argtypes import int_at_least
+
 PROG = "kvs-sim exec"
 MAX_SIZE = 1_000_000
 """The largest ``--size``, the same bound ``kvs-sim run`` puts on a scenario."""
-
-
-def _int_at_least(minimum: int, maximum: int | None = None) -> Any:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise argparse.ArgumentTypeError(f"must be at most {maximum:,}, got {value:,}")
-        return value
-
-    return parse
 
 
 def register(subparsers: Any) -> None:
@@ -69,11 +56,11 @@ def register(subparsers: Any) -> None:
         "simulated Flux instance, the way `flux start SCRIPT` would.  Options after "
         "SCRIPT are passed to the script.",
     )
-    p.add_argument("--size", type=_int_at_least(1, MAX_SIZE), default=8, help="number of ranks (8)")
-    p.add_argument("--fanout", type=_int_at_least(1), default=2, help="tree overlay fanout (2)")
-    p.add_argument("--seed", type=_int_at_least(0), default=0, help="simulation seed (0)")
+    p.add_argument("--size", type=int_at_least(1, MAX_SIZE), default=8, help="number of ranks (8)")
+    p.add_argument("--fanout", type=int_at_least(1), default=2, help="tree overlay fanout (2)")
+    p.add_argument("--seed", type=int_at_least(0), default=0, help="simulation seed (0)")
     p.add_argument(
-        "--rank", type=_int_at_least(0), default=None, help="rank flux.Flux() attaches to (0)"
+        "--rank", type=int_at_least(0), default=None, help="rank flux.Flux() attaches to (0)"
     )
     p.add_argument(
         "--commit-response",

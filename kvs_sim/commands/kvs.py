@@ -18,19 +18,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from kvs_sim.commands.exec import _int_at_least
+from kvs_sim.commands._argtypes import int_at_least, positive_seconds
 
-_nonneg_int = _int_at_least(0)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
+_nonneg_int = int_at_least(0)
 
 
 def _duration(text: str) -> float:
@@ -65,7 +55,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     p.add_argument(
         "--timeout",
-        type=_positive_float,
+        type=positive_seconds,
         default=10.0,
         help="seconds to wait for each reply (default 10)",
     )
