@@ -45,21 +45,28 @@ def main(argv: list[str] | None = None) -> int:
     commits = 0
     clock = [0.0, 0.0]  # wall, cpu spent in commits
 
-    def timed_commit(txn: Txn) -> None:
+    def timed_commit(txn: Txn) -> int:
         w0, c0 = time.perf_counter(), time.process_time()
         c.wait(h.commit(txn))
         clock[0] += time.perf_counter() - w0
         clock[1] += time.process_time() - c0
+        return c.version(0)  # the leader's version now (exact, whatever commit reports)
+
+    def far_read(version: int, key: str) -> object:
+        # Eventual consistency: the follower may not have the new root yet; hand
+        # the version over first (wait_version), as a causal reader must.
+        c.wait(far.wait_version(version))
+        return c.wait(far.get(key))
 
     while count < args.entries:
         txn = Txn()
         for _ in range(min(args.batch, args.entries - count)):
             txn.put(f"dir.key{count}", count)
             count += 1
-        timed_commit(txn)
+        version = timed_commit(txn)
         commits += 1
         if commits % 50 == 0:
-            assert c.wait(far.get(f"dir.key{count - 1}")) == count - 1
+            assert far_read(version, f"dir.key{count - 1}") == count - 1
     fill_wall, fill_cpu = clock
     snapshot = c.wait(h.getroot())["rootref"]
     snap_entries = count
@@ -68,10 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     for i in range(args.measure):
         txn = Txn()
         txn.put(f"dir.key{count}", count)
-        timed_commit(txn)
+        version = timed_commit(txn)
         count += 1
         if i % 50 == 49:
-            assert c.wait(far.get(f"dir.key{count - 1}")) == count - 1
+            assert far_read(version, f"dir.key{count - 1}") == count - 1
     wall, cpu = clock
     virtual = (c.now - v0) / args.measure  # (follower reads included: compare like with like)
     for rank in (h, far):  # the snapshot, on the leader and on a follower
