@@ -8,7 +8,7 @@ for Flux are described in the modules' docstrings and ``docs/history-format.md``
 """
 
 from kvs_sim.checks._causal import check_causal
-from kvs_sim.checks._common import Verdict, Violation, describe
+from kvs_sim.checks._common import Verdict, Violation, describe, verdict_word
 from kvs_sim.checks._linear import check_keys, check_linearizable
 from kvs_sim.checks._sequential import check_sequential
 from kvs_sim.checks._session import (
@@ -27,6 +27,7 @@ from kvs_sim.checks._suite import (
     claim_error,
     render_verdicts,
     report,
+    run_checker,
     undecided_claims,
     unknown_claims,
     violated_claims,
@@ -56,7 +57,9 @@ __all__ = [
     "key_staleness",
     "render_verdicts",
     "report",
+    "run_checker",
     "undecided_claims",
     "unknown_claims",
+    "verdict_word",
     "violated_claims",
 ]

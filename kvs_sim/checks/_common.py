@@ -107,6 +107,14 @@ class Verdict:
         }
 
 
+def verdict_word(v: Verdict) -> str:
+    """``held``, ``violated``, ``unknown`` (not decided within a time budget) or
+    ``nothing to check``: the verdict as summaries, reports and sweeps write it."""
+    if v.held is None:
+        return "unknown" if v.unknown else "nothing to check"
+    return "held" if v.held else "violated"
+
+
 # ---------------------------------------------------------------------------
 # Reads and observations
 

@@ -24,12 +24,20 @@ value its version cannot hold.  Because the versions are the system's own order,
 a violation says that the *recorded* execution was not sequential; another order
 that happens to explain the same values is not searched for.  Namespaces are
 separate version sequences and are checked separately (an order across them is
-not checked).  Histories without versions (other systems') have no witness: the
-verdict is unknown, with that reason.
+not checked).
+
+Histories without versions (other systems', such as Jepsen's) have no witness to
+verify.  A linearizable history is sequentially consistent, so the
+linearizability checker answers first; otherwise an order is searched for
+(:mod:`~kvs_sim.checks._sequential_search`): held with the order found, violated
+with the reads no order explains, or unknown when the search spends its time
+budget (the problem is NP-complete and not local: large non-linearizable
+histories over many keys often end unknown).
 """
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 
 from kvs_sim.checks._common import (
@@ -42,6 +50,7 @@ from kvs_sim.checks._common import (
     show_value,
     show_writes,
 )
+from kvs_sim.checks._sequential_search import search_sequential
 from kvs_sim.checks._state import ValueModel, value_matches
 from kvs_sim.history import History, Op, done_key, start_key
 
@@ -67,18 +76,16 @@ def _describe(o: Op) -> str:
     return f"#{o.id} {show_read(o)}"
 
 
-def check_sequential(history: History) -> Verdict:
-    """Is the version order a sequential witness?  See the module docstring."""
+SEARCH_BUDGET = 10.0
+"""Seconds the search for an order may take (histories without versions)."""
+
+
+def check_sequential(history: History, budget: float | None = SEARCH_BUDGET) -> Verdict:
+    """Is the version order a sequential witness?  Without versions, is there one?
+    See the module docstring; ``budget`` bounds the search, in seconds."""
     placed = [(o, p) for o in history.ops if (p := _place(o)) is not None]
     if not placed:
-        if any(o.op in ("get", "watch", "cas", "commit") for o in history.ops):
-            return Verdict(
-                guarantee="sequential",
-                held=None,
-                checked=0,
-                unknown=["no versions recorded: the history has no witness order to check"],
-            )
-        return Verdict.of("sequential", 0, [])
+        return _searched(history, budget)
     violations: list[Violation] = []
     model = ValueModel(history)
     for o, _ in placed:
@@ -153,3 +160,46 @@ def _witness_notes(history: History, placed: list[tuple[Op, tuple[int, int]]]) -
         if len(versions) > SHOWN:
             notes.append(f"  ... {len(versions) - SHOWN} more versions")
     return notes
+
+
+def _searched(history: History, budget: float | None) -> Verdict:
+    """The verdict on a history without versions: linearizable implies sequential
+    (linearizability is local, and a linearization keeps program order), so the
+    fast linearizability checker answers first; otherwise an order is searched for."""
+    from kvs_sim.checks._linear import check_linearizable
+
+    t0 = time.perf_counter()
+    lin = check_linearizable(history, budget)
+    if lin.held is True:
+        return Verdict.of(
+            "sequential",
+            lin.checked,
+            [],
+            ["linearizable, hence sequentially consistent (no versions recorded)", *lin.notes],
+        )
+    left = None if budget is None else max(0.0, budget - (time.perf_counter() - t0))
+    t0 = time.perf_counter()
+    out = search_sequential(history, None if left is None else t0 + left)
+    took = time.perf_counter() - t0
+    if out.total == 0:
+        return Verdict.of("sequential", 0, [])
+    how = f"searched {out.states:,} states in {took:.3g} s (no versions recorded)"
+    if out.held is None:
+        return Verdict(
+            guarantee="sequential",
+            held=None,
+            checked=0,
+            notes=[how],
+            unknown=[f"{out.reason}: {out.placed} of {out.total} operations placed"],
+        )
+    if out.held is False:
+        why = "; ".join(v.summary for v in out.blocked) or "no process could go on"
+        bad = Violation(
+            summary=f"no order of the {out.total} operations keeps every process's order "
+            f"and explains every read: at most {out.placed} can be placed, then {why}",
+            ops=tuple(i for v in out.blocked for i in v.ops),
+        )
+        return Verdict.of("sequential", out.total, [bad], [how])
+    shown = ", ".join(f"#{o.id}" for o in out.witness[:12])
+    more = f" ... ({len(out.witness)} in all)" if len(out.witness) > 12 else ""
+    return Verdict.of("sequential", out.total, [], [how, f"a witness order: {shown}{more}"])

@@ -15,8 +15,9 @@ exit 2; scenarios refuse such a claim when loaded).
 Two models stronger than Flux promises run too: ``linearizable`` (per key, with a
 time budget per key: a key not decided in time makes the verdict unknown, which
 :func:`undecided_claims` reports) and ``sequential`` (the version order as the
-witness).  Claims with a bound, ``k-staleness<=K`` and ``t-visibility<=T``
-(:mod:`kvs_sim.checks._staleness`), are checked when claimed.
+witness; without versions, a search with a time budget).  Claims with a bound,
+``k-staleness<=K`` and ``t-visibility<=T`` (:mod:`kvs_sim.checks._staleness`),
+are checked when claimed.
 
 :func:`report` is the plain text the CLI prints (and what tests compare);
 :func:`render_verdicts` is the same content as rich renderables for a terminal or
@@ -31,7 +32,7 @@ from typing import TYPE_CHECKING
 from kvs_sim.checks._causal import check_causal
 from kvs_sim.checks._common import Verdict, describe
 from kvs_sim.checks._linear import DEFAULT_BUDGET, check_linearizable
-from kvs_sim.checks._sequential import check_sequential
+from kvs_sim.checks._sequential import SEARCH_BUDGET, check_sequential
 from kvs_sim.checks._session import (
     check_monotonic_reads,
     check_monotonic_writes,
@@ -99,18 +100,23 @@ def check_all(
     """Every checker's verdict on ``history``, in :data:`CHECKERS` order, then the
     bounded claims among ``claims`` (default: the header's).  ``budget``: seconds
     per key for ``linearizable`` (default :data:`~kvs_sim.checks._linear.DEFAULT_BUDGET`)."""
-    verdicts = [
-        check_linearizable(history, budget or DEFAULT_BUDGET)
-        if checker is check_linearizable
-        else checker(history)
-        for checker in CHECKERS.values()
-    ]
+    verdicts = [run_checker(name, history, budget) for name in CHECKERS]
     for claim in history.header.claims if claims is None else claims:
         if claim not in CHECKERS and claim_error(claim) is None:
             checker = claim_checker(claim)
             assert checker is not None
             verdicts.append(checker(history))
     return verdicts
+
+
+def run_checker(name: str, history: History, budget: float | None = None) -> Verdict:
+    """The verdict of the checker ``name`` (a key of :data:`CHECKERS`); the two that
+    search (``linearizable``, ``sequential``) get ``budget`` seconds, or their default."""
+    if name == "linearizable":
+        return check_linearizable(history, budget or DEFAULT_BUDGET)
+    if name == "sequential":
+        return check_sequential(history, budget or SEARCH_BUDGET)
+    return CHECKERS[name](history)
 
 
 def violated_claims(verdicts: Iterable[Verdict], claims: Iterable[str]) -> list[str]:

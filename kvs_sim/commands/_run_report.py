@@ -128,6 +128,8 @@ def print_comparison(console: Any, runs: list[tuple[Any, dict[str, str]]]) -> No
         for r, _ in runs:
             v = next(x for x in r.verdicts if x.guarantee == g)
             word = {True: "held", False: f"{len(v.violations)} violations", None: "n/a"}[v.held]
+            if v.held is None and v.unknown:
+                word = "unknown"
             cells.append(word + (" (claimed)" if g in r.claims else ""))
         t.add_row(g, *cells)
     keys = list(

@@ -107,10 +107,9 @@ def _load(path: str, notes: list[str]) -> Any:
 def check_file(path: str, model: str | None, timeout: float) -> dict[str, Any]:
     """Load, validate and check one file; the result as a dict (see module doc)."""
     from kvs_sim.checks import (
-        CHECKERS,
         check_all,
-        check_linearizable,
         claim_error,
+        run_checker,
         undecided_claims,
         violated_claims,
     )
@@ -131,10 +130,7 @@ def check_file(path: str, model: str | None, timeout: float) -> dict[str, Any]:
     if model is None and not edn:
         verdicts = check_all(history, claims, budget=timeout)
     else:
-        verdicts = [
-            check_linearizable(history, timeout) if c == "linearizable" else CHECKERS[c](history)
-            for c in claims
-        ]
+        verdicts = [run_checker(c, history, timeout) for c in claims]
     broken = violated_claims(verdicts, claims)
     undecided = undecided_claims(verdicts, claims)
     code = 1 if broken else 3 if undecided else 0

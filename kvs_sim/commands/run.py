@@ -30,7 +30,9 @@ scenario file; the format is documented there and in ``scenarios/README.md``),
 Exit codes: 0 every claimed guarantee held in every run; 1 one was violated;
 2 bad options or an unusable scenario file; 3 the scenario failed while running
 (it raised, stalled, or ran past its ``max_time``): one line naming the
-scenario's failing line, no traceback unless ``--traceback``; 4 the output could
+scenario's failing line, no traceback unless ``--traceback``; also 3 when no
+claim was violated but one was not decided within the checkers' time budget
+(unknown, as ``kvs-sim check`` says it); 4 the output could
 not be written (a read-only folder, a full disk): one line;
 the same when the HTML report cannot be written.
 
@@ -291,12 +293,19 @@ def run(args: argparse.Namespace) -> int:
     print_files(console, runs, top)
     if args.html and not _write_html(out, runs):
         return 4
-    verdict = (
-        f"claimed guarantees violated in {', '.join(_label(r) for r in failed)}"
-        if failed
-        else "all claimed guarantees held"
-    )
-    console.print(f"[bold {'red' if failed else 'green'}]{verdict}[/] (exit {code})")
+    open_ = [r for r, _ in runs if r.undecided]
+    if failed:
+        verdict = f"claimed guarantees violated in {', '.join(_label(r) for r in failed)}"
+    elif open_:
+        names = sorted({c for r in open_ for c in r.undecided})
+        verdict = (
+            f"not decided within the checkers' time budget: {', '.join(names)} "
+            f"(try kvs-sim check --timeout S on the history)"
+        )
+    else:
+        verdict = "all claimed guarantees held"
+    colour = "red" if failed else "yellow" if open_ else "green"
+    console.print(f"[bold {colour}]{verdict}[/] (exit {code})")
     return code
 
 
@@ -377,7 +386,7 @@ def _write_all(
         side_by_side = _variants_spacetime(scenario, runs, out)
         if side_by_side is not None:
             top["spacetime_variants"] = str(side_by_side)
-    code = 1 if any(r.violated for r in results) else 0
+    code = 1 if any(r.violated for r in results) else 3 if any(r.undecided for r in results) else 0
     summary = _summary(scenario, base, runs, top, code)
     summary["mode"] = "live" if args.live else "simulation"
     summary["story"] = scenario.doc.strip().partition("\n")[2].strip()
@@ -553,7 +562,7 @@ def _summary(
     top: dict[str, str],
     code: int,
 ) -> dict[str, Any]:
-    from kvs_sim.checks import describe
+    from kvs_sim.checks import describe, verdict_word
     from kvs_sim.history import record_to_dict
 
     items = []
@@ -564,7 +573,7 @@ def _summary(
             shown = v.violations[:MAX_EVIDENCE]
             guarantees[v.guarantee] = {
                 "claimed": v.guarantee in r.claims,
-                "verdict": {True: "held", False: "violated", None: "nothing to check"}[v.held],
+                "verdict": verdict_word(v),
                 "checked": v.checked,
                 "violations": [
                     {**bad.to_dict(), "evidence": [describe(ops[i]) for i in bad.ops if i in ops]}

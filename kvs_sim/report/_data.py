@@ -145,7 +145,7 @@ def from_summary(
 
 def _bare(directory: Path, history: History) -> RunData:
     """A history with no summary: check it here."""
-    from kvs_sim.checks import check_all, describe
+    from kvs_sim.checks import check_all, describe, verdict_word
 
     ops = history.ops_by_id()
     claims = list(history.header.claims)
@@ -156,7 +156,7 @@ def _bare(directory: Path, history: History) -> RunData:
             {
                 "name": v.guarantee,
                 "claimed": v.guarantee in claims,
-                "verdict": {True: "held", False: "violated", None: "nothing to check"}[v.held],
+                "verdict": verdict_word(v),
                 "checked": v.checked,
                 "violations": [
                     {

@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvs_sim.checks import Verdict, check_all, violated_claims
+from kvs_sim.checks import Verdict, check_all, undecided_claims, violated_claims
 from kvs_sim.history import History, Recorder
 from kvs_sim.metrics import compute_metrics
 from kvs_sim.scenario._load import Scenario, ScenarioError, own_line, variant_options
@@ -116,6 +116,11 @@ class VariantRun:
     @property
     def violated(self) -> list[str]:
         return violated_claims(self.verdicts, self.claims)
+
+    @property
+    def undecided(self) -> list[str]:
+        """Claimed guarantees not decided within the checkers' time budget."""
+        return undecided_claims(self.verdicts, self.claims)
 
 
 def run_variant(

@@ -121,11 +121,13 @@ def metric_rows(run: Any) -> list[dict[str, Any]]:
 
 def verdict_rows(run: Any) -> list[dict[str, Any]]:
     """One row per guarantee: claimed, verdict, violations, operations checked."""
+    from kvs_sim.checks import verdict_word
+
     return [
         {
             "guarantee": v.guarantee,
             "claimed": v.guarantee in run.claims,
-            "verdict": {True: "held", False: "violated", None: "nothing to check"}[v.held],
+            "verdict": verdict_word(v),
             "violations": len(v.violations),
             "checked": v.checked,
         }

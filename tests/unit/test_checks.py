@@ -146,7 +146,9 @@ def test_public_surface_is_pinned() -> None:
             "describe",
             "render_verdicts",
             "report",
+            "run_checker",
             "unknown_claims",
+            "verdict_word",
             "violated_claims",
         ]
     )

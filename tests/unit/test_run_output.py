@@ -122,3 +122,25 @@ def test_a_failed_scenario_keeps_the_previous_files(tmp_path: Path) -> None:
     bad.write_text(GOOD.replace("assert await h.get", "raise RuntimeError('x')  #"))
     assert main(["run", str(bad), "--no-plots", "--out", str(out)]) == 3
     assert (out / "history.jsonl").exists() and (out / "summary.json").exists()
+
+
+def test_a_claim_not_decided_in_time_is_unknown_and_exit_3(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import kvs_sim.scenario._run as run_module
+    from kvs_sim.checks import Verdict, check_all
+
+    def undecided(history: object, claims: object) -> list[Verdict]:
+        out = [v for v in check_all(history, claims) if v.guarantee != "linearizable"]  # type: ignore[arg-type]
+        open_ = Verdict(guarantee="linearizable", held=None, checked=0, unknown=["x: budget"])
+        return [*out, open_]
+
+    monkeypatch.setattr(run_module, "check_all", undecided)
+    text = GOOD.replace('("read-your-writes",)', '("read-your-writes", "linearizable")')
+    code = main(["run", scenario(tmp_path, text), "--out", "o", "--no-plots"])
+    out = capsys.readouterr().out
+    assert code == 3
+    assert "not decided within the checkers' time budget: linearizable" in out
+    summary = json.loads((tmp_path / "o" / "summary.json").read_text())
+    assert summary["exit_code"] == 3
+    assert summary["runs"][0]["guarantees"]["linearizable"]["verdict"] == "unknown"
