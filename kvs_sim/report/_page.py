@@ -89,7 +89,7 @@ def figure(target: str, fig: Any) -> str:
 def page(title: str, body: str, data: dict[str, Any], *, plotly_js: bool = True) -> str:
     """A whole page: style, plotly.js (when a figure needs it), data, glue, body."""
     lib = f"<script>{get_plotlyjs()}</script>" if plotly_js else ""
-    glue = f"<script>{asset('report.js')}</script>" if plotly_js else ""
+    glue = f"<script>{asset('spacetime.js')}{asset('report.js')}</script>" if plotly_js else ""
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
@@ -249,8 +249,11 @@ def _spacetime(d: RunData, fig: Any, index: dict[str, Any]) -> str:
             " Send times are estimated from the mean link latency." if d.messages.estimated else ""
         )
         what = (
-            f"All {len(d.messages):,} deliveries are drawn (messages to and from clients are "
-            f"shown as the operations).{est}"
+            f"All {len(d.messages):,} deliveries are in the page (messages to and from clients "
+            "are shown as the operations). When more than "
+            f"{index['lod']['detail']:,} messages are in view they are drawn as a heatmap of "
+            "how many each lane sent or received; zoom in and each message is drawn "
+            f"(operations and roots likewise).{est}"
         )
     return (
         '<section id="spacetime-section"><h2>Space-time diagram</h2>'

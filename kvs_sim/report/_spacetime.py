@@ -39,6 +39,14 @@ import plotly.graph_objects as go
 
 from kvs_sim.checks import describe
 from kvs_sim.plots import MESSAGE_LABELS, focus_version, focus_window
+from kvs_sim.report._columns import (
+    DETAIL,
+    HEATMAP_BINS,
+    HEATMAP_ROWS,
+    message_columns,
+    op_columns,
+    root_columns,
+)
 from kvs_sim.report._data import RunData
 
 BROKER_LANE = -1
@@ -151,10 +159,6 @@ class Lanes:
         return np.where(ranks == BROKER, BROKER_LANE, self._table[safe])
 
 
-def _ranks_type(n: int) -> Any:
-    return np.int16 if n < 32000 else np.int32
-
-
 def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
     """The figure, and the index the page's script uses to show evidence:
     ``{"ops": {id: [lane, t0 ms, t1 ms, text]}, "evidence_trace": i,
@@ -168,11 +172,25 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
     ends += [n.end for n in nemeses if n.end is not None] + [n.start for n in nemeses]
     end = max(ends, default=0.0)
     lanes = Lanes(data.parent, h.ranks())
-    broker = _messages(fig, data, lanes)
-    _operations(fig, data, end, lanes)
-    _roots(fig, data, lanes)
+    heat = _heatmap(fig)
+    broker, messages = _messages(fig, data, lanes)
+    ops = _operations(fig, data, end, lanes)
+    roots = _roots(fig, data, lanes)
     _handoffs(fig, data, lanes)
     shapes = _nemeses(nemeses, lanes, end)
+    top = BROKER_LANE if broker else 0
+    bottom = len(lanes) - 1
+    # Two invisible corners: autoscale (double-click) spans the whole run, whatever is drawn.
+    fig.add_trace(
+        go.Scatter(
+            x=[0.0, 1e3 * end],
+            y=[top, bottom],
+            mode="markers",
+            marker={"opacity": 0},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
     fig.add_trace(
         go.Scattergl(
             x=[],
@@ -197,15 +215,13 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
         )
     )
     n_traces = len(fig.data)
-    top = BROKER_LANE if broker else 0
-    bottom = len(lanes) - 1
     labels = lane_ticks(data, lanes, broker, top, bottom)
     version = focus_version(h)
     w0, w1 = focus_window(h, version)
     full = [-0.01 * max(end, 1e-6) * 1e3, 1.01 * end * 1e3]
     fig.update_layout(
         height=int(min(900, max(380, 150 + 22 * (bottom - top + 1)))),
-        margin={"l": 10, "r": 10, "t": 40, "b": 40},
+        margin={"l": 10, "r": 10, "t": 70, "b": 40},
         xaxis={"title": {"text": "time (ms)"}, "range": full, "zeroline": False},
         yaxis={
             "title": {"text": "rank (lanes in tree order)"},
@@ -253,6 +269,15 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
         "evidence_roots_trace": n_traces - 1,
         "end": 1e3 * end,
         "offset": OP_OFFSET,
+        "lod": {
+            "detail": DETAIL,
+            "bins": HEATMAP_BINS,
+            "rows": HEATMAP_ROWS,
+            "heatmap": heat,
+            "messages": messages,
+            "ops": ops,
+            "roots": roots,
+        },
     }
     return fig, index
 
@@ -281,141 +306,165 @@ def lane_ticks(data: RunData, lanes: Lanes, broker: bool, top: int, bottom: int)
     return {"tickmode": "array", "tickvals": vals, "ticktext": text}
 
 
-def _messages(fig: go.Figure, data: RunData, lanes: Lanes) -> bool:
-    """One trace per message type; True if the broker took part."""
+def _placeholder(fig: go.Figure, **static: Any) -> int:
+    """An empty ``scattergl`` the page's script fills with the events in view; its index."""
+    fig.add_trace(go.Scattergl({"x": [], "y": [], **static}))
+    return len(fig.data) - 1
+
+
+def _messages(fig: go.Figure, data: RunData, lanes: Lanes) -> tuple[bool, dict[str, Any] | None]:
+    """One (empty) trace per message type and the columns of every message drawn;
+    True if the broker took part."""
     m = data.messages
     if m is None or not len(m):
-        return False
+        return False, None
     src = np.asarray(m.src)
     dst = np.asarray(m.dst)
-    kind = np.asarray(m.kind)
-    sent = np.asarray(m.sent)
-    arrived = np.asarray(m.arrived)
     drawn = (src != CLIENT) & (dst != CLIENT) & (src != dst)
-    src_lane = lanes.of_array(np.where(drawn, src, 0))
-    dst_lane = lanes.of_array(np.where(drawn, dst, 0))
-    rtype = _ranks_type(len(lanes))
+    if not drawn.any():
+        return False, None
+    kind = np.asarray(m.kind)[drawn]
+    group = np.zeros(kind.size, dtype=np.int64)
+    traces: list[int] = []
     others = iter(_OTHER * 4)
     for k, name in enumerate(m.kinds):
-        sel = drawn & (kind == k)
+        sel = kind == k
         n = int(sel.sum())
         if not n:
             continue
-        x, y = _segments(sent[sel], arrived[sel], src_lane[sel], dst_lane[sel])
-        size = np.zeros(3 * n, dtype=np.uint8)
-        size[1::3] = 5
-        who = np.zeros(3 * n, dtype=rtype)
-        who[0::3], who[1::3] = src[sel], dst[sel]
+        group[sel] = len(traces)
         color = MESSAGE_COLORS.get(name) or next(others)
-        _add(
-            fig,
-            {"x": x, "y": y, "marker_size": size, "customdata": who},
-            3,
-            mode="lines+markers",
-            name=f"{name} ({n})",
-            legendgroup=f"msg-{name}",
-            line={"color": color, "width": 1},
-            marker={"color": color},
-            hovertemplate=f"<b>{MESSAGE_LABELS.get(name, name)}</b><br>"
-            "rank %{customdata} at %{x:.4f} ms<extra></extra>",
-        )
-    return bool(((src == BROKER) | (dst == BROKER)).any() & drawn.any())
-
-
-def _operations(fig: go.Figure, data: RunData, end: float, lanes: Lanes) -> None:
-    by_op: dict[str, list[Any]] = defaultdict(list)
-    for o in data.history.ops:
-        by_op[o.op].append(o)
-    for name in sorted(by_op, key=lambda n: (n not in OP_COLORS, n)):
-        ops = by_op[name]
-        color = OP_COLORS.get(name, "#444444")
-        done = [o for o in ops if o.complete is not None]
-        never = [o for o in ops if o.complete is None]
-        group = f"op-{name}"
-        if done:
-            ys = [lanes.of(o.rank) + OP_OFFSET for o in done]
-            x, y = _segments([o.invoke for o in done], [o.complete for o in done], ys, ys)
-            _add(
+        traces.append(
+            _placeholder(
                 fig,
-                {"x": x, "y": y},
-                3,
-                mode="lines",
-                name=f"{name} ({len(ops)})",
-                legendgroup=group,
-                line={"color": color, "width": 4},
-                opacity=0.8,
-                hoverinfo="skip",
-            )
-            _add(
-                fig,
-                {
-                    "x": _times([o.complete for o in done]),
-                    "y": np.asarray(ys, dtype=np.float32),
-                    "marker_color": ["#000000" if _failed(o) else color for o in done],
-                    "hovertext": [describe(o) for o in done],
-                },
-                1,
-                mode="markers",
-                name=name,
-                legendgroup=group,
-                showlegend=False,
-                marker={"size": 6, "symbol": "line-ns-open", "line": {"width": 2}},
-                hovertemplate="%{hovertext}<extra></extra>",
-            )
-        if never:
-            ys = [lanes.of(o.rank) + OP_OFFSET for o in never]
-            x, y = _segments([o.invoke for o in never], [end] * len(never), ys, ys)
-            _add(
-                fig,
-                {
-                    "x": x,
-                    "y": y,
-                    "hovertext": [t for o in never for t in (describe(o),) * 2 + ("",)],
-                },
-                3,
                 mode="lines+markers",
-                name=f"{name}: never completed ({len(never)})",
-                legendgroup=group,
+                name=f"{name} ({n})",
+                legendgroup=f"msg-{name}",
+                line={"color": color, "width": 1},
+                marker={"color": color},
+                hovertemplate=f"<b>{MESSAGE_LABELS.get(name, name)}</b><br>"
+                "rank %{customdata} at %{x:.4f} ms<extra></extra>",
+            )
+        )
+    cols = message_columns(
+        np.asarray(m.sent)[drawn],
+        np.asarray(m.arrived)[drawn],
+        lanes.of_array(src[drawn]),
+        lanes.of_array(dst[drawn]),
+        group,
+        n_lanes=len(lanes),
+    )
+    cols["traces"] = traces
+    broker = bool(((src[drawn] == BROKER) | (dst[drawn] == BROKER)).any())
+    return broker, cols
+
+
+def _operations(fig: go.Figure, data: RunData, end: float, lanes: Lanes) -> dict[str, Any] | None:
+    """Per operation type, (empty) traces of its bars, its ticks at completion
+    (the hover text) and those never completed; the columns of every operation."""
+    ops = data.history.ops
+    if not ops:
+        return None
+    count: dict[str, int] = defaultdict(int)
+    never: dict[str, int] = defaultdict(int)
+    for o in ops:
+        count[o.op] += 1
+        never[o.op] += o.complete is None
+    names = sorted(count, key=lambda n: (n not in OP_COLORS, n))
+    groups = []
+    for name in names:
+        color = OP_COLORS.get(name, "#444444")
+        legend = f"op-{name}"
+        bars = _placeholder(
+            fig,
+            mode="lines",
+            name=f"{name} ({count[name]})",
+            legendgroup=legend,
+            line={"color": color, "width": 4},
+            opacity=0.8,
+            hoverinfo="skip",
+        )
+        ticks = _placeholder(
+            fig,
+            mode="markers",
+            name=name,
+            legendgroup=legend,
+            showlegend=False,
+            marker={"size": 6, "color": color, "symbol": "line-ns-open", "line": {"width": 2}},
+            hovertemplate="%{hovertext}<extra></extra>",
+        )
+        late = -1
+        if never[name]:
+            late = _placeholder(
+                fig,
+                mode="lines+markers",
+                name=f"{name}: never completed ({never[name]})",
+                legendgroup=legend,
                 line={"color": color, "width": 3, "dash": "dot"},
                 marker={"size": 5, "color": color},
                 hovertemplate="%{hovertext}<extra></extra>",
             )
+        groups.append({"bars": bars, "ticks": ticks, "never": late, "color": color})
+    group_of = {n: i for i, n in enumerate(names)}
+    cols = op_columns(list(ops), lanes.of, len(lanes), group_of, end)
+    cols["groups"] = groups
+    cols["offset"] = OP_OFFSET
+    return cols
 
 
-def _failed(op: Any) -> bool:
-    return not op.ok and op.error not in (None, "ENOENT")
-
-
-def _roots(fig: go.Figure, data: RunData, lanes: Lanes) -> None:
+def _roots(fig: go.Figure, data: RunData, lanes: Lanes) -> dict[str, Any] | None:
     roots = [r for r in data.history.roots if r.version > 0 and r.rank >= 0]
     if not roots:
-        return
-    versions = np.asarray([r.version for r in roots], dtype=np.int32)
-    _add(
+        return None
+    lo, hi = min(r.version for r in roots), max(r.version for r in roots)
+    trace = _placeholder(
         fig,
-        {
-            "x": _times([r.time for r in roots]),
-            "y": np.asarray([lanes.of(r.rank) - OP_OFFSET for r in roots], dtype=np.float32),
-            "marker_color": versions,
-            "customdata": np.asarray([r.rank for r in roots], dtype=_ranks_type(len(lanes))),
-        },
-        1,
         mode="markers",
         name=f"root applied ({len(roots)})",
         legendgroup="roots",
-        # A large run's roots are a cloud over every lane: shown on a click in the legend.
-        visible=True if len(roots) <= MAX_POINTS else "legendonly",
         marker={
             "size": 5,
             "symbol": "diamond",
             "colorscale": "Viridis",
-            "cmin": int(versions.min()),
-            "cmax": max(int(versions.max()), int(versions.min()) + 1),
+            "cmin": lo,
+            "cmax": max(hi, lo + 1),
             "showscale": False,
         },
         hovertemplate="rank %{customdata} applied version %{marker.color}"
         "<br>%{x:.4f} ms<extra></extra>",
     )
+    cols = root_columns(roots, lanes.of, len(lanes))
+    cols["trace"] = trace
+    cols["offset"] = OP_OFFSET
+    return cols
+
+
+def _heatmap(fig: go.Figure) -> int:
+    """The (hidden) heatmap of messages per lane and time bin the script shows
+    when too many messages are in view to draw each; its index."""
+    fig.add_trace(
+        go.Heatmap(
+            z=[[0]],
+            visible=False,
+            name="messages (density)",
+            colorscale=[[0.0, "#dbe9f6"], [0.35, "#6baed6"], [0.7, "#2171b5"], [1.0, "#08306b"]],
+            zmin=0,
+            hoverongaps=False,
+            colorbar={
+                "orientation": "h",
+                "x": 1.0,
+                "xanchor": "right",
+                "y": 1.0,
+                "yanchor": "bottom",
+                "len": 0.25,
+                "thickness": 8,
+                "title": {"text": "messages per cell", "side": "top", "font": {"size": 11}},
+                "tickfont": {"size": 10},
+            },
+            hovertemplate="%{z} messages sent or received<br>%{x:.4f} ms<extra></extra>",
+        )
+    )
+    return len(fig.data) - 1
 
 
 def _handoffs(fig: go.Figure, data: RunData, lanes: Lanes) -> None:

@@ -1,7 +1,8 @@
 // Glue of a kvs-sim run report: draws the figures embedded in the page with
-// Plotly, then links them: the version slider recolours the propagation tree, a
-// click on a violation (or a nemesis) zooms the space-time diagram to it and
-// draws its operations in the evidence trace.  Sets body[data-ready] when done.
+// Plotly (the space-time diagram through its level of detail, spacetime.js),
+// then links them: the version slider recolours the propagation tree, a click
+// on a violation (or a nemesis) zooms the space-time diagram to it and draws
+// its operations in the evidence trace.  Sets body[data-ready] when done.
 (function () {
   "use strict";
   const R = JSON.parse(document.getElementById("kvs-data").textContent);
@@ -11,11 +12,15 @@
   // Milliseconds each figure took to draw (read by bench/report_load.py).
   window.kvsTimings = {};
 
+  // The space-time diagram's level of detail (spacetime.js).
+  const lod = window.kvsSpacetime ? window.kvsSpacetime(R.spacetime) : null;
+
   function draw() {
     const jobs = [];
     document.querySelectorAll("script.kvs-figure").forEach(function (s) {
       const t0 = performance.now();
       const spec = JSON.parse(s.textContent);
+      if (s.dataset.target === "spacetime" && lod) lod.prepare(spec);
       const div = document.getElementById(s.dataset.target);
       jobs.push(
         Plotly.newPlot(div, spec.data, spec.layout, config).then(function (gd) {
@@ -136,33 +141,6 @@
     document.getElementById("spacetime-section").scrollIntoView({ block: "start" });
   }
 
-  // ---- lane labels: at most max_ticks, relabelled for the lanes in view
-  function setupLaneTicks() {
-    const S = R.spacetime;
-    const gd = plots.spacetime;
-    if (!gd) return;
-    gd.on("plotly_relayout", function (ev) {
-      const moved = Object.keys(ev).some(function (k) {
-        return k.indexOf("yaxis.range") === 0 || k === "yaxis.autorange";
-      });
-      if (!moved) return;
-      const r = gd.layout.yaxis.range;
-      const lo = Math.max(Math.ceil(Math.min(r[0], r[1])), S.broker ? -1 : 0);
-      const hi = Math.min(Math.floor(Math.max(r[0], r[1])), S.rank_at.length - 1);
-      const step = Math.max(1, Math.ceil((hi - lo + 1) / S.max_ticks));
-      const vals = [], text = [];
-      for (let v = lo; v <= hi; v++) {
-        if (v === -1) { vals.push(v); text.push("broker"); continue; }
-        if (v % step !== 0) continue;
-        const rank = S.rank_at[v];
-        const d = S.depth[rank];
-        vals.push(v);
-        text.push(d === undefined ? String(rank) : rank + " (d" + d + ")");
-      }
-      Plotly.relayout(gd, { "yaxis.tickvals": vals, "yaxis.ticktext": text });
-    });
-  }
-
   function setupEvidence() {
     document.querySelectorAll(".violation").forEach(function (el) {
       el.addEventListener("click", function () { showViolation(el); });
@@ -179,7 +157,7 @@
 
   draw().then(function () {
     setupTree();
-    setupLaneTicks();
+    if (lod && plots.spacetime) lod.attach(plots.spacetime);
     setupEvidence();
     document.body.dataset.ready = "1";
   }).catch(function (e) {
