@@ -221,7 +221,7 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
     full = [-0.01 * max(end, 1e-6) * 1e3, 1.01 * end * 1e3]
     fig.update_layout(
         height=int(min(900, max(380, 150 + 22 * (bottom - top + 1)))),
-        margin={"l": 10, "r": 10, "t": 70, "b": 40},
+        margin={"l": 10, "r": 10, "t": 70, "b": 50},
         xaxis={"title": {"text": "time (ms)"}, "range": full, "zeroline": False},
         yaxis={
             "title": {"text": "rank (lanes in tree order)"},

@@ -88,13 +88,14 @@ class Browser:
         finally:
             shutil.rmtree(self._profile, ignore_errors=True)
 
-    def open(self, page: str | Path, timeout: float = 120.0) -> float:
-        """Load ``page`` and wait until its script says it has drawn; seconds taken.
+    def open(self, page: str | Path, timeout: float = 120.0, *, query: str = "") -> float:
+        """Load ``page`` (with ``?query`` when given) and wait until its script says
+        it has drawn; seconds taken.
 
         RuntimeError if the page reports an error or is not ready in ``timeout``."""
         from selenium.common.exceptions import TimeoutException
 
-        url = Path(page).resolve().as_uri()
+        url = Path(page).resolve().as_uri() + (f"?{query}" if query else "")
         start = time.perf_counter()
         self.driver.get(url)
         while True:
