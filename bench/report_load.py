@@ -2,14 +2,19 @@
 
 Writes two runs with ``kvs-sim run --html`` (or reuses them with ``--keep``): the
 demo (ryw_vs_stale, 63 ranks) and a large one (ryw_vs_stale on 1,023 ranks with
-100 commits: about 140,000 messages, 36,000 operations and 100,000 root
-records), then opens each report in a fresh headless Chromium (a new profile,
-so nothing is cached, as for a reader opening the file), interleaved A, B, A, B,
-and times navigation to the page's "drawn" flag.  Prints one JSON line: sizes in
-bytes, messages, and the median and every load time in seconds, with the time
-each figure took to draw in the last load.
+100 commits: about 190,000 deliveries, 107,000 of them between ranks, 42,000
+operations and 103,000 root records), then opens each report in a fresh
+headless Chromium (a new profile, so nothing is cached, as for a reader opening
+the file), interleaved A, B, A, B, and times navigation to the page's "drawn"
+flag.  Prints one JSON line: sizes in bytes, messages, and the median and every
+load time in seconds, with the time each figure took to draw in the last load.
+
+``--compare DIR`` also loads the reports of the same runs in DIR (written by
+another branch with ``--out DIR``), interleaved with these (this, other, this,
+other...), and adds their sizes, medians and the ratio of the medians.
 
     python bench/report_load.py [--repeat 3] [--out out/bench-report] [--keep]
+                                [--compare DIR]
 
 Needs Debian's chromium and chromium-driver.  The machine's load matters a lot
 here (WebGL runs in software, on SwiftShader): compare figures taken together.
@@ -64,16 +69,22 @@ def main() -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--out", default=str(ROOT / "out" / "bench-report"))
     p.add_argument("--keep", action="store_true", help="reuse reports already written")
+    p.add_argument("--compare", help="reports of the same runs from another branch")
     args = p.parse_args()
     missing = chromium_missing()
     if missing:
         raise SystemExit(f"no headless browser: {missing}")
     out = Path(args.out)
     pages = {name: make(name, out, args.keep) for name in RUNS}
-    loads: dict[str, list[float]] = {name: [] for name in RUNS}
+    if args.compare:
+        for name in RUNS:
+            pages[f"{name}/other"] = Path(args.compare) / name / "report.html"
+            if not pages[f"{name}/other"].exists():
+                raise SystemExit(f"--compare: no {pages[f'{name}/other']}")
+    loads: dict[str, list[float]] = {name: [] for name in pages}
     figures: dict[str, dict[str, float]] = {}
     for _ in range(args.repeat):
-        for name, page in pages.items():  # interleaved: demo, large, demo, large...
+        for name, page in pages.items():  # interleaved: demo, large, (others), demo...
             seconds, figures[name] = load_once(page)
             loads[name].append(round(seconds, 2))
             print(f"{name}: drawn in {seconds:.1f} s", file=sys.stderr)
@@ -91,6 +102,13 @@ def main() -> None:
             for name, page in pages.items()
         },
     }
+    if args.compare:
+        result["ratio_this_over_other"] = {
+            name: round(
+                statistics.median(loads[name]) / statistics.median(loads[f"{name}/other"]), 3
+            )
+            for name in RUNS
+        }
     print(json.dumps(result))
 
 

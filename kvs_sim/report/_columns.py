@@ -95,7 +95,7 @@ def op_columns(
 ) -> dict[str, Any]:
     """Client operations: lane, ``invoke`` and ``complete`` ms (NaN: never
     completed, drawn to ``end``), ``group`` (index into the page's operation
-    groups), ``failed`` (drawn black) and the hover text of each."""
+    groups), ``failed`` (drawn black) and the description of each (its hover text)."""
     done = [o.complete if o.complete is not None else np.nan for o in ops]
     return {
         "n": len(ops),
@@ -104,7 +104,8 @@ def op_columns(
         "complete": column(np.asarray(done, dtype=np.float64) * 1e3, "<f8"),
         "group": column([group_of[o.op] for o in ops], index_type(len(group_of))),
         "failed": column([_failed(o) for o in ops], "u1"),
-        "text": [describe(o) for o in ops],
+        # The description without its span in seconds: the page adds the times in ms.
+        "text": [describe(o).rsplit(" [", 1)[0] for o in ops],
         "end": 1e3 * end,
     }
 

@@ -32,6 +32,7 @@ from plotly.subplots import make_subplots
 
 from kvs_sim.metrics import rank_depths
 from kvs_sim.plots import focus_version, staleness_data, tree_layout
+from kvs_sim.report._columns import column
 from kvs_sim.report._data import RunData
 
 CDF_POINTS = 400
@@ -159,9 +160,10 @@ def propagation(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
         "x": xs.tolist(),
         "y": ys.tolist(),
         "depth": [depth.get(r) for r in range(n)],
-        "rank": [r.rank for r in roots],
-        "version": [r.version for r in roots],
-        "time": [1e3 * r.time for r in roots],
+        # Typed columns (decoded by the page's script): a large run has 100,000 roots.
+        "rank": column([r.rank for r in roots], "<i4"),
+        "version": column([r.version for r in roots], "<i4"),
+        "time": column([1e3 * r.time for r in roots], "<f8"),
         "versions": versions,
         "created": [1e3 * created[v] for v in versions],
         "committers": {str(v): sorted(set(rs)) for v, rs in committers.items()},

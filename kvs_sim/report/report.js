@@ -34,7 +34,7 @@
 
   // ---- the propagation tree and its version slider
   function setupTree() {
-    const T = R.tree;
+    const T = R.tree && window.kvsColumns ? window.kvsColumns(R.tree) : R.tree;
     const gd = plots.tree;
     const slider = document.getElementById("version-slider");
     if (!T || !gd || !slider || !T.versions.length) return;

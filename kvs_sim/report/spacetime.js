@@ -191,7 +191,8 @@
         by[3 * j] = y; by[3 * j + 1] = y;
         tx[j] = o.complete[i]; ty[j] = y;
         tc[j] = o.failed[i] ? "#000000" : g.color;
-        th[j] = o.text[i];
+        th[j] = o.text[i] + "<br>" + o.invoke[i].toFixed(4) + " to " +
+          o.complete[i].toFixed(4) + " ms";
       });
       data[g.bars] = Object.assign({}, data[g.bars], { x: bx, y: by });
       data[g.ticks] = Object.assign({}, data[g.ticks], {
@@ -205,7 +206,7 @@
         const y = o.lane[i] + o.offset;
         nx[3 * j] = o.invoke[i]; nx[3 * j + 1] = o.end;
         ny[3 * j] = y; ny[3 * j + 1] = y;
-        nh[3 * j] = o.text[i]; nh[3 * j + 1] = o.text[i];
+        nh[3 * j] = nh[3 * j + 1] = o.text[i] + "<br>from " + o.invoke[i].toFixed(4) + " ms";
       });
       data[g.never] = Object.assign({}, data[g.never], { x: nx, y: ny, hovertext: nh });
     });
@@ -374,5 +375,6 @@
     this.publish();
   };
 
+  window.kvsColumns = columns;
   window.kvsSpacetime = function (S) { return S && S.lod ? new Spacetime(S) : null; };
 })();
