@@ -5,7 +5,8 @@ Theory of operation
 :func:`write_reports` turns a saved run (a directory written by ``kvs-sim run``,
 or a history file) into ``report.html`` files that open offline: the scenario's
 story and parameters, the guarantees with their verdicts and evidence, an
-interactive space-time diagram of every message and operation (WebGL, no cap),
+interactive space-time diagram of every message and operation (WebGL, no cap;
+a heatmap when too many are in view to draw one by one),
 the propagation tree with a version slider, staleness and lag by depth, cache
 faults and commit latency.  A scenario with variants gets one report per variant
 and an index page linking them.  Clicking a violation zooms the diagram to its
@@ -13,8 +14,9 @@ operations and draws them in red.
 
 The pieces: :mod:`._data` gathers what a page shows (no plotting);
 :mod:`._spacetime` and :mod:`._panels` build the plotly figures; :mod:`._page`
-lays out the HTML around them with ``report.css`` and the linking script
-``report.js``.  :mod:`.tracefile` saves and loads a run's message trace
+lays out the HTML around them with ``report.css``, the linking script
+``report.js`` and ``spacetime.js``, the diagram's level of detail over the
+columns of :mod:`._columns`.  :mod:`.tracefile` saves and loads a run's message trace
 (standard library only, so any run can save it).  plotly and numpy (the
 ``html`` extra) are imported only when a page is rendered: importing this
 package costs nothing.

@@ -5,20 +5,26 @@ Theory of operation
 One lane per rank, in the overlay's depth-first order (rank 0 on top, each
 subtree's ranks next to each other, so a message between parent and child
 crosses few lanes; the event broker above rank 0), time in ms to the right.
-Nothing is sampled or capped: WebGL traces (``scattergl``) draw a whole run, and
-the reader zooms.  To keep the page compact each point is stored once, as a
-typed array (plotly writes numpy arrays as base64):
+Nothing is sampled or capped, but not everything is drawn at once: every
+message, operation and root record is in the page once, as typed columns
+(:mod:`._columns`), and the page's script (``spacetime.js``) draws, at each
+zoom, each event of a layer in view when there are at most
+:data:`~._columns.DETAIL` of them, and an aggregate otherwise (the messages
+as a heatmap of how many each lane sent or received per time bin; operations
+and roots once the reader zooms in).  The figure built here holds the empty
+traces it fills, with their style and legend:
 
 * messages: one trace per message type, each message a segment
   ``[sent, arrived, NaN]`` (NaN separates segments) with a dot where it arrived;
   deliveries to or from clients are not drawn (the operations show them), nor a
-  rank's timers to itself;
-* client operations: one trace per operation type, a bar on the rank's lane
-  from invocation to completion, and a marker at completion carrying the
-  operation's description (the hover text); operations that never completed
-  run dashed to the end of the run;
+  rank's timers to itself; the heatmap (hidden until needed) under them;
+* client operations: per operation type, a bar on the rank's lane from
+  invocation to completion, and a tick at completion carrying the operation's
+  description (the hover text); operations that never completed run dotted to
+  the end of the run;
 * roots applied: a small mark on the lane per root record, coloured by version;
-* hand-offs between clients (a ``send`` to its ``recv``): dashed lines;
+* hand-offs between clients (a ``send`` to its ``recv``): dashed lines, drawn
+  here (there are few);
 * nemeses: shaded rectangles over the lanes of the ranks they held, from start
   to end (to the end of the run if never healed).
 
@@ -38,44 +44,19 @@ import numpy as np
 import plotly.graph_objects as go
 
 from kvs_sim.checks import describe
-from kvs_sim.plots import MESSAGE_LABELS, focus_version, focus_window
-from kvs_sim.report._columns import (
-    DETAIL,
-    HEATMAP_BINS,
-    HEATMAP_ROWS,
-    message_columns,
-    op_columns,
-    root_columns,
-)
+from kvs_sim.plots import focus_version, focus_window
+from kvs_sim.report._columns import DETAIL, HEATMAP_BINS, HEATMAP_ROWS
 from kvs_sim.report._data import RunData
+from kvs_sim.report._layers import (
+    BROKER,
+    OP_OFFSET,
+    heatmap,
+    messages_layer,
+    operations_layer,
+    roots_layer,
+)
 
 BROKER_LANE = -1
-CLIENT, BROKER = -1, -2
-
-MESSAGE_COLORS = {
-    "SetRoot": "#1f77b4",
-    "RelayCommit": "#d62728",
-    "RelayCommitResp": "#ff9896",
-    "LoadReq": "#2ca02c",
-    "LoadResp": "#98df8a",
-    "RootReq": "#9467bd",
-    "RootResp": "#c5b0d5",
-    "RelayReq": "#8c564b",
-    "RelayResp": "#c49c94",
-    "NamespaceRemoved": "#e377c2",
-}
-_OTHER = ("#17becf", "#bcbd22", "#7f7f7f", "#ff7f0e", "#aec7e8")
-
-OP_COLORS = {
-    "commit": "#d62728",
-    "get": "#1f77b4",
-    "watch": "#17becf",
-    "get_version": "#7f7f7f",
-    "wait_version": "#ff7f0e",
-    "send": "#2ca02c",
-    "recv": "#2ca02c",
-    "dropcache": "#8c564b",
-}
 
 NEMESIS_COLORS = {
     "partition": "#d62728",
@@ -85,9 +66,6 @@ NEMESIS_COLORS = {
     "spike": "#e377c2",
     "loss": "#8c564b",
 }
-
-OP_OFFSET = 0.3
-"""Operations are drawn this far below their rank's lane; roots as far above."""
 
 MAX_POINTS = 90_000
 """Points per WebGL trace.  Above 100,000 points plotly's WebGL scatter clusters
@@ -172,10 +150,10 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
     ends += [n.end for n in nemeses if n.end is not None] + [n.start for n in nemeses]
     end = max(ends, default=0.0)
     lanes = Lanes(data.parent, h.ranks())
-    heat = _heatmap(fig)
-    broker, messages = _messages(fig, data, lanes)
-    ops = _operations(fig, data, end, lanes)
-    roots = _roots(fig, data, lanes)
+    heat = heatmap(fig)
+    broker, messages = messages_layer(fig, data, lanes)
+    ops = operations_layer(fig, data, end, lanes)
+    roots = roots_layer(fig, data, lanes)
     _handoffs(fig, data, lanes)
     shapes = _nemeses(nemeses, lanes, end)
     top = BROKER_LANE if broker else 0
@@ -304,167 +282,6 @@ def lane_ticks(data: RunData, lanes: Lanes, broker: bool, top: int, bottom: int)
         vals.remove(BROKER_LANE)
         text.remove("broker")
     return {"tickmode": "array", "tickvals": vals, "ticktext": text}
-
-
-def _placeholder(fig: go.Figure, **static: Any) -> int:
-    """An empty ``scattergl`` the page's script fills with the events in view; its index."""
-    fig.add_trace(go.Scattergl({"x": [], "y": [], **static}))
-    return len(fig.data) - 1
-
-
-def _messages(fig: go.Figure, data: RunData, lanes: Lanes) -> tuple[bool, dict[str, Any] | None]:
-    """One (empty) trace per message type and the columns of every message drawn;
-    True if the broker took part."""
-    m = data.messages
-    if m is None or not len(m):
-        return False, None
-    src = np.asarray(m.src)
-    dst = np.asarray(m.dst)
-    drawn = (src != CLIENT) & (dst != CLIENT) & (src != dst)
-    if not drawn.any():
-        return False, None
-    kind = np.asarray(m.kind)[drawn]
-    group = np.zeros(kind.size, dtype=np.int64)
-    traces: list[int] = []
-    others = iter(_OTHER * 4)
-    for k, name in enumerate(m.kinds):
-        sel = kind == k
-        n = int(sel.sum())
-        if not n:
-            continue
-        group[sel] = len(traces)
-        color = MESSAGE_COLORS.get(name) or next(others)
-        traces.append(
-            _placeholder(
-                fig,
-                mode="lines+markers",
-                name=f"{name} ({n})",
-                legendgroup=f"msg-{name}",
-                line={"color": color, "width": 1},
-                marker={"color": color},
-                hovertemplate=f"<b>{MESSAGE_LABELS.get(name, name)}</b><br>"
-                "rank %{customdata} at %{x:.4f} ms<extra></extra>",
-            )
-        )
-    cols = message_columns(
-        np.asarray(m.sent)[drawn],
-        np.asarray(m.arrived)[drawn],
-        lanes.of_array(src[drawn]),
-        lanes.of_array(dst[drawn]),
-        group,
-        n_lanes=len(lanes),
-    )
-    cols["traces"] = traces
-    broker = bool(((src[drawn] == BROKER) | (dst[drawn] == BROKER)).any())
-    return broker, cols
-
-
-def _operations(fig: go.Figure, data: RunData, end: float, lanes: Lanes) -> dict[str, Any] | None:
-    """Per operation type, (empty) traces of its bars, its ticks at completion
-    (the hover text) and those never completed; the columns of every operation."""
-    ops = data.history.ops
-    if not ops:
-        return None
-    count: dict[str, int] = defaultdict(int)
-    never: dict[str, int] = defaultdict(int)
-    for o in ops:
-        count[o.op] += 1
-        never[o.op] += o.complete is None
-    names = sorted(count, key=lambda n: (n not in OP_COLORS, n))
-    groups = []
-    for name in names:
-        color = OP_COLORS.get(name, "#444444")
-        legend = f"op-{name}"
-        bars = _placeholder(
-            fig,
-            mode="lines",
-            name=f"{name} ({count[name]})",
-            legendgroup=legend,
-            line={"color": color, "width": 4},
-            opacity=0.8,
-            hoverinfo="skip",
-        )
-        ticks = _placeholder(
-            fig,
-            mode="markers",
-            name=name,
-            legendgroup=legend,
-            showlegend=False,
-            marker={"size": 6, "color": color, "symbol": "line-ns-open", "line": {"width": 2}},
-            hovertemplate="%{hovertext}<extra></extra>",
-        )
-        late = -1
-        if never[name]:
-            late = _placeholder(
-                fig,
-                mode="lines+markers",
-                name=f"{name}: never completed ({never[name]})",
-                legendgroup=legend,
-                line={"color": color, "width": 3, "dash": "dot"},
-                marker={"size": 5, "color": color},
-                hovertemplate="%{hovertext}<extra></extra>",
-            )
-        groups.append({"bars": bars, "ticks": ticks, "never": late, "color": color})
-    group_of = {n: i for i, n in enumerate(names)}
-    cols = op_columns(list(ops), lanes.of, len(lanes), group_of, end)
-    cols["groups"] = groups
-    cols["offset"] = OP_OFFSET
-    return cols
-
-
-def _roots(fig: go.Figure, data: RunData, lanes: Lanes) -> dict[str, Any] | None:
-    roots = [r for r in data.history.roots if r.version > 0 and r.rank >= 0]
-    if not roots:
-        return None
-    lo, hi = min(r.version for r in roots), max(r.version for r in roots)
-    trace = _placeholder(
-        fig,
-        mode="markers",
-        name=f"root applied ({len(roots)})",
-        legendgroup="roots",
-        marker={
-            "size": 5,
-            "symbol": "diamond",
-            "colorscale": "Viridis",
-            "cmin": lo,
-            "cmax": max(hi, lo + 1),
-            "showscale": False,
-        },
-        hovertemplate="rank %{customdata} applied version %{marker.color}"
-        "<br>%{x:.4f} ms<extra></extra>",
-    )
-    cols = root_columns(roots, lanes.of, len(lanes))
-    cols["trace"] = trace
-    cols["offset"] = OP_OFFSET
-    return cols
-
-
-def _heatmap(fig: go.Figure) -> int:
-    """The (hidden) heatmap of messages per lane and time bin the script shows
-    when too many messages are in view to draw each; its index."""
-    fig.add_trace(
-        go.Heatmap(
-            z=[[0]],
-            visible=False,
-            name="messages (density)",
-            colorscale=[[0.0, "#dbe9f6"], [0.35, "#6baed6"], [0.7, "#2171b5"], [1.0, "#08306b"]],
-            zmin=0,
-            hoverongaps=False,
-            colorbar={
-                "orientation": "h",
-                "x": 1.0,
-                "xanchor": "right",
-                "y": 1.0,
-                "yanchor": "bottom",
-                "len": 0.25,
-                "thickness": 8,
-                "title": {"text": "messages per cell", "side": "top", "font": {"size": 11}},
-                "tickfont": {"size": 10},
-            },
-            hovertemplate="%{z} messages sent or received<br>%{x:.4f} ms<extra></extra>",
-        )
-    )
-    return len(fig.data) - 1
 
 
 def _handoffs(fig: go.Figure, data: RunData, lanes: Lanes) -> None:
