@@ -160,7 +160,7 @@ def spacetime(data: RunData) -> tuple[go.Figure, dict[str, Any]]:
     bottom = len(lanes) - 1
     # Two invisible corners: autoscale (double-click) spans the whole run, whatever is drawn.
     fig.add_trace(
-        go.Scatter(
+        go.Scattergl(
             x=[0.0, 1e3 * end],
             y=[top, bottom],
             mode="markers",
