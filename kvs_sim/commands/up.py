@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         )
         await stop.wait()
         leader = engine.ranks.get(0)
-        if leader is not None:
+        if leader is not None and 0 not in engine.crashed:
             leader.checkpoint()  # a clean shutdown loses nothing
         await engine.stop()
         print(f"kvs-sim up: stopped ranks {format_ranks(ranks)}", flush=True)

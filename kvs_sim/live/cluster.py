@@ -18,7 +18,14 @@ scenario on real ranks:
   monotonic clock (shared by every process on one host), on
   ``kvs-sim/<cluster>/applied``.  They make the propagation metrics, convergence
   checks and ``version(rank)`` as exact as the clock, without polling.  Without
-  them (ranks started elsewhere), ``version`` knows only what replies told it.
+  them (ranks started elsewhere), ``version`` knows only what replies told it;
+* ``inject(nemesis, duration)`` and ``heal_all()`` mean what they mean on the
+  simulated :class:`~kvs_sim.sim.cluster.Cluster`: the fault starts now, on the
+  real processes, through the run's :class:`~kvs_sim.live.schedule.LiveNemeses`
+  (so it is recorded in the history and healed at the end like a scheduled
+  one).  It takes effect when the rank processes receive it, one broker hop
+  later (well under a millisecond on one host, and before any request the
+  scenario sends afterwards has travelled its two or more hops).
 """
 
 from __future__ import annotations
@@ -112,6 +119,9 @@ class LiveCluster:
         self._channels = itertools.count()
         self._t0 = 0.0
         self._backend: _ClockedBackend | None = None
+        self.nemeses: Any = None
+        """The run's :class:`~kvs_sim.live.schedule.LiveNemeses` (``inject`` needs one)."""
+        self._healing: set[asyncio.Task[None]] = set()
         self._applied = Transport(
             self._client.url,  # the client's login: the owner may read reports
             ca_file=self._client.transport.ca_file,
@@ -147,6 +157,27 @@ class LiveCluster:
         return self._backend.fail_pending(
             ranks, errno.ECONNRESET, "the rank crashed: this request may or may not take effect"
         )
+
+    def inject(self, nemesis: Any, duration: float | None = None) -> None:
+        """Start ``nemesis`` now, for ``duration`` seconds (None: until :meth:`heal_all`
+        or the end of the run), as ``Cluster.inject`` does in a simulation."""
+        from kvs_sim.nemesis import Scheduled
+
+        if self.nemeses is None:
+            raise RuntimeError(
+                "inject needs a nemesis controller: run the scenario with kvs-sim run --live"
+            )
+        self.nemeses.start(Scheduled(self.now, nemesis, duration))
+
+    def heal_all(self) -> asyncio.Task[None]:
+        """Heal every active fault (crashed ranks restart); await the result to wait
+        until they are back."""
+        if self.nemeses is None:
+            raise RuntimeError("heal_all needs a nemesis controller (kvs-sim run --live)")
+        task = asyncio.ensure_future(self.nemeses.heal_all())
+        self._healing.add(task)
+        task.add_done_callback(self._healing.discard)
+        return task
 
     def _count_reply(self) -> None:
         if self._on_reply is not None:
@@ -235,7 +266,7 @@ class LiveCluster:
         if (epoch, seq) > self._versions.get((rank, ns), (-1, -1)):
             self._versions[(rank, ns)] = (epoch, seq)
         if self.recorder is not None:
-            self.recorder.root(rank=rank, ns=ns, version=seq, time=time)
+            self.recorder.root(rank=rank, ns=ns, version=seq, time=time, epoch=epoch)
 
     def leader_resumed(self, epoch: int, seq: int) -> None:
         """The restarted leader resumed at ``seq`` in ``epoch`` (it reports no root

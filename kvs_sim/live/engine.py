@@ -55,6 +55,7 @@ import itertools
 import json
 import logging
 import os
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -67,6 +68,8 @@ from kvs_sim.live import credentials as cr
 from kvs_sim.live import topics as tp
 from kvs_sim.live.codec import Envelope
 from kvs_sim.live.faults import FaultFilter, nemesis_topic
+from kvs_sim.live.incarnation import Incarnations
+from kvs_sim.live.notices import Notices
 from kvs_sim.live.ranks import format_ranks
 from kvs_sim.live.transport import Incoming, Transport, Will
 from kvs_sim.rank.base import RankHooks
@@ -113,36 +116,6 @@ def _default_factory() -> RankFactory:
     from kvs_sim.rank import make_rank
 
     return make_rank
-
-
-class _RankPort:
-    """The :class:`~kvs_sim.rank.port.Port` of one hosted rank."""
-
-    __slots__ = ("engine", "rank")
-
-    def __init__(self, engine: LiveEngine, rank: int) -> None:
-        self.engine = engine
-        self.rank = rank
-
-    def now(self) -> float:
-        return self.engine.loop.time()
-
-    def work(self, seconds: float) -> None:
-        """Real time: the CPU time actually spent is the cost."""
-
-    def send(self, dst: int, msg: Any) -> None:
-        eng = self.engine
-        eng.stats["sent"] += 1
-        eng.send_hop(eng.overlay.next_hop(self.rank, dst), dst, self.rank, msg)
-
-    def publish(self, msg: Any) -> None:
-        self.engine.publish_event(self.rank, msg)
-
-    def respond(self, msg: Any) -> None:
-        self.engine.respond(msg)
-
-    def timer(self, delay: float, msg: Any) -> None:
-        self.engine.loop.call_later(max(0.0, delay), self.engine.deliver, self.rank, msg)
 
 
 class LiveEngine:
@@ -195,7 +168,9 @@ class LiveEngine:
         self.ready_timeout = ready_timeout
         self.client_id = f"kvs-sim-{self.cluster}-ranks-{format_ranks(self.hosted)}"
         self.ranks: dict[int, Any] = {}
-        self.stats = {k: 0 for k in ("received", "delivered", "sent", "forwarded", "dropped")}
+        self.stats = {
+            k: 0 for k in ("received", "delivered", "sent", "forwarded", "dropped", "crashes")
+        }
         self.ready = asyncio.Event()
         self._factory = make_rank
         self._applied_topic = tp.applied_topic(self.cluster) if report_roots else None
@@ -209,18 +184,27 @@ class LiveEngine:
         self._ids = itertools.count(1)
         self._client_ids = itertools.count(1)
         self._clients: dict[int, tuple[str, bytes | None, int]] = {}
+        self._client_rank: dict[int, int] = {}
         self._client_index: dict[tuple[str, int], int] = {}
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._held: list[tuple[int, Any]] | None = []
         self._known: set[int] = set()
         self._known_changed = asyncio.Event()
         self._stopped = False
+        self._started = time.time()  # the status's "started": the newest process wins
         status = tp.status_topic(self.cluster, self.client_id)
         subs = [tp.rank_topic(self.cluster, r) for r in self.hosted]
         subs += [tp.req_filter(self.cluster, r) for r in self.hosted]
         subs.append(tp.status_filter(self.cluster))
         # Nemeses (kvs_sim.live.faults): the retained set of active faults.
         self.faults = FaultFilter(self.overlay)
+        self.faults.on_change = self._faults_changed
+        # Crashes inside this process, and overlay notices (kvs_sim.live.incarnation,
+        # kvs_sim.live.notices).
+        self.incarnations = Incarnations(self, self._build)
+        self._down = self.incarnations.down
+        self._gen = self.incarnations.gen
+        self.notices = Notices(self.overlay, self.hosted, status, self._tell)
         self._nemesis_topic = nemesis_topic(self.cluster)
         subs.append(self._nemesis_topic)
         self._parents: set[int] = set()
@@ -258,19 +242,16 @@ class LiveEngine:
         return asyncio.get_running_loop()
 
     def _status_payload(self, state: str) -> bytes:
-        return json.dumps({"ranks": self.hosted, "state": state, "pid": os.getpid()}).encode()
+        doc = {"ranks": self.hosted, "state": state, "pid": os.getpid(), "started": self._started}
+        return json.dumps(doc).encode()
 
     async def start(self) -> None:
         """Connect, build the hosted ranks, wait for their ancestors, start them."""
-        factory = self._factory or _default_factory()
         for r in self.hosted:
-            parent = self.overlay.parent[r]
             extra: dict[str, Any] = {}
             if r == 0 and self.store is not None:
                 extra["store"] = self.store
-            if self._applied_topic is not None:
-                extra["hooks"] = RankHooks(root_applied=self._report_root)
-            self.ranks[r] = factory(r, parent, _RankPort(self, r), self.config, **extra)
+            self.ranks[r] = self._build(r, self.incarnations.port(r), **extra)
         await self.transport.start()
         await self._wait_for_ancestors()
         for r in self.hosted:
@@ -281,7 +262,43 @@ class LiveEngine:
         held, self._held = self._held or [], None
         for r, msg in held:
             self.deliver(r, msg)
+        self.notices.live = True
+        self._faults_changed()  # crashes and losses already in effect
         self.ready.set()
+
+    def _build(self, rank: int, port: Any, **extra: Any) -> Any:
+        """A new rank object for hosted ``rank`` on ``port``."""
+        factory = self._factory or _default_factory()
+        if self._applied_topic is not None:
+            extra["hooks"] = RankHooks(root_applied=self._report_root)
+        return factory(rank, self.overlay.parent[rank], port, self.config, **extra)
+
+    def _faults_changed(self) -> None:
+        """The nemesis state changed: crashes of hosted ranks, then notices."""
+        if self._held is None and not self._stopped:
+            self.incarnations.apply(self.faults.crashed)
+        self.notices.faults(self.faults.crashed, self.faults.dropping)
+
+    def _tell(self, rank: int, notice: Any) -> None:
+        """An overlay notice, handed to ``rank`` at once (not queued)."""
+        if self._stopped or rank not in self.ranks or rank in self._down:
+            return
+        try:
+            self.ranks[rank].handle(notice)
+        except Exception:
+            log.exception("rank %d failed handling %s", rank, type(notice).__name__)
+
+    @property
+    def crashed(self) -> set[int]:
+        """Hosted ranks crashed inside this process (see :mod:`kvs_sim.live.incarnation`)."""
+        return self._down
+
+    def clients_of(self, rank: int) -> list[int]:
+        """Engine client ids with a request in flight on hosted ``rank``."""
+        return [c for c, r in self._client_rank.items() if r == rank]
+
+    def client_rank(self, cid: int) -> int | None:
+        return self._client_rank.get(cid)
 
     def _announce(self) -> None:
         """After every (re)connection: the retained status says this process is up
@@ -393,6 +410,7 @@ class LiveEngine:
         log.warning("dropped a payload on %s: %s", topic, why)
 
     def _status(self, inc: Incoming) -> None:
+        self.notices.status(inc.topic, inc.payload)
         try:
             ranks = json.loads(inc.payload)["ranks"]
             self._known.update(int(r) for r in ranks)
@@ -406,6 +424,11 @@ class LiveEngine:
         msg = env.msg
         if hop not in self.ranks:
             return self._drop(tp.rank_topic(self.cluster, hop), f"rank {hop} is not hosted here")
+        if self._down and hop in self._down:  # crashed: it neither takes nor forwards
+            if env.dst == hop:
+                return self.incarnations.refuse(hop, msg)
+            self.stats["dropped"] += 1
+            return None
         if self.faults.active and env.src != hop and 0 <= env.src < self.size:
             prev = self.overlay.next_hop(hop, env.src)
             if self.faults.crossing(prev, hop, msg, lambda: self.route(hop, env)):
@@ -425,6 +448,8 @@ class LiveEngine:
                 self._event_at(parent, r, msg)
 
     def _event_at(self, parent: int, rank: int, msg: Any) -> None:
+        if self._down and rank in self._down:
+            return  # a crashed rank forwards nothing: its subtree misses the event
         if self.faults.active and self.faults.crossing(
             parent, rank, msg, lambda: self._event_at(parent, rank, msg)
         ):
@@ -475,6 +500,7 @@ class LiveEngine:
             return self._drop(inc.topic, f"{type(msg).__name__} is not a client request")
         cid = next(self._client_ids)
         self._clients[cid] = (reply_to, inc.correlation, own)
+        self._client_rank[cid] = rank
         changes: dict[str, Any] = {"client": cid}
         if uid is not None and hasattr(msg, "userid"):
             changes["userid"] = uid
@@ -492,12 +518,19 @@ class LiveEngine:
         if self._held is not None:
             self._held.append((rank, msg))
             return
-        if self.faults.active and self.faults.arriving(rank, msg, lambda: self._handle(rank, msg)):
-            return
-        self._handle(rank, msg)
+        if self._down and rank in self._down:
+            return self.incarnations.refuse(rank, msg)
+        if self.faults.active:
+            gen = self._gen[rank]
+            if self.faults.arriving(rank, msg, lambda: self._handle(rank, msg, gen)):
+                return None
+        return self._handle(rank, msg)
 
-    def _handle(self, rank: int, msg: Any) -> None:
+    def _handle(self, rank: int, msg: Any, gen: int | None = None) -> None:
         if self._stopped:
+            return
+        if gen is not None and gen != self._gen[rank]:
+            self.stats["dropped"] += 1  # queued for an incarnation that crashed
             return
         self.stats["delivered"] += 1
         try:
@@ -565,6 +598,7 @@ class LiveEngine:
         response_topic, correlation, own = entry
         if getattr(reply, "final", True):
             del self._clients[reply.client]
+            self._client_rank.pop(reply.client, None)
             self._client_index.pop((response_topic, own), None)
         try:
             payload = codec.encode(replace(reply, client=own))

@@ -34,8 +34,15 @@ exactly where it was stopped:
   message the rank stays busy for ``(factor - 1)`` times the measured time, and
   messages queue meanwhile.
 
-Crashes are not here: a crash is a SIGKILL of the rank's process (see
-:mod:`kvs_sim.live.nemesis`).  Clients are not partitioned from their rank.
+Two faults are not filtered here but kept for the engine, which calls
+``on_change`` after every update: ``crash`` names ranks crashed *inside* their
+process (a rank sharing its process with others; a rank alone in its process
+crashes by SIGKILL instead, see :mod:`kvs_sim.live.nemesis`), which the hosting
+engine takes down and rebuilds at the heal (:mod:`kvs_sim.live.incarnation`);
+and the links a ``drop`` partition cuts (:attr:`FaultFilter.dropping`), which
+every engine turns into overlay notices for the ranks cut off
+(:mod:`kvs_sim.live.notices`), as Flux's overlay declares a peer lost.  Clients
+are not partitioned from their rank.
 """
 
 from __future__ import annotations
@@ -55,8 +62,9 @@ from kvs_sim.sim.overlay import Overlay
 
 log = logging.getLogger("kvs_sim.live")
 
-FAULT_NAMES = ("partition", "pause", "slow", "spike", "loss")
-"""Faults a rank process applies itself (a crash is a signal to the process)."""
+FAULT_NAMES = ("partition", "pause", "slow", "spike", "loss", "crash")
+"""Faults a rank process applies itself (``crash``: of one rank inside its process;
+a rank alone in its process crashes by a signal to the process)."""
 
 Again = Callable[[], None]
 
@@ -94,6 +102,12 @@ class FaultFilter:
         self._busy: set[int] = set()
         self._passed: set[tuple[int, tuple[int, int]]] = set()
         self._rng = random.Random(seed)
+        self.crashed: frozenset[int] = frozenset()
+        """Ranks crashed inside their process (the engine hosting one takes it down)."""
+        self.dropping: frozenset[tuple[int, int]] = frozenset()
+        """Links (parent, child) a ``drop`` partition cuts."""
+        self.on_change: Callable[[], None] | None = None
+        """Called after every update (the engine's crashes and overlay notices)."""
         self.stats = {"held": 0, "dropped": 0, "delayed": 0, "released": 0}
 
     # -- the control topic ----------------------------------------------------------
@@ -118,6 +132,7 @@ class FaultFilter:
         loss: list[tuple[set[tuple[int, int]] | None, float]] = []
         paused: set[int] = set()
         slow: dict[int, float] = {}
+        crashed: set[int] = set()
         for f in active:
             name = f["name"]
             if name == "partition":
@@ -136,8 +151,12 @@ class FaultFilter:
             elif name == "loss":
                 links = None if f.get("links") is None else _links(f["links"])
                 loss.append((links, float(f["rate"])))
+            elif name == "crash":
+                crashed.update(int(r) for r in f["ranks"])
         self._cut, self._spike, self._loss = cut, spike, loss
         self._paused, self._slow = paused, slow
+        self.crashed = frozenset(crashed)
+        self.dropping = frozenset(k for k, mode in cut.items() if mode == "drop")
         self.active = bool(cut or spike or loss or paused or slow or self._busy)
         for link in [k for k in self._held_links if k not in cut]:
             self._release(self._held_links.pop(link))
@@ -145,6 +164,8 @@ class FaultFilter:
             self._release(self._held_pause.pop(rank))
         for rank in [r for r in self._slow_queue if r not in slow and r not in self._busy]:
             self._release(self._slow_queue.pop(rank))
+        if self.on_change is not None:
+            self.on_change()
 
     def _release(self, queue: deque[Again]) -> None:
         self.stats["released"] += len(queue)

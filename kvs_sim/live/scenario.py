@@ -80,11 +80,14 @@ def run_variant_live(
     broker_url: str | None = None,
     processes: int = 3,
     on_start: Callable[[Any, ScenarioArgs, Trace], None] | None = None,
-    nemeses: Iterable[Any] = (),
+    nemeses: Iterable[Any] | None = None,
     checkpoint_period: float | None = None,
 ) -> VariantRun:
     """Run one variant of ``scenario`` on live ranks and check it, inflicting
-    ``nemeses`` (a :mod:`kvs_sim.nemesis` schedule, see :mod:`kvs_sim.live.schedule`)."""
+    ``nemeses`` (a :mod:`kvs_sim.nemesis` schedule, see :mod:`kvs_sim.live.schedule`;
+    None: the scenario's ``NEMESES`` and the random process its options ask for,
+    as in a simulation).  ``checkpoint_period`` (None: the scenario's option) is
+    rank 0's."""
     from kvs_sim.live.launch import UpCluster
     from kvs_sim.live.schedule import bounded, crashed_ranks, isolate
 
@@ -94,9 +97,16 @@ def run_variant_live(
     trace = Trace(keep=False)
     extra = ["--report-roots", "--events", opts["events"]]
     extra += ["--commit-response", opts["commit_response"]]
-    if checkpoint_period is not None:
-        extra += ["--checkpoint-period", str(checkpoint_period)]
-    entries = bounded(nemeses, float(opts["max_time"]))
+    if checkpoint_period is None:  # the scenario's (0: only on SYNC and at shutdown)
+        checkpoint_period = float(opts["checkpoint_period"])
+    extra += ["--checkpoint-period", str(checkpoint_period)]
+    entries = sorted(
+        bounded(
+            nemeses if nemeses is not None else _schedule(scenario, opts, overlay),
+            float(opts["max_time"]),
+        ),
+        key=lambda e: e.at,
+    )
     layout = isolate(groups(size, processes), size, crashed_ranks(entries))
     with _broker(broker_url) as url:
         up = UpCluster(url, size, layout, fanout=fanout, extra=extra)
@@ -123,6 +133,25 @@ def run_variant_live(
         transit=lambda src, dst, name: 0.0,
         end_time=end,
     )
+
+
+def _schedule(scenario: Scenario, opts: dict[str, Any], overlay: Any) -> list[Any]:
+    """The scenario's ``NEMESES``, and the random nemesis process ``--nemesis`` asks
+    for (its entries up to ``max_time``)."""
+    from kvs_sim.live.schedule import bounded
+    from kvs_sim.nemesis import parse_kinds, random_process
+    from kvs_sim.scenario import forward_seconds
+
+    entries = list(scenario.nemeses)
+    if opts["nemesis"]:
+        process = random_process(
+            int(opts["seed"]),
+            parse_kinds(opts["nemesis"]),
+            forward_seconds(opts["nemesis_interval"]),
+            overlay.parent,
+        )
+        entries += bounded(process, float(opts["max_time"]))
+    return entries
 
 
 async def _drive(
@@ -156,6 +185,7 @@ async def _drive(
         if on_start is not None:
             on_start(cluster, args, trace)
         inflict = LiveNemeses(up, cluster, control, nemeses)
+        cluster.nemeses = inflict  # cluster.inject / heal_all
         running = asyncio.ensure_future(inflict.run())
         try:
             outcome = scenario.fn(cluster, args)

@@ -6,11 +6,14 @@ Theory of operation
 takes (entries ``at`` t ``for`` d, possibly an endless random process) and
 inflicts each entry on the running cluster at its time on the run's clock:
 
-* ``crash`` SIGKILLs the ``kvs-sim up`` process hosting the rank and starts the
-  same command again ``d`` later (never, without a duration: then at the end of
-  the run, so convergence can be judged).  Every rank of that process crashes:
-  :func:`isolate` gives each crashed rank a process of its own beforehand, so a
-  crash takes exactly the rank the schedule names;
+* ``crash`` of a rank alone in its process SIGKILLs the ``kvs-sim up`` process
+  and starts the same command again ``d`` later (never, without a duration:
+  then at the end of the run, so convergence can be judged); :func:`isolate`
+  gives each rank a schedule crashes a process of its own beforehand.  A rank
+  that shares its process (one a scenario crashes from its own code with
+  ``cluster.inject``) crashes inside it instead: a ``crash`` fault on the
+  nemesis topic, which the hosting engine applies to that rank alone and heals
+  by rebuilding it (:mod:`kvs_sim.live.incarnation`);
 * every other nemesis is published through a :class:`~kvs_sim.live.nemesis.Control`
   and applied by the rank processes (:mod:`kvs_sim.live.faults`), then healed.
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -35,6 +39,10 @@ from kvs_sim.live.nemesis import Control, as_fault
 from kvs_sim.rank import messages as m
 
 log = logging.getLogger("kvs_sim.live")
+
+LEADER_LOOKUPS = 40
+"""Checkpoint lookups tried (50 ms apart) while a leader rebuilt in its process is
+not yet back."""
 
 
 def isolate(groups: Mapping[str, str], size: int, crashed: Iterable[int]) -> dict[str, str]:
@@ -86,19 +94,33 @@ class LiveNemeses:
             await self.inflict(e)
 
     async def inflict(self, e: Any) -> None:
+        self.start(e)
+
+    def start(self, e: Any) -> None:
+        """Inflict entry ``e`` now (``cluster.inject`` calls this directly)."""
         n = e.nemesis
         now = self.cluster.now
+        detail = {**n.detail(self.parent), "for": e.duration}
         if n.name == "crash":
+            if any(n.rank in what[-1] for what in self._active.values() if what[0] != "fault"):
+                return  # already down, as in a simulation
             group = self.up.group_of(n.rank)
             ranks = sorted(self._ranks_of(group))
-            self.up.kill(group)
-            self.cluster.crashed(ranks)
-            index = self._record("crash", now, ranks, {"restart_after": e.duration})
-            self._active[index] = ("crash", group, now)
+            if ranks == [n.rank]:  # alone in its process: SIGKILL it
+                self.up.kill(group)
+                self.cluster.crashed(ranks)
+                index = self._record("crash", now, ranks, {**detail, "restart_after": e.duration})
+                self._active[index] = ("crash", group, now, ranks)
+            else:  # shares its process: crashed inside it
+                fid = self.control.add({"name": "crash", "ranks": [n.rank]})
+                self.cluster.crashed([n.rank])
+                detail.update(restart_after=e.duration, in_process=True)
+                index = self._record("crash", now, [n.rank], detail)
+                self._active[index] = ("rank", fid, now, [n.rank])
         else:
             fid = self.control.add(as_fault(n, self.parent))
-            index = self._record(n.name, now, n.affected(self.parent), n.detail(self.parent))
-            self._active[index] = ("fault", fid, now)
+            index = self._record(n.name, now, n.affected(self.parent), detail)
+            self._active[index] = ("fault", fid, now, [])
         if e.duration is not None:
             task = asyncio.ensure_future(self._heal_later(index, e.duration))
             self._tasks.add(task)
@@ -123,15 +145,16 @@ class LiveNemeses:
         entry = self._active.pop(index, None)
         if entry is None:
             return
-        kind, what, started = entry
-        if kind == "fault":
-            self.control.heal(what)
-        else:
+        kind, what, _, ranks = entry
+        healing = self.cluster.now  # nothing of the new epoch exists before this
+        if kind == "crash":
             await asyncio.to_thread(self.up.start_group, what)
+        else:
+            self.control.heal(what)
         if self.recorder is not None:
             self.recorder.heal(index, time=self.cluster.now)
-        if kind == "crash" and 0 in self._ranks_of(what):
-            await self._leader_back(index, started)
+        if kind != "fault" and 0 in ranks:
+            await self._leader_back(index, healing)
 
     async def heal_all(self) -> None:
         """At the end of the run: heal what is still active (crashed ranks restart)."""
@@ -142,12 +165,22 @@ class LiveNemeses:
         for index in sorted(self._active):
             await self.heal(index)
 
-    async def _leader_back(self, index: int, crashed_at: float) -> None:
-        """Amend a leader crash's record with its checkpoint and what was lost."""
+    async def _leader_back(self, index: int, healing: float) -> None:
+        """Amend a leader crash's record with its checkpoint and what was lost: the
+        versions rank 0 reported in this epoch (before the heal began) above the
+        checkpoint, and the commits acknowledged with one of them."""
         client = self.cluster.client
-        try:
-            reply = await client.request(lambda c: m.CheckpointLookupReq(client=c), rank=0)
-        except TimeoutError:
+        reply = None
+        for _ in range(LEADER_LOOKUPS):
+            try:
+                reply = await client.request(lambda c: m.CheckpointLookupReq(client=c), rank=0)
+            except TimeoutError:
+                break
+            if reply.errnum != errno.ECONNRESET:
+                break
+            reply = None  # the heal has not reached its process yet
+            await asyncio.sleep(0.05)
+        if reply is None:
             log.warning("the restarted leader did not answer its checkpoint lookup")
             return
         cp = reply.value if isinstance(reply.value, dict) else {}
@@ -161,7 +194,7 @@ class LiveNemeses:
                 {
                     r.version
                     for r in h.roots
-                    if r.rank == 0 and self._epoch_start <= r.time <= crashed_at and r.version > seq
+                    if r.rank == 0 and self._epoch_start <= r.time <= healing and r.version > seq
                 }
             )
             lost = set(lost_versions)
@@ -172,7 +205,7 @@ class LiveNemeses:
                 and o.ok
                 and o.version in lost
                 and o.complete is not None
-                and self._epoch_start <= o.complete <= crashed_at
+                and self._epoch_start <= o.complete <= healing
             ]
             self.recorder.amend(
                 index,
