@@ -268,7 +268,9 @@ class LiveCluster:
         if self.recorder is not None:
             self.recorder.root(rank=rank, ns=ns, version=seq, time=time, epoch=epoch)
 
-    def leader_resumed(self, epoch: int, seq: int) -> None:
-        """The restarted leader resumed at ``seq`` in ``epoch`` (it reports no root
-        for the one it resumes from)."""
-        self._root(0, PRIMARY, seq, self.now, epoch)
+    def leader_resumed(self, epoch: int, seq: int, time: float | None = None) -> None:
+        """The restarted leader resumed at ``seq`` in ``epoch`` at ``time`` (default
+        now; it reports no root for the one it resumes from, so this is recorded
+        once its checkpoint lookup answers, dated when the restart began, before
+        any root it made since)."""
+        self._root(0, PRIMARY, seq, self.now if time is None else time, epoch)

@@ -136,6 +136,7 @@ class Incarnations:
         if r == 0:
             backing = getattr(getattr(old, "content", None), "backing", None)
             extra["store"] = eng.store if eng.store is not None else backing
+            extra["epoch"] = int(getattr(old, "epoch", 0)) + 1  # as a supervisor restarts it
         else:
             extra["rejoin"] = self.restarts[r]
         new = self.build(r, self.port(r), **extra)

@@ -22,8 +22,10 @@ when inflicted, ``heal`` when healed; times are the controller's, a millisecond 
 so before the rank processes act).  A leader crash's record is amended, once the
 restarted leader answers, with what it resumed from and what was lost:
 ``checkpoint`` and ``epoch`` from its checkpoint, ``lost_versions`` the versions
-rank 0 had reported after that checkpoint, and ``lost_ops`` the commits that
-completed ``ok`` with one of those versions.
+rank 0 had reported in the epoch that crashed after that checkpoint, and
+``lost_ops`` the commits that completed ``ok`` in that epoch with one of those
+versions (by epoch rather than by time: a loaded process may apply a crash
+well after the controller asked for it).
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ class LiveNemeses:
         self.recorder = cluster.recorder
         self._active: dict[int, Any] = {}  # record index -> what heals it
         self._tasks: set[asyncio.Task[None]] = set()
-        self._epoch_start = 0.0
+        self._epoch = 0  # the leader's epoch (versions restart in each)
         self._unrecorded = 0
 
     async def run(self) -> None:
@@ -167,8 +169,8 @@ class LiveNemeses:
 
     async def _leader_back(self, index: int, healing: float) -> None:
         """Amend a leader crash's record with its checkpoint and what was lost: the
-        versions rank 0 reported in this epoch (before the heal began) above the
-        checkpoint, and the commits acknowledged with one of them."""
+        versions rank 0 reported in the epoch that crashed above the checkpoint,
+        and the commits acknowledged with one of them in that epoch."""
         client = self.cluster.client
         reply = None
         for _ in range(LEADER_LOOKUPS):
@@ -185,27 +187,25 @@ class LiveNemeses:
             return
         cp = reply.value if isinstance(reply.value, dict) else {}
         seq, epoch = int(cp.get("sequence", 0)), int(cp.get("epoch", 0))
-        self.cluster.leader_resumed(epoch, seq)
+        self.cluster.leader_resumed(epoch, seq, healing)
         lost_versions: list[int] = []
         lost_ops: list[int] = []
         if self.recorder is not None:
             h = self.recorder.history()
+            # By epoch, not by time: a loaded process may apply the crash well after
+            # the controller asked for it, and its leader commits until then.
             lost_versions = sorted(
                 {
                     r.version
                     for r in h.roots
-                    if r.rank == 0 and self._epoch_start <= r.time <= healing and r.version > seq
+                    if r.rank == 0 and r.epoch == self._epoch and r.version > seq
                 }
             )
             lost = set(lost_versions)
             lost_ops = [
                 o.id
                 for o in h.ops
-                if o.op == "commit"
-                and o.ok
-                and o.version in lost
-                and o.complete is not None
-                and self._epoch_start <= o.complete <= healing
+                if o.op == "commit" and o.ok and o.epoch == self._epoch and o.version in lost
             ]
             self.recorder.amend(
                 index,
@@ -216,7 +216,7 @@ class LiveNemeses:
                     "lost_ops": lost_ops,
                 },
             )
-        self._epoch_start = self.cluster.now
+        self._epoch = epoch
 
 
 def crashed_ranks(entries: Iterable[Any]) -> Iterator[int]:
