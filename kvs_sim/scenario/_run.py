@@ -62,6 +62,9 @@ class ScenarioArgs:
     variant: str | None
     params: dict[str, Any]
     expected_ops: int | None = None
+    live: bool = False
+    """On live ranks (``--live``): real time, so a figure only virtual time makes
+    exact may be marked sim-only in the findings."""
 
     def expect(self, ops: int) -> None:
         """Say how many client operations the run will make (for the progress bar)."""
@@ -245,6 +248,7 @@ def prepare(
         commit_response=opts["commit_response"],
         variant=variant,
         params=params,
+        live=live,
     )
     recorder = Recorder(seed=opts["seed"], config=config, claims=claims)
     return Setup(variant, opts, overridden, claims, overlay, recorder, args)
