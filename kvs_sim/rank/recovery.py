@@ -27,8 +27,9 @@ and announces its root.  :func:`adopt_epoch` makes a follower take that root eve
 if its sequence is lower, so nobody stays on a root the leader lacks.  Commits
 still waiting: those the setroot names are answered as usual; those relayed
 after a crash notice went to the restarted leader and keep waiting; any other
-(the live engine, which sends no crash notice) was relayed to the old leader and
-is failed with ``ECONNRESET``: it may or may not be in the new epoch.
+(relayed to the old leader, e.g. live when the restarted leader's root arrives
+before the notice that it had gone) is failed with ``ECONNRESET``: it may or may
+not be in the new epoch.
 
 **Rejoin.**  A restarted follower is a new, cold rank that asks its *parent* for
 the current root (:func:`answer_root_req` on the parent), as a Flux broker's KVS
