@@ -270,8 +270,19 @@ class LiveEngine:
         """A new rank object for hosted ``rank`` on ``port``."""
         factory = self._factory or _default_factory()
         if self._applied_topic is not None:
-            extra["hooks"] = RankHooks(root_applied=self._report_root)
-        return factory(rank, self.overlay.parent[rank], port, self.config, **extra)
+
+            def applied(r: int, ns: str, seq: int, rootref: str, t: float) -> None:
+                if not port.dead:  # a crashed incarnation reports nothing
+                    self._report_root(r, ns, seq, rootref, t)
+
+            extra["hooks"] = RankHooks(root_applied=applied)
+        built = factory(rank, self.overlay.parent[rank], port, self.config, **extra)
+        if rank == 0 and self._applied_topic is not None and getattr(built, "epoch", 0) > 0:
+            # A restarted leader reports the root it resumes from (it applies none).
+            st = built.roots.get("primary")
+            if st is not None:
+                self._report_root(0, "primary", st.seq, st.rootref, self.loop.time(), obj=built)
+        return built
 
     def _faults_changed(self) -> None:
         """The nemesis state changed: crashes of hosted ranks, then notices."""
@@ -580,12 +591,16 @@ class LiveEngine:
         self.transport.publish(topic, payload)
         return None
 
-    def _report_root(self, rank: int, ns: str, seq: int, rootref: str, time: float) -> None:
+    def _report_root(
+        self, rank: int, ns: str, seq: int, rootref: str, time: float, *, obj: Any = None
+    ) -> None:
         """``--report-roots``: tell observers when a hosted rank applied a root (the
         time is the monotonic clock every process on this machine shares; ``epoch``
         the leader epoch of the root, as versions restart after a leader crash)."""
         assert self._applied_topic is not None
-        st = self.ranks[rank].roots.get(ns) if rank in self.ranks else None
+        if obj is None:
+            obj = self.ranks.get(rank)
+        st = obj.roots.get(ns) if obj is not None else None
         epoch = getattr(st, "epoch", 0)
         payload = json.dumps({"rank": rank, "ns": ns, "seq": seq, "t": time, "epoch": epoch})
         self.transport.publish(self._applied_topic, payload.encode())

@@ -167,6 +167,29 @@ class LiveNemeses:
         for index in sorted(self._active):
             await self.heal(index)
 
+    async def _resumed_root(self, epoch: int) -> int | None:
+        """The version the leader of ``epoch`` reported resuming from (its engine
+        reports it as it builds the leader; None if no report came)."""
+        if self.recorder is None:
+            return None
+        for _ in range(20):
+            mine = [r for r in self.recorder.history().roots if r.rank == 0 and r.epoch == epoch]
+            if mine:
+                return min(mine, key=lambda r: r.time).version
+            await asyncio.sleep(0.025)
+        return None
+
+    def _resumed_at(self, epoch: int, healing: float) -> float:
+        """When to date the restarted leader's first root: after every root rank 0
+        reported in the epoch that crashed (a loaded process applies a crash late,
+        so some may come after ``healing``) and before any of the new epoch."""
+        if self.recorder is None:
+            return healing
+        mine = [r for r in self.recorder.history().roots if r.rank == 0]
+        t = max([healing, *(r.time for r in mine if r.epoch == self._epoch)])
+        later = [r.time for r in mine if r.epoch == epoch]
+        return min([t, *later])
+
     async def _leader_back(self, index: int, healing: float) -> None:
         """Amend a leader crash's record with its checkpoint and what was lost: the
         versions rank 0 reported in the epoch that crashed above the checkpoint,
@@ -187,7 +210,11 @@ class LiveNemeses:
             return
         cp = reply.value if isinstance(reply.value, dict) else {}
         seq, epoch = int(cp.get("sequence", 0)), int(cp.get("epoch", 0))
-        self.cluster.leader_resumed(epoch, seq, healing)
+        resumed = await self._resumed_root(epoch)
+        if resumed is not None:  # its own report: the checkpoint may have moved since
+            seq = resumed
+        else:
+            self.cluster.leader_resumed(epoch, seq, self._resumed_at(epoch, healing))
         lost_versions: list[int] = []
         lost_ops: list[int] = []
         if self.recorder is not None:
