@@ -242,7 +242,13 @@ class LiveEngine:
         return asyncio.get_running_loop()
 
     def _status_payload(self, state: str) -> bytes:
-        doc = {"ranks": self.hosted, "state": state, "pid": os.getpid(), "started": self._started}
+        doc = {
+            "ranks": self.hosted,
+            "state": state,
+            "pid": os.getpid(),
+            "started": self._started,
+            "nemesis": self.faults.state,  # the nemesis state applied (Control.applied)
+        }
         return json.dumps(doc).encode()
 
     async def start(self) -> None:
@@ -312,8 +318,9 @@ class LiveEngine:
         return self._client_rank.get(cid)
 
     def _announce(self) -> None:
-        """After every (re)connection: the retained status says this process is up
-        (a replaced broker has lost it; processes starting later wait for it)."""
+        """After every (re)connection and nemesis update: the retained status says
+        this process is up (a replaced broker has lost it; processes starting later
+        wait for it) and which nemesis state it applies."""
         if not self._stopped:
             self.transport.publish(
                 self._status_topic, self._status_payload("up"), qos=1, retain=True
@@ -395,7 +402,8 @@ class LiveEngine:
         if topic.startswith(self._status_head):
             return self._status(inc)
         if topic == self._nemesis_topic:
-            return self.faults.update_payload(inc.payload)
+            self.faults.update_payload(inc.payload)
+            return self._announce()  # the status says which state is in effect
         return self._drop(topic, "unexpected topic")
 
     def _decode(self, inc: Incoming, sender: str = "") -> Envelope | None:

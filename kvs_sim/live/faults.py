@@ -7,13 +7,17 @@ Whoever inflicts faults on a live cluster (``kvs-sim nemesis``, ``kvs-sim run
 --live``) publishes the whole set of active ones, retained, on
 ``kvs-sim/<cluster>/nemesis`` (:func:`encode_state`)::
 
-    {"v": 1, "active": [{"id": "n3", "name": "partition", "links": [[1, 3]],
-                         "mode": "hold"}, ...]}
+    {"v": 1, "state": "3f9a.../7", "active": [{"id": "n3", "name": "partition",
+                                              "links": [[1, 3]], "mode": "hold"}, ...]}
 
 Every rank process subscribes to it and hands each payload to its
 :class:`FaultFilter`, which replaces its active set (state, not commands: a
 process that starts or restarts later gets the current faults from the retained
-message, and applying the same state twice changes nothing).
+message, and applying the same state twice changes nothing).  ``state`` names
+the payload (its controller and a counter); once a process applied it, its
+retained status says so (``"nemesis": state``), which is how a controller knows
+a fault is in effect everywhere before it lets anything happen that the fault
+should see (:meth:`kvs_sim.live.nemesis.Control.applied`).
 
 The engine asks the filter at two points, and the filter either lets the
 message through (returns False) or takes it (True), holding it, dropping it or
@@ -74,9 +78,13 @@ def nemesis_topic(cluster: str) -> str:
     return f"kvs-sim/{cluster}/nemesis"
 
 
-def encode_state(active: Iterable[Mapping[str, Any]]) -> bytes:
-    """The retained payload for the given active faults (dicts, see the module doc)."""
-    return json.dumps({"v": 1, "active": [dict(f) for f in active]}).encode()
+def encode_state(active: Iterable[Mapping[str, Any]], state: str | None = None) -> bytes:
+    """The retained payload for the given active faults (dicts, see the module doc),
+    named ``state``."""
+    doc: dict[str, Any] = {"v": 1, "active": [dict(f) for f in active]}
+    if state is not None:
+        doc["state"] = state
+    return json.dumps(doc).encode()
 
 
 def _links(raw: Any) -> set[tuple[int, int]]:
@@ -109,19 +117,24 @@ class FaultFilter:
         self.on_change: Callable[[], None] | None = None
         """Called after every update (the engine's crashes and overlay notices)."""
         self.stats = {"held": 0, "dropped": 0, "delayed": 0, "released": 0}
+        self.state: str | None = None
+        """The name of the nemesis state applied last (None: unnamed or none)."""
 
     # -- the control topic ----------------------------------------------------------
 
     def update_payload(self, payload: bytes) -> None:
         """A payload of the nemesis topic (an empty one: no faults)."""
         if not payload:
+            self.state = None
             self.update([])
             return
         try:
             doc = json.loads(payload)
             if doc.get("v") != 1:
                 raise ValueError(f"unsupported nemesis payload version {doc.get('v')!r}")
+            state = doc.get("state")
             self.update(doc["active"])
+            self.state = None if state is None else str(state)
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             log.warning("ignored a malformed nemesis state: %s", exc)
 

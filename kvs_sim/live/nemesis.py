@@ -17,7 +17,15 @@ Two kinds of fault, two mechanisms:
   ``slow``, ``spike``, ``loss``): :class:`Control` keeps the set of active ones
   and publishes it, retained, on the cluster's nemesis topic, which every rank
   process follows (:mod:`kvs_sim.live.faults`).  Each fault has an id (``n1``,
-  ``n2``...) by which it is healed.
+  ``n2``...) by which it is healed.  Each payload is named (this controller's
+  id and a counter), and every rank process's retained status names the last
+  one it applied, so :meth:`Control.applied` can wait until a fault is in
+  effect in every process that is up.  ``kvs-sim run --live`` waits so before
+  the scenario's next request leaves (:meth:`kvs_sim.live.cluster.LiveCluster.fence`):
+  the controller's connection and the clients' are different, and the broker
+  keeps no order between them, so without it a request sent right after
+  ``inject`` could reach its rank, and its consequences (a setroot) the ranks
+  the fault cuts off, before the fault did.
 
 :func:`as_fault` turns a :mod:`kvs_sim.nemesis` record into the dict the rank
 processes apply, so ``kvs-sim run --live`` and the simulator share one model.
@@ -26,7 +34,9 @@ processes apply, so ``kvs-sim run --live`` and the simulator share one model.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -45,6 +55,10 @@ RETAINED_WAIT = 0.3
 """Seconds to wait for retained state (statuses, active faults) after the first
 status arrived (at most :data:`STATUS_WAIT` for that one)."""
 STATUS_WAIT = 3.0
+APPLIED_WAIT = 3.0
+"""Seconds :meth:`Control.applied` waits for every rank process (then it warns)."""
+
+log = logging.getLogger("kvs_sim.live")
 
 
 class NemesisError(Exception):
@@ -63,9 +77,14 @@ class Control:
         self.statuses: dict[str, dict[str, Any]] = {}
         self._topic = nemesis_topic(cluster)
         self._seen = asyncio.Event()
+        self._uid = uuid.uuid4().hex[:8]
+        self._states = 0
+        self.state: str | None = None
+        """The name of the nemesis state this controller published last."""
+        self._status_changed = asyncio.Event()
         self.transport = Transport(
             self.url,
-            client_id=f"kvs-sim-nemesis-{cluster}-{uuid.uuid4().hex[:8]}",
+            client_id=f"kvs-sim-nemesis-{cluster}-{self._uid}",
             subscriptions=[self._topic, tp.status_filter(cluster)],
             on_message=self._on_message,
             persistent=False,
@@ -97,6 +116,7 @@ class Control:
                     self.active[str(f.get("id"))] = dict(f)
         else:
             self.statuses[inc.topic.rsplit("/", 1)[-1]] = doc
+            self._status_changed.set()
 
     # -- faults the rank processes apply -----------------------------------------------
 
@@ -123,8 +143,45 @@ class Control:
         return healed
 
     def _publish(self) -> None:
-        payload = encode_state(self.active.values()) if self.active else b""
+        self._states += 1
+        self.state = f"{self._uid}/{self._states}"
+        payload = encode_state(self.active.values(), self.state)
         self.transport.publish(self._topic, payload, qos=1, retain=True)
+
+    def _behind(self, n: int) -> list[str]:
+        """Processes that are up and have not applied this controller's state ``n``
+        (or a later one) yet."""
+        out = []
+        for cid, status in self.statuses.items():
+            if status.get("state") != "up":
+                continue
+            uid, _, k = str(status.get("nemesis") or "").partition("/")
+            if uid != self._uid or not k.isdigit() or int(k) < n:
+                out.append(cid)
+        return out
+
+    async def applied(self, timeout: float = APPLIED_WAIT) -> bool:
+        """Wait until every rank process that is up applied the state published
+        last (its status names it); False, with a warning, after ``timeout``."""
+        if self.state is None:
+            return True
+        n = self._states
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while behind := self._behind(n):
+            left = deadline - loop.time()
+            if left <= 0:
+                log.warning(
+                    "nemesis state %s not applied by %s after %g s; going on",
+                    self.state,
+                    ", ".join(sorted(behind)),
+                    timeout,
+                )
+                return False
+            self._status_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._status_changed.wait(), left)
+        return True
 
     # -- rank processes --------------------------------------------------------------
 
