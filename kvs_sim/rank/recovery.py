@@ -101,6 +101,11 @@ def peer_back(f: Follower, rank: int) -> None:
         f.start()  # it restarted while the path was down: join now
     for name in sorted(f.roots):
         f.send_root_req(name)
+        # Asked again after ``request_retry`` if no answer came: live, a heal
+        # reaches the processes one by one, and one still cutting the link may
+        # drop this request.
+        if f.park_root(name, _nothing) and f.config.request_retry is not None:
+            f.port.timer(f.config.request_retry, Timer(kind="root", data=name))
 
 
 def rejoin(f: Follower) -> None:
@@ -118,7 +123,7 @@ def rejoin(f: Follower) -> None:
 
 
 def _nothing(err: KVSError | None) -> None:
-    """Retry of a root fetched at a rejoin: nothing waits for it."""
+    """Retry of a root fetched at a rejoin or a heal: nothing waits for it."""
 
 
 def adopt_epoch(f: Follower, name: str, st: NsRoot, epoch: int, named: tuple[str, ...]) -> None:
