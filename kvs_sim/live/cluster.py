@@ -24,8 +24,9 @@ scenario on real ranks:
   real processes, through the run's :class:`~kvs_sim.live.schedule.LiveNemeses`
   (so it is recorded in the history and healed at the end like a scheduled
   one).  It takes effect when the rank processes receive it, one broker hop
-  later (well under a millisecond on one host, and before any request the
-  scenario sends afterwards has travelled its two or more hops).
+  later; requests the scenario's handles make afterwards are held
+  (:meth:`LiveCluster.fence`) until every rank process says it applies it, so
+  none of them, nor anything it causes (a setroot), gets ahead of the fault.
 """
 
 from __future__ import annotations
@@ -60,6 +61,21 @@ class _ClockedBackend(LiveBackend):
         self.t0 = t0
         self._counted = on_reply
         self.pending: dict[int, int] = {}  # request id -> rank
+        self._fences: set[asyncio.Future[Any]] = set()
+        self._held: list[tuple[int, int, Callable[[int], Any]]] = []  # (id, rank, build)
+
+    def fence(self, until: asyncio.Future[Any]) -> None:
+        """Hold every request made from now on until ``until`` is done (then send
+        them in order)."""
+        self._fences.add(until)
+        until.add_done_callback(self._lift)
+
+    def _lift(self, done: asyncio.Future[Any]) -> None:
+        self._fences.discard(done)
+        if not self._fences:
+            held, self._held = self._held, []
+            for ident, rank, build in held:
+                self.client._publish(ident, build, rank)
 
     def now(self) -> float:
         return self.loop.time() - self.t0
@@ -75,7 +91,12 @@ class _ClockedBackend(LiveBackend):
             self._counted()
             on_reply(reply)
 
-        ident = super().request(rank, build, counted)
+        if self._fences:
+            ident = next(self.client._ids)
+            self.client._waiters[ident] = counted
+            self._held.append((ident, rank, build))
+        else:
+            ident = super().request(rank, build, counted)
         self.pending[ident] = rank
         return ident
 
@@ -83,6 +104,7 @@ class _ClockedBackend(LiveBackend):
         """Answer every request waiting on one of ``ranks`` with an error (their
         process crashed: the connection is gone, as a Flux client sees it)."""
         dead = set(ranks)
+        self._held = [h for h in self._held if h[1] not in dead]  # never sent
         gone = [i for i, r in self.pending.items() if r in dead]
         for ident in gone:
             waiter = self.client._waiters.pop(ident, None)  # as LiveBackend registers it
@@ -157,6 +179,13 @@ class LiveCluster:
         return self._backend.fail_pending(
             ranks, errno.ECONNRESET, "the rank crashed: this request may or may not take effect"
         )
+
+    def fence(self, until: Any) -> None:
+        """Hold the requests handles make from now on until the awaitable ``until``
+        is done (a nemesis applied by every rank process, see
+        :meth:`~kvs_sim.live.nemesis.Control.applied`)."""
+        assert self._backend is not None
+        self._backend.fence(asyncio.ensure_future(until))
 
     def inject(self, nemesis: Any, duration: float | None = None) -> None:
         """Start ``nemesis`` now, for ``duration`` seconds (None: until :meth:`heal_all`

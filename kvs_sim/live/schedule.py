@@ -16,6 +16,9 @@ inflicts each entry on the running cluster at its time on the run's clock:
   by rebuilding it (:mod:`kvs_sim.live.incarnation`);
 * every other nemesis is published through a :class:`~kvs_sim.live.nemesis.Control`
   and applied by the rank processes (:mod:`kvs_sim.live.faults`), then healed.
+  Requests the scenario makes after a fault starts wait until every rank
+  process applies it (``LiveCluster.fence``), so a partition holds from the
+  scenario's first request after ``inject``.
 
 Each entry is recorded as one nemesis interval in the history (``Recorder.nemesis``
 when inflicted, ``heal`` when healed; times are the controller's, a millisecond or
@@ -115,18 +118,28 @@ class LiveNemeses:
                 self._active[index] = ("crash", group, now, ranks)
             else:  # shares its process: crashed inside it
                 fid = self.control.add({"name": "crash", "ranks": [n.rank]})
+                self._fence()
                 self.cluster.crashed([n.rank])
                 detail.update(restart_after=e.duration, in_process=True)
                 index = self._record("crash", now, [n.rank], detail)
                 self._active[index] = ("rank", fid, now, [n.rank])
         else:
             fid = self.control.add(as_fault(n, self.parent))
+            self._fence()
             index = self._record(n.name, now, n.affected(self.parent), detail)
             self._active[index] = ("fault", fid, now, [])
         if e.duration is not None:
             task = asyncio.ensure_future(self._heal_later(index, e.duration))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+
+    def _fence(self) -> None:
+        """The scenario's next requests wait until every rank process applies the
+        fault just published (the broker keeps no order between the controller's
+        connection and the clients')."""
+        fence = getattr(self.cluster, "fence", None)
+        if fence is not None:
+            fence(self.control.applied())
 
     def _ranks_of(self, group: str) -> list[int]:
         from kvs_sim.live.ranks import parse_ranks

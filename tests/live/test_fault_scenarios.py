@@ -22,9 +22,11 @@ pytestmark = pytest.mark.live
 SCENARIOS = Path(__file__).parents[2] / "scenarios"
 
 
-def _run(broker: Broker, name: str, variant: str, **cli: Any) -> VariantRun:
+def _run(broker: Broker, name: str, variant: str, processes: int = 3, **cli: Any) -> VariantRun:
     scenario = load_scenario(SCENARIOS / f"{name}.py")
-    return run_variant_live(scenario, {"size": 7, **cli}, variant, broker_url=broker.url)
+    return run_variant_live(
+        scenario, {"size": 7, **cli}, variant, broker_url=broker.url, processes=processes
+    )
 
 
 def _held(run: VariantRun) -> None:
@@ -36,7 +38,9 @@ def _held(run: VariantRun) -> None:
 def test_partition_heal_drop_recovers_by_refetching_the_roots(broker: Broker) -> None:
     # The cut-off ranks miss the setroots dropped at the cut; at the heal they are
     # told the peer is back and fetch the current root (this variant used to hang).
-    run = _run(broker, "partition_heal", "drop", partition=0.3, gap=0.02)
+    # Two processes: rank 2 (cut off at depth 1) shares rank 0's, where the first
+    # setroot after the inject used to reach it in-process before the partition did.
+    run = _run(broker, "partition_heal", "drop", processes=2, partition=0.3, gap=0.02)
     cuts = [n for n in run.history.nemeses if n.name == "partition"]
     assert len(cuts) == 2  # one per depth below rank 0 on a 7-rank binary tree
     assert all(n.detail["mode"] == "drop" and n.end is not None for n in cuts)
@@ -44,6 +48,9 @@ def test_partition_heal_drop_recovers_by_refetching_the_roots(broker: Broker) ->
     rows = run.findings["by depth"]
     assert [r["depth cut"] for r in rows] == [1, 2]
     assert all(r["versions behind just before the heal"] >= 1 for r in rows)
+    for r in rows:  # the reader's root never moved during the cut: every read stale
+        stale, reads = r["stale reads during the cut"].split("/")
+        assert stale == reads and r["reads failed EHOSTUNREACH"] == 0, r
     assert all(r["recovery after the heal (ms)"] < 2000 for r in rows)  # not the 2 s retry
     _held(run)
 
