@@ -202,6 +202,7 @@ class LiveEngine:
         # Crashes inside this process, and overlay notices (kvs_sim.live.incarnation,
         # kvs_sim.live.notices).
         self.incarnations = Incarnations(self, self._build)
+        self.faults.service = self.incarnations.worked  # a slow rank's modelled time
         self._down = self.incarnations.down
         self._gen = self.incarnations.gen
         self.notices = Notices(self.overlay, self.hosted, status, self._tell)

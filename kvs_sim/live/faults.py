@@ -34,9 +34,15 @@ exactly where it was stopped:
 * :meth:`FaultFilter.arriving` -- a message about to be handled by a hosted
   rank.  ``pause`` holds setroot events for the rank (Flux's setroot pause; the
   rank's children still get theirs) and releases them in order; ``slow`` makes
-  the rank's service time ``factor`` times what handling really took: after each
-  message the rank stays busy for ``(factor - 1)`` times the measured time, and
-  messages queue meanwhile.
+  the rank's service time ``factor`` times the *modelled* one: after each
+  message the rank stays busy for ``(factor - 1)`` times the service time the
+  simulator charges for it (what the rank passed to ``Port.work`` while
+  handling it, from :class:`~kvs_sim.rank.config.ServiceTimes`: a load served,
+  a lookup, a commit...; read from :attr:`FaultFilter.service`), and the
+  messages that arrive meanwhile wait in the rank's queue, in order.  The real
+  handling time (tens of microseconds of Python) is small beside a broker hop;
+  the model's is the same as in a simulation, so a slow rank delays its
+  subtree live as it does there.
 
 Two faults are not filtered here but kept for the engine, which calls
 ``on_change`` after every update: ``crash`` names ranks crashed *inside* their
@@ -56,7 +62,6 @@ import itertools
 import json
 import logging
 import random
-import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -116,6 +121,9 @@ class FaultFilter:
         """Links (parent, child) a ``drop`` partition cuts."""
         self.on_change: Callable[[], None] | None = None
         """Called after every update (the engine's crashes and overlay notices)."""
+        self.service: Callable[[int], float] = lambda rank: 0.0
+        """The modelled service seconds a rank has charged so far (a meter; a
+        slow rank stays busy ``factor - 1`` times the increase per message)."""
         self.stats = {"held": 0, "dropped": 0, "delayed": 0, "released": 0}
         self.state: str | None = None
         """The name of the nemesis state applied last (None: unnamed or none)."""
@@ -249,7 +257,7 @@ class FaultFilter:
 
     def _serve(self, rank: int) -> None:
         """Handle the slow rank's next message, then stay busy (factor - 1) times
-        as long as it took."""
+        its modelled service time."""
         queue = self._slow_queue.get(rank)
         if not queue:
             self._busy.discard(rank)
@@ -260,9 +268,9 @@ class FaultFilter:
                 )
             return
         handle = queue.popleft()
-        t0 = time.perf_counter()
+        before = self.service(rank)
         handle()
-        took = time.perf_counter() - t0
+        took = max(0.0, self.service(rank) - before)
         factor = self._slow.get(rank, 1.0)
         self._busy.add(rank)
         self.stats["delayed"] += 1

@@ -42,19 +42,25 @@ if TYPE_CHECKING:
 class RankPort:
     """The :class:`~kvs_sim.rank.port.Port` of one incarnation of a hosted rank."""
 
-    __slots__ = ("dead", "engine", "rank")
+    __slots__ = ("dead", "engine", "rank", "worked")
 
     def __init__(self, engine: LiveEngine, rank: int) -> None:
         self.engine = engine
         self.rank = rank
         self.dead = False
         """The incarnation crashed: everything it does is dropped."""
+        self.worked = 0.0
+        """Seconds of modelled service the rank charged so far (a meter)."""
 
     def now(self) -> float:
         return self.engine.loop.time()
 
     def work(self, seconds: float) -> None:
-        """Real time: the CPU time actually spent is the cost."""
+        """Real time: the CPU time actually spent is the cost.  The modelled
+        service time (:class:`~kvs_sim.rank.config.ServiceTimes`) is only metered,
+        for a slow rank (:mod:`kvs_sim.live.faults`), which stays busy for a
+        multiple of it."""
+        self.worked += seconds
 
     def send(self, dst: int, msg: Any) -> None:
         if self.dead:
@@ -98,6 +104,11 @@ class Incarnations:
         p = self.ports[rank] = RankPort(self.engine, rank)
         self.gen.setdefault(rank, 0)
         return p
+
+    def worked(self, rank: int) -> float:
+        """The modelled service seconds ``rank``'s current incarnation charged."""
+        port = self.ports.get(rank)
+        return port.worked if port is not None else 0.0
 
     def apply(self, crashed: frozenset[int]) -> None:
         """Make the hosted ranks of ``crashed`` down, and restart the others that were."""
