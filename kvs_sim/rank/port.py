@@ -9,7 +9,8 @@ reads a clock other than :meth:`Port.now`, and never blocks.
 Service time: a rank declares how long the current message keeps it busy with
 :meth:`Port.work`.  Everything it sends while handling the message leaves when
 that work is done, and the rank takes its next message no earlier.  (The live
-engine runs in real time and ignores declared work; real CPU time is the cost.)
+engine runs in real time and only meters declared work, for a slow rank, which
+stays busy a multiple of it; otherwise real CPU time is the cost.)
 """
 
 from __future__ import annotations
