@@ -9,7 +9,11 @@ The map (each module starts with its theory of operation):
 * :mod:`~kvs_sim.live.broker` -- a private, correctly configured mosquitto;
 * :mod:`~kvs_sim.live.transport` -- one MQTT v5 connection: non-blocking QoS 1,
   persistent session, reconnection;
-* :mod:`~kvs_sim.live.engine` -- :class:`LiveEngine`, the ``Port`` of hosted ranks;
+* :mod:`~kvs_sim.live.engine` -- :class:`LiveEngine`, the ``Port`` of hosted ranks
+  (moving their messages: :mod:`~kvs_sim.live.pump`; their clients:
+  :mod:`~kvs_sim.live.sessions`; nemeses, in-process crashes and overlay
+  notices: :mod:`~kvs_sim.live.faults`, :mod:`~kvs_sim.live.incarnation`,
+  :mod:`~kvs_sim.live.notices`);
 * :mod:`~kvs_sim.live.client` -- :class:`LiveClient`, requests from outside;
 * :mod:`~kvs_sim.live.instance` -- a live cluster for blocking ``flux.kvs`` calls
   (``flux_backend(uri)`` is what ``kvs_sim.flux.Flux()`` calls for ``mqtt://``);

@@ -3,44 +3,28 @@
 Theory of operation
 -------------------
 A :class:`LiveEngine` hosts a subset of a cluster's ranks in one asyncio process
-and implements :class:`~kvs_sim.rank.port.Port` for each of them.  It makes no
+and implements :class:`~kvs_sim.rank.port.Port` for each of them (through a
+:class:`~kvs_sim.live.incarnation.RankPort` per incarnation).  It makes no
 protocol decision: it moves the messages ranks produce, exactly as the
-virtual-time engine does, so rank logic is shared line for line.
+virtual-time engine does, so rank logic is shared line for line.  Its parts:
 
-Routing.  A rank's ``send(dst, msg)`` goes to the *next hop* on the tree overlay
-(:class:`~kvs_sim.sim.overlay.Overlay`): the payload, an envelope naming the
-final ``dst`` and the ``src`` rank, is published to ``kvs-sim/<c>/rank/<hop>``.
-The process subscribed to that topic delivers the message if ``dst == hop`` and
-otherwise forwards it one hop further; the rank at ``hop`` never sees it, as a
-Flux broker routes a request without showing it to its KVS module.
-
-Events.  ``publish(event)`` always goes to ``kvs-sim/<c>/event/<ns>/<kind>`` for
-observers.  In ``tree`` mode it is also sent to each child's rank topic, and the
-engine hosting a child delivers it and re-sends it to that child's children, so
-events travel the overlay like Flux's.  In ``broker`` mode every engine
-subscribes to ``event/#`` and delivers each event to every hosted rank but its
-source (the broker does the fan-out).
-
-Clients.  An external client publishes a request to a rank topic with an MQTT v5
-response topic and correlation data.  The engine gives the request a fresh
-integer client id, remembers ``(response topic, correlation, the client's own
-id)`` and rewrites ``msg.client``; ``respond(reply)`` publishes the reply there,
-with ``client`` set back to the client's id, and forgets it after the final
-reply.  A ``WatchCancelReq`` names the watch by the client's own id and is
-translated the same way.
-
-Delivery.  Each hosted rank handles one message at a time: everything is called
-from the event loop thread, and ``handle`` never blocks.  Messages that arrive
-before the ranks are started are held and delivered, in order, after
-``start()``.  A payload that does not decode, a message for a rank not hosted
-here, or an exception in ``handle`` is logged and dropped; it never stops the
-engine.  QoS 1 redeliveries (after a reconnect) are dropped by envelope id.
+* this module: hosting -- building the ranks, start-up, the process's retained
+  status, the nemesis state and overlay notices wired to the ranks, root
+  reports, and sorting every incoming publish by topic (:meth:`LiveEngine._on_message`);
+* :mod:`kvs_sim.live.pump` -- routing hop by hop, tree and broker events, the
+  fault filter on every link and delivery, one message at a time per rank;
+* :mod:`kvs_sim.live.sessions` -- external clients: requests in, replies out;
+* :mod:`kvs_sim.live.faults`, :mod:`kvs_sim.live.incarnation`,
+  :mod:`kvs_sim.live.notices` -- nemeses, crashes inside the process, and what
+  a rank is told when a peer on its path goes.
 
 Start-up.  A rank's first act, ``start()``, sends a root request towards rank 0;
 a topic nobody has subscribed to yet silently drops it.  So each engine publishes
 a retained status under ``kvs-sim/<c>/status/<client-id>`` once subscribed (a will
 replaces it by ``down`` if the process dies) and starts its ranks only when every
 ancestor of theirs has a status, i.e. has a session that queues its messages.
+The status also names the nemesis state the process applies (republished at
+every change), which is how a controller knows a fault is in effect.
 With ``local=True`` a message whose next hop is hosted in the same process skips
 the broker (faster; off by default so every hop is a real MQTT message).
 ``qos=0`` trades the delivery guarantee for half the packets (no PUBACKs); it
@@ -51,38 +35,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import json
 import logging
 import os
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
-from kvs_sim.live import codec
 from kvs_sim.live import credentials as cr
 from kvs_sim.live import topics as tp
-from kvs_sim.live.codec import Envelope
 from kvs_sim.live.faults import FaultFilter, nemesis_topic
 from kvs_sim.live.incarnation import Incarnations
 from kvs_sim.live.notices import Notices
 from kvs_sim.live.ranks import format_ranks
+from kvs_sim.live.sessions import CLIENT_REQUESTS, ClientSessions
 from kvs_sim.live.transport import Incoming, Transport, Will
 from kvs_sim.rank.base import RankHooks
 from kvs_sim.rank.config import RankConfig
-from kvs_sim.rank.messages import (
-    EVENT_TYPES,
-    MESSAGE_TYPES,
-    NamespaceRemoved,
-    Reply,
-    SetRoot,
-    Timer,
-    WatchCancelReq,
-)
+from kvs_sim.rank.messages import EVENT_TYPES, MESSAGE_TYPES, Reply, Timer
 from kvs_sim.sim.overlay import Overlay
 
 LIVE_REQUEST_RETRY = 2.0
@@ -91,15 +62,7 @@ LIVE_REQUEST_RETRY = 2.0
 log = logging.getLogger("kvs_sim.live")
 
 EVENT_MODES = ("tree", "broker")
-_EVENT_KIND = {SetRoot: "setroot", NamespaceRemoved: "removed"}
-_DEDUP_WINDOW = 20_000
 
-CLIENT_REQUESTS = tuple(
-    cls
-    for cls in MESSAGE_TYPES.values()
-    if "client" in {f.name for f in fields(cls)} and cls is not Reply
-)
-"""What a client may send: requests carrying an engine-assigned ``client`` id."""
 RANK_MESSAGES = tuple(
     cls
     for cls in MESSAGE_TYPES.values()
@@ -118,7 +81,7 @@ def _default_factory() -> RankFactory:
     return make_rank
 
 
-class LiveEngine:
+class LiveEngine(ClientSessions):
     """Host ``ranks`` of a ``size``-rank cluster on the broker at ``url``."""
 
     def __init__(
@@ -176,17 +139,11 @@ class LiveEngine:
         self._applied_topic = tp.applied_topic(self.cluster) if report_roots else None
         self.store = store
         """The leader's backing content store (None: the rank's default, in memory)."""
-        self._rank_topics = [tp.rank_topic(self.cluster, r) for r in range(size)]
+        self._init_pump()
+        self._init_sessions()
         self._rank_head = tp.rank_topic(self.cluster, 0)[:-1]
         self._event_head = tp.event_filter(self.cluster)[:-1]
         self._status_head = tp.status_filter(self.cluster)[:-1]
-        self._incarnation = uuid.uuid4().hex[:12]
-        self._ids = itertools.count(1)
-        self._client_ids = itertools.count(1)
-        self._clients: dict[int, tuple[str, bytes | None, int]] = {}
-        self._client_rank: dict[int, int] = {}
-        self._client_index: dict[tuple[str, int], int] = {}
-        self._seen: OrderedDict[str, None] = OrderedDict()
         self._held: list[tuple[int, Any]] | None = []
         self._known: set[int] = set()
         self._known_changed = asyncio.Event()
@@ -222,7 +179,6 @@ class LiveEngine:
                     tp.event_filter(self.cluster) if p == 0 else tp.down_topic(self.cluster, p)
                 )
         self._down_head = tp.down_topic(self.cluster, 0)[:-1]
-        self._req_head = tp.req_filter(self.cluster, 0)[: -len("+/0")]
         self.transport = Transport(
             self.url,
             client_id=self.client_id,
@@ -237,10 +193,6 @@ class LiveEngine:
         self._status_topic = status
 
     # -- lifecycle -----------------------------------------------------------
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return asyncio.get_running_loop()
 
     def _status_payload(self, state: str) -> bytes:
         doc = {
@@ -311,13 +263,6 @@ class LiveEngine:
         """Hosted ranks crashed inside this process (see :mod:`kvs_sim.live.incarnation`)."""
         return self._down
 
-    def clients_of(self, rank: int) -> list[int]:
-        """Engine client ids with a request in flight on hosted ``rank``."""
-        return [c for c, r in self._client_rank.items() if r == rank]
-
-    def client_rank(self, cid: int) -> int | None:
-        return self._client_rank.get(cid)
-
     def _announce(self) -> None:
         """After every (re)connection and nemesis update: the retained status says
         this process is up (a replaced broker has lost it; processes starting later
@@ -357,7 +302,7 @@ class LiveEngine:
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
 
-    # -- inbound -------------------------------------------------------------
+    # -- inbound: sorting publishes by topic --------------------------------
 
     def _on_message(self, inc: Incoming) -> None:
         """Sort an incoming publish by topic; anything out of place is dropped
@@ -407,28 +352,6 @@ class LiveEngine:
             return self._announce()  # the status says which state is in effect
         return self._drop(topic, "unexpected topic")
 
-    def _decode(self, inc: Incoming, sender: str = "") -> Envelope | None:
-        self.stats["received"] += 1
-        try:
-            env = codec.decode_envelope(inc.payload)
-        except codec.CodecError as exc:
-            self._drop(inc.topic, str(exc))
-            return None
-        if env.id:
-            key = f"{sender}/{env.id}" if sender else env.id
-            if key in self._seen:
-                self.stats["dropped"] += 1
-                log.debug("duplicate %s on %s dropped", env.id, inc.topic)
-                return None
-            self._seen[key] = None
-            if len(self._seen) > _DEDUP_WINDOW:
-                self._seen.popitem(last=False)
-        return env
-
-    def _drop(self, topic: str, why: str) -> None:
-        self.stats["dropped"] += 1
-        log.warning("dropped a payload on %s: %s", topic, why)
-
     def _status(self, inc: Incoming) -> None:
         self.notices.status(inc.topic, inc.payload)
         try:
@@ -439,166 +362,7 @@ class LiveEngine:
         self._known_changed.set()
         return None
 
-    def route(self, hop: int, env: Envelope) -> None:
-        """A message arrived for ``hop``: deliver it there or forward it."""
-        msg = env.msg
-        if hop not in self.ranks:
-            return self._drop(tp.rank_topic(self.cluster, hop), f"rank {hop} is not hosted here")
-        if self._down and hop in self._down:  # crashed: it neither takes nor forwards
-            if env.dst == hop:
-                return self.incarnations.refuse(hop, msg)
-            self.stats["dropped"] += 1
-            return None
-        if self.faults.active and env.src != hop and 0 <= env.src < self.size:
-            prev = self.overlay.next_hop(hop, env.src)
-            if self.faults.crossing(prev, hop, msg, lambda: self.route(hop, env)):
-                return None
-        if env.dst == hop:
-            return self.deliver(hop, msg)
-        if not 0 <= env.dst < self.size:
-            return self._drop(tp.rank_topic(self.cluster, hop), f"no rank {env.dst}")
-        self.stats["forwarded"] += 1
-        return self.send_hop(self.overlay.next_hop(hop, env.dst), env.dst, env.src, msg)
-
-    def _from_parent(self, parent: int, msg: Any) -> None:
-        """A tree event ``parent`` forwarded: every hosted child takes it and
-        forwards it in turn."""
-        for r in self.overlay.children[parent]:
-            if r in self.ranks:
-                self._event_at(parent, r, msg)
-
-    def _event_at(self, parent: int, rank: int, msg: Any) -> None:
-        if self._down and rank in self._down:
-            return  # a crashed rank forwards nothing: its subtree misses the event
-        if self.faults.active and self.faults.crossing(
-            parent, rank, msg, lambda: self._event_at(parent, rank, msg)
-        ):
-            return
-        self.deliver(rank, msg)
-        self.forward_event(rank, msg)
-
-    def _broker_event(self, src: int, rank: int, msg: Any) -> None:
-        if self.faults.active and self.faults.crossing_path(
-            max(src, 0), rank, msg, lambda: self._broker_event(src, rank, msg)
-        ):
-            return
-        self.deliver(rank, msg)
-
-    def forward_event(self, rank: int, msg: Any) -> None:
-        """Pass a tree event from ``rank`` to its children: in-process children
-        directly with ``--local``, the others with one publish on ``down/<rank>``."""
-        children = self.overlay.children[rank]
-        if not children:
-            return
-        if self.local and all(c in self.ranks for c in children):
-            self.loop.call_soon(self._from_parent, rank, msg)
-            return
-        if self.local:
-            self.loop.call_soon(self._from_parent, rank, msg)
-        self._publish_event(tp.down_topic(self.cluster, rank), rank, msg)
-
-    def _client_request(self, inc: Incoming) -> None:
-        """A request on ``req/<account>/<rank>``.  Logged in, the caller is the
-        account (only it may publish there) and its uid replaces whatever the
-        payload claims; its replies may only go to that account's reply topics."""
-        account, _, tail = inc.topic[len(self._req_head) :].partition("/")
-        uid = cr.uid_of(account, self.cluster) if self.secure else None
-        if not tail.isdigit() or int(tail) not in self.ranks:
-            return self._drop(inc.topic, "not a request topic of a hosted rank")
-        if self.secure and uid is None:
-            return self._drop(inc.topic, f"{account!r} is not a client account of this cluster")
-        reply_to = inc.response_topic
-        if reply_to is None or not reply_to.startswith(tp.client_prefix(self.cluster, account)):
-            return self._drop(inc.topic, f"response topic {reply_to!r} is not {account!r}'s")
-        env = self._decode(inc, account)
-        if env is None:
-            return None
-        msg: Any = env.msg
-        rank = int(tail)
-        own = getattr(msg, "client", None)
-        if not isinstance(msg, CLIENT_REQUESTS) or type(own) is not int:
-            return self._drop(inc.topic, f"{type(msg).__name__} is not a client request")
-        cid = next(self._client_ids)
-        self._clients[cid] = (reply_to, inc.correlation, own)
-        self._client_rank[cid] = rank
-        changes: dict[str, Any] = {"client": cid}
-        if uid is not None and hasattr(msg, "userid"):
-            changes["userid"] = uid
-        if isinstance(msg, WatchCancelReq):
-            # The watch is named by the client's own id for it: translate it.
-            changes["watch"] = self._client_index.get((reply_to, msg.watch), -1)
-        else:
-            self._client_index[(reply_to, own)] = cid
-        return self.deliver(rank, replace(msg, **changes))  # type: ignore[type-var]
-
-    def deliver(self, rank: int, msg: Any) -> None:
-        """Hand ``msg`` to hosted ``rank`` (held until the ranks are started)."""
-        if self._stopped:
-            return
-        if self._held is not None:
-            self._held.append((rank, msg))
-            return
-        if self._down and rank in self._down:
-            return self.incarnations.refuse(rank, msg)
-        if self.faults.active:
-            gen = self._gen[rank]
-            if self.faults.arriving(rank, msg, lambda: self._handle(rank, msg, gen)):
-                return None
-        return self._handle(rank, msg)
-
-    def _handle(self, rank: int, msg: Any, gen: int | None = None) -> None:
-        if self._stopped:
-            return
-        if gen is not None and gen != self._gen[rank]:
-            self.stats["dropped"] += 1  # queued for an incarnation that crashed
-            return
-        self.stats["delivered"] += 1
-        try:
-            self.ranks[rank].handle(msg)
-        except Exception:
-            log.exception("rank %d failed handling %s; message dropped", rank, type(msg).__name__)
-
-    # -- outbound ------------------------------------------------------------
-
-    def send_hop(self, hop: int, dst: int, src: int, msg: Any) -> None:
-        """Put ``msg`` (final destination ``dst``) on the topic of rank ``hop``."""
-        if self.local and hop in self.ranks:
-            self.loop.call_soon(self.route, hop, Envelope(dst, src, msg))
-            return None
-        ident = f"{self._incarnation}:{next(self._ids)}"
-        try:
-            payload = codec.encode_envelope(dst, src, msg, ident)
-        except codec.CodecError as exc:
-            return self._unencodable(msg, exc)
-        self.transport.publish(self._rank_topics[hop], payload)
-        return None
-
-    def _unencodable(self, msg: Any, exc: Exception) -> None:
-        """A rank produced a message the codec refuses: log it, drop it, carry on."""
-        self.stats["dropped"] += 1
-        log.error("cannot send %s: %s", type(msg).__name__, exc)
-
-    def publish_event(self, src: int, msg: Any) -> None:
-        """An event from ``src`` (the leader): always on its event topic, which
-        observers and rank 0's children (tree mode) or every process (broker
-        mode) subscribe to."""
-        ns = getattr(msg, "ns", "")
-        kind = _EVENT_KIND.get(type(msg), type(msg).__name__.lower())
-        self._publish_event(tp.event_topic(self.cluster, ns, kind), src, msg)
-        if self.events == "tree":
-            if src != 0:
-                self.forward_event(src, msg)
-            elif self.local:
-                self.loop.call_soon(self._from_parent, 0, msg)
-
-    def _publish_event(self, topic: str, src: int, msg: Any) -> None:
-        ident = f"{self._incarnation}:{next(self._ids)}"
-        try:
-            payload = codec.encode_envelope(-1, src, msg, ident)
-        except codec.CodecError as exc:
-            return self._unencodable(msg, exc)
-        self.transport.publish(topic, payload)
-        return None
+    # -- reports -------------------------------------------------------------
 
     def _report_root(
         self, rank: int, ns: str, seq: int, rootref: str, time: float, *, obj: Any = None
@@ -613,20 +377,3 @@ class LiveEngine:
         epoch = getattr(st, "epoch", 0)
         payload = json.dumps({"rank": rank, "ns": ns, "seq": seq, "t": time, "epoch": epoch})
         self.transport.publish(self._applied_topic, payload.encode())
-
-    def respond(self, reply: Any) -> None:
-        entry = self._clients.get(reply.client)
-        if entry is None:
-            log.debug("reply for unknown client %r dropped", reply.client)
-            return
-        response_topic, correlation, own = entry
-        if getattr(reply, "final", True):
-            del self._clients[reply.client]
-            self._client_rank.pop(reply.client, None)
-            self._client_index.pop((response_topic, own), None)
-        try:
-            payload = codec.encode(replace(reply, client=own))
-        except codec.CodecError as exc:
-            return self._unencodable(reply, exc)
-        self.transport.publish(response_topic, payload, correlation=correlation)
-        return None

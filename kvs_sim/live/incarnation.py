@@ -15,8 +15,9 @@ instead) is what a SIGKILL would do to that rank alone, as the simulator does it
   (:func:`~kvs_sim.rank.recovery.connection_reset`), and so do requests sent to it
   while it is down;
 * messages for it, or routed through it, are dropped where they enter the
-  process (``LiveEngine.route``), and so are tree events (its subtree misses
-  them, as in the simulator); messages queued *inside* the process for it (a
+  process (``Pump.route``, :mod:`kvs_sim.live.pump`), and so are tree events
+  (its subtree misses them, as in the simulator); messages queued *inside* the
+  process for it (a
   pause or a slow rank's queue) carry its generation and are dropped when
   released (:attr:`Incarnations.gen`);
 * the ranks below it are told ``PeerLost`` by every engine that hosts one
