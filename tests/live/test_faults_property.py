@@ -115,9 +115,12 @@ async def _check(c: LiveCluster, rec: Recorder, log: list[dict[str, Any]]) -> No
         if e.get("outcome") == "ok" and e["sync"]:
             assert got == e["value"], f"a SYNC'd commit was lost: {e}"
         if "read_at" in e:
+            # A crash of the rank or of any rank on its path to the leader in
+            # between: the read may fail (EHOSTUNREACH, ECONNRESET), never be wrong.
+            path = {e["rank"], *c.overlay.ancestors(e["rank"])}
             crashed = any(
                 n.start <= e["read_at"] and (n.end is None or n.end >= e["start"])
-                and (e["rank"] in n.ranks or 0 in n.ranks)
+                and path & set(n.ranks)
                 for n in crashes
             )  # fmt: skip
             if "read" in e:
