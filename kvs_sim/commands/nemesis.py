@@ -177,6 +177,7 @@ async def _main(args: argparse.Namespace, url: Any, cluster: str, fault: dict[st
             print(f"kvs-sim nemesis: restarted {format_ranks(ranks)} as pid {proc.pid}")
             return 0
         ident = ctl.add(fault)
+        await ctl.applied()  # in effect in every rank process (a warning after 3 s if not)
         print(f"kvs-sim nemesis: {ident} {json.dumps(fault, sort_keys=True)}", flush=True)
         if args.duration is None:
             return 0
