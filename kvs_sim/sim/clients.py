@@ -25,6 +25,7 @@ from collections.abc import Callable, Coroutine
 from heapq import heappop, heappush
 from typing import Any
 
+from kvs_sim.sim import lazy
 from kvs_sim.sim.loop import fast_loop, plain_loop, step_entry
 from kvs_sim.sim.process import SimFuture, Task
 from kvs_sim.sim.state import CLIENT, Callback, EngineState
@@ -134,6 +135,7 @@ class ClientAPI(EngineState):
         """Process one heap entry (through the plain path); False if there was none."""
         if self._running:
             raise RuntimeError("step() called while the engine is running")
+        lazy.off(self)  # the plain path delivers every event itself
         if not self._heap:
             return False
         step_entry(self, *heappop(self._heap))
@@ -149,7 +151,16 @@ class ClientAPI(EngineState):
 
     @slow_path.setter
     def slow_path(self, on: bool) -> None:
+        if on:
+            lazy.off(self)  # the plain path delivers every event itself
         self._plain = bool(on)
+
+    def settle(self) -> None:
+        """Let every rank take the setroots that reached it by now (the engine
+        delivers them to idle subtrees lazily: :mod:`kvs_sim.sim.lazy`).  Done at the
+        end of every run and before any counter is read; call it before reading a
+        rank's state from client code while the engine runs."""
+        lazy.settle(self, self._now)
 
     def _drive(self, lim: float) -> None:
         if self._running:
@@ -159,6 +170,13 @@ class ClientAPI(EngineState):
         try:
             while (plain_loop if self._plain else fast_loop)(self, lim):
                 pass
+            if self._lz and self._lz_dirty:
+                if self._stop:
+                    lazy.settle(self, self._now)
+                elif self._heap or lim < math.inf:
+                    lazy.settle(self, lim)
+                else:  # idle: the clock ends where the last event was taken
+                    self._now = max(self._now, lazy.settle(self, lim))
         finally:
             self._cur = -1
             self._running = False

@@ -311,10 +311,14 @@ class Cluster:
     # -- observation ------------------------------------------------------------
 
     def rank(self, r: int) -> RankBase:
+        """Rank ``r``'s state, brought up to now (read ``ranks[r]`` directly only
+        outside a run, or after ``engine.settle()``)."""
+        self.engine.settle()
         return self.ranks[r]
 
     def version(self, rank: int = 0, ns: str = PRIMARY) -> int:
         """The root version rank ``rank`` currently serves (-1 if unknown there)."""
+        self.engine.settle()
         st = self.ranks[rank].roots.get(ns)
         return -1 if st is None else st.seq
 
@@ -324,6 +328,7 @@ class Cluster:
         return all(self.version(r, ns) == target for r in range(self.size))
 
     def stats(self, rank: int) -> dict[str, Any]:
+        self.engine.settle()
         return self.ranks[rank].stats()  # type: ignore[attr-defined]
 
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from kvs_sim.sim import lazy
 from kvs_sim.sim.clients import ClientAPI
 from kvs_sim.sim.events import emit
 from kvs_sim.sim.routing import route
@@ -99,6 +100,7 @@ class Engine(ClientAPI, Counters):
             fn = getattr(rank, "start", None)
             if fn is not None:
                 self._handle(r, _call, fn, self._now)
+        lazy.setup(self)
 
     # ------------------------------------------------------------------ Port
 
@@ -139,6 +141,8 @@ class Engine(ClientAPI, Counters):
         t = self._now + self._work
         if self.on_publish is not None:
             self.on_publish(t, r, msg)
+        if self._lz and r == 0:
+            lazy.log_event(self, t, msg)
         emit(self, t, r, msg)
 
     def respond(self, msg: Any) -> None:

@@ -41,6 +41,7 @@ from kvs_sim.nemesis import Crash, Loss, Partition, Pause, Scheduled, Slow, Spik
 from kvs_sim.rank import make_rank
 from kvs_sim.rank.messages import EVENT_TYPES, PeerBack, PeerLost, SetRoot, Timer
 from kvs_sim.rank.recovery import connection_reset
+from kvs_sim.sim import lazy
 from kvs_sim.sim.events import fanout
 from kvs_sim.sim.faults_port import FaultPort, held_send
 from kvs_sim.sim.state import BROKER
@@ -69,6 +70,7 @@ class Faults:
     def __init__(self, cluster: Cluster) -> None:
         self.cluster = cluster
         self.engine = cluster.engine
+        lazy.off(self.engine)  # faults look at every delivery
         self.parent = list(cluster.overlay.parent)
         self.active: list[_Active] = []
         self.crashed: set[int] = set()

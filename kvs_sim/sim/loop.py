@@ -33,6 +33,7 @@ from __future__ import annotations
 from heapq import heappop, heappush
 from typing import Any
 
+from kvs_sim.sim import lazy
 from kvs_sim.sim.events import fanout
 from kvs_sim.sim.state import CLIENT, EngineState
 
@@ -104,6 +105,9 @@ def fast_loop(eng: EngineState, lim: float) -> bool:
     forward = fanout
     enqueue = eng._enqueue
     slow = eng._slow
+    lz = eng._lz  # lazy delivery to idle subtrees (kvs_sim.sim.lazy)
+    lzpos, lzact, lzflag = (eng._lz_pos, eng._lz_act, eng._lz_flag) if lz else ([], [], b"")
+    lazy_arrival, activate, note = lazy.arrival, lazy.activate, lazy.note
     deliv = nev = 0
     try:
         while heap:
@@ -116,6 +120,9 @@ def fast_loop(eng: EngineState, lim: float) -> bool:
                 deliv += 1
                 if tracer is not None:
                     tracer(t, srcs.pop(seq, CLIENT), r, msg)
+                look = True  # is r still quiet after it? (see below)
+                if lz and r and lzpos[r] >= 0:
+                    activate(eng, r, t)
             elif r >= n2:
                 if r >= n3:  # a rank is free again, or client code
                     eng.deliveries += deliv
@@ -126,14 +133,19 @@ def fast_loop(eng: EngineState, lim: float) -> bool:
                         break
                     if eng._plain:
                         return True
+                    if lz and not eng._lz:
+                        lz = False
                     continue
                 # An event reaches every child of r at once: each forwards it to
                 # its own children (one heap entry per forwarding rank), then
-                # takes it like any message.
+                # takes it like any message.  A child whose subtree is idle
+                # records it instead (lazy.arrival).
                 r -= n2
                 ta = t + fwd  # type: ignore[operator]
                 eng._now = t  # the same instant for every child
                 for c in children[r]:
+                    if lz and (lzpos[c] >= 0 or not lzact[c]) and lazy_arrival(eng, t, c, msg):
+                        continue
                     if children[c]:
                         evf[c] += 1
                         push(heap, (ta, nxt(), c + n2, msg))
@@ -150,9 +162,14 @@ def fast_loop(eng: EngineState, lim: float) -> bool:
                             busy_time[c] += w
                     else:
                         enqueue(t, c, msg)
+                    if lz and lzflag[c]:
+                        note(eng, c)
                 continue
             else:  # an event reaches r (random latency or loss): forward it
                 r -= n
+                if lz and (lzpos[r] >= 0 or not lzact[r]) and lazy_arrival(eng, t, r, msg):
+                    continue
+                look = False
                 if children[r]:
                     forward(eng, t, hop, r, msg, None)
                 deliv += 1
@@ -169,6 +186,10 @@ def fast_loop(eng: EngineState, lim: float) -> bool:
                     busy_time[r] += w
             else:
                 enqueue(t, r, msg)
+            # Quiet ranks stay quiet through tree events; anything else, and any
+            # rank that was not quiet, is looked at again.
+            if lz and r and (look or lzflag[r]):
+                note(eng, r)
     finally:
         eng._cur = -1
         eng.deliveries += deliv

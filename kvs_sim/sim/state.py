@@ -50,6 +50,7 @@ from collections.abc import Callable, Sequence
 from heapq import heappush
 from typing import Any
 
+from kvs_sim.sim import lazy
 from kvs_sim.sim.latency import Constant, LinkModel
 from kvs_sim.sim.overlay import Overlay
 
@@ -110,6 +111,19 @@ class EngineState:
         "_heap",
         "_hop_cost",
         "_links",
+        "_lz",
+        "_lz_act",
+        "_lz_dirty",
+        "_lz_flag",
+        "_lz_ix",
+        "_lz_lo",
+        "_lz_log",
+        "_lz_next",
+        "_lz_pos",
+        "_lz_rec",
+        "_lz_size",
+        "_lz_span",
+        "_lz_tops",
         "_n",
         "_next",
         "_now",
@@ -230,6 +244,9 @@ class EngineState:
         self._running = False
         self._started = False
         self._plain = False
+        self._lz = False
+        """Lazy delivery to idle subtrees is on (:mod:`kvs_sim.sim.lazy`, set up at
+        ``start()``); its other ``_lz_*`` slots exist only then."""
         self._gate: Gate | None = None
         """Fault injection's look at each arrival on the plain path (see
         :mod:`kvs_sim.sim.loop`); None while no fault is active."""
@@ -256,19 +273,27 @@ class EngineState:
         self.deliveries += 1
         if self._tracer is not None:
             self._tracer(t, src, r, msg)
+        if self._lz and self._lz_pos[r] >= 0:
+            lazy.activate(self, r, t)
         if self._busy[r] <= t and self._pending[r] is None:
             self._handle(r, self._handlers[r], msg, t)
         else:
             self._enqueue(t, r, msg)
+        if self._lz and r:
+            lazy.note(self, r)
 
     def _enqueue(self, t: float, r: int, msg: Any) -> None:
         """Queue ``msg`` at busy rank ``r``; the first one schedules the rank's turn."""
         self._now = t
         q = self._pending[r]
         if q is None:
+            if self._lz and r and self._lz_pos[r] >= 0:
+                lazy.activate(self, r, t)  # events it would queue behind this one
             q = self._pending[r] = deque()
             b = self._busy[r]
             heappush(self._heap, (b if b > t else t, self._next(), 3 * self._n + r, None))
+            if self._lz and r:
+                lazy.note(self, r)  # a rank with a queue is not quiet
         q.append(msg)
 
     def _slow(self, t: float, code: int, msg: Any) -> None:
@@ -285,6 +310,8 @@ class EngineState:
             if q:
                 b = self._busy[r]
                 heappush(self._heap, (b if b > t else t, self._next(), code, None))
+            elif self._lz and r:
+                lazy.note(self, r)
         elif not msg.cancelled:
             self._now = t
             self._cur = -1

@@ -8,6 +8,7 @@ them.  They are exact whenever no rank is being handled: the hot loop adds its
 
 from __future__ import annotations
 
+from kvs_sim.sim import lazy
 from kvs_sim.sim.routing import link_messages
 from kvs_sim.sim.state import EngineState
 
@@ -29,16 +30,19 @@ class Counters(EngineState):
 
     def busy_time(self) -> list[float]:
         """Total declared work per rank, in seconds."""
+        lazy.settle(self, self._now)
         return list(self._busy_time)
 
     def queue_length(self, rank: int) -> int:
         """Messages waiting at ``rank`` (not counting the one being handled)."""
+        lazy.settle(self, self._now)
         q = self._pending[rank]
         return 0 if q is None else len(q)
 
     def link_messages(self) -> dict[tuple[int, int], int]:
         """Messages (sends and events, lost ones included) per directed link ``(a, b)``
         that carried any; broker links use ``BROKER`` as an end."""
+        lazy.settle(self, self._now)
         return link_messages(self)
 
     def __repr__(self) -> str:
