@@ -98,6 +98,7 @@ class Cluster:
         nemesis_interval: float = 0.5,
         nemesis_mode: str = "hold",
         faults: bool = False,
+        lazy: bool = True,
     ) -> None:
         if not isinstance(seed, int) or isinstance(seed, bool):
             raise ValueError(f"seed must be an integer, got {seed!r}")
@@ -134,6 +135,7 @@ class Cluster:
             broker_cost=broker_cost,
             forward_cost=forward_cost,
             tracer=tracer,
+            lazy=lazy,
         )
         if isinstance(record, Recorder):
             self.recorder: Recorder | None = record

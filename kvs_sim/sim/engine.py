@@ -57,13 +57,15 @@ class Engine(ClientAPI, Counters):
     """Discrete-event engine for ranks on an :class:`Overlay`; implements ``Port``.
 
     ``Engine(overlay, *, links=None, rng, events="tree", broker_cost=2e-6,
-    hop_cost=5e-6, client_latency=37.5e-6, forward_cost=0.0, tracer=None)``:
+    hop_cost=5e-6, client_latency=37.5e-6, forward_cost=0.0, tracer=None, lazy=True)``:
     ``links`` a :class:`~kvs_sim.sim.latency.LinkModel` (per-hop latency, per-link
     overrides, event loss); ``rng`` the run's only source of randomness; ``events``
     ``"tree"`` (forwarded hop by hop) or ``"broker"`` (one central broker spending
     ``broker_cost`` per copy); ``hop_cost`` what an intermediate rank spends routing
     a message; ``client_latency`` between a client and its rank; ``forward_cost``
-    what a forwarding rank spends per event copy (:mod:`kvs_sim.sim.events`).
+    what a forwarding rank spends per event copy (:mod:`kvs_sim.sim.events`);
+    ``lazy`` False delivers every event through the heap even where the engine
+    could deliver it lazily (:mod:`kvs_sim.sim.lazy`; the results are the same).
 
     Ranks get the engine itself as their port (see the module docstring for time).
 

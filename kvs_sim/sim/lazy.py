@@ -62,7 +62,7 @@ def setup(eng: EngineState) -> None:
     """After ``start()``: enable laziness if the run allows it; mark non-quiet ranks."""
     eng._lz = False
     links = eng._links
-    if eng.events != "tree" or eng._fwd is None or links.loss or eng._tracer is not None:
+    if not eng._lz_want or eng.events != "tree" or eng._fwd is None or links.loss or eng._tracer is not None:
         return
     n = eng._n
     eng._lz_pos = [-1] * n

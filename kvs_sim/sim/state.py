@@ -124,6 +124,7 @@ class EngineState:
         "_lz_size",
         "_lz_span",
         "_lz_tops",
+        "_lz_want",
         "_n",
         "_next",
         "_now",
@@ -163,6 +164,7 @@ class EngineState:
         client_latency: float = 37.5e-6,
         forward_cost: float = 0.0,
         tracer: Tracer | None = None,
+        lazy: bool = True,
     ) -> None:
         if events not in ("tree", "broker"):
             raise ValueError(f"events must be 'tree' or 'broker', not {events!r}")
@@ -244,6 +246,7 @@ class EngineState:
         self._running = False
         self._started = False
         self._plain = False
+        self._lz_want = bool(lazy)
         self._lz = False
         """Lazy delivery to idle subtrees is on (:mod:`kvs_sim.sim.lazy`, set up at
         ``start()``); its other ``_lz_*`` slots exist only then."""
