@@ -248,38 +248,12 @@ class Follower(RankBase):
         RankBase.handle(self, msg)
 
     def quiet(self) -> bool:
-        """Nothing in flight here (no waiter, watch, commit, relay, load or root
-        fetch, no recorder): then a tree event only moves a root.  The simulator
-        may hand such a rank its setroots in bulk (:meth:`absorb`)."""
-        if (
-            self._commits
-            or self._relays
-            or self._lost
-            or self._object_waiters
-            or self._root_waiters
-            or self.watches_by_client
-            or self.hooks.root_applied is not None
-        ):
-            return False
-        return not any(st.waiters or st.watches for st in self.roots.values())
+        """Nothing in flight here: a tree event would only move a root."""
+        return traffic.quiet(self)
 
     def absorb(self, events: list[Any]) -> float | None:
-        """A quiet rank takes a run of tree events at once: the state handling them
-        one by one would leave.  Returns the service time of each (they cost the
-        same), or None, having changed nothing, if one is not a plain setroot."""
-        roots = self.roots
-        for msg in events:
-            if type(msg) is not SetRoot:
-                return None
-            st = roots.get(msg.ns)
-            if st is not None and msg.epoch > st.epoch:
-                return None
-        for msg in events:
-            st = roots.get(msg.ns)
-            if st is not None and msg.epoch == st.epoch and msg.seq > st.seq:
-                st.seq = msg.seq
-                st.rootref = msg.rootref
-        return self.config.service.setroot
+        """Take a run of tree events at once while quiet (see :mod:`.traffic`)."""
+        return traffic.absorb(self, events)
 
     def on_setroot(self, msg: SetRoot) -> None:
         self.port.work(self.config.service.setroot)

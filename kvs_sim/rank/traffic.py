@@ -9,17 +9,24 @@ or faulted in first and then served (:func:`on_load`).  With ``request_retry``,
 :func:`on_timer` asks again for what is still awaited: a lost request (a
 restarted rank, a lossy or dropping link) is asked for once more, every period,
 until it arrives, except while the path upstream is down (crash notices).
-``dropcache`` empties the cache.  These are :class:`~kvs_sim.rank.follower.Follower`
-handlers written as functions of the follower, listed in its ``HANDLERS``.
+``dropcache`` empties the cache.
+
+Idle ranks.  :func:`quiet` says a follower has nothing in flight (no waiter,
+watch, commit, relay, load or root fetch, no recorder), so that a tree event
+would only move one namespace's root; the simulator then may hand it a run of
+setroots at once (:func:`absorb`, :mod:`kvs_sim.sim.lazy`).
+
+These are :class:`~kvs_sim.rank.follower.Follower` handlers written as functions
+of the follower, listed in its ``HANDLERS``.
 """
 
 from __future__ import annotations
 
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kvs_sim.core.errors import KVSError, error_for
-from kvs_sim.rank.messages import DropCacheReq, LoadReq, LoadResp, Timer
+from kvs_sim.rank.messages import DropCacheReq, LoadReq, LoadResp, SetRoot, Timer
 
 if TYPE_CHECKING:
     from kvs_sim.rank.follower import Follower
@@ -84,3 +91,37 @@ def on_dropcache(self: Follower, req: DropCacheReq) -> None:
     self.count("dropped_objects", len(self.cache))
     self.cache = {}
     self.reply(req.client, None)
+
+
+def quiet(self: Follower) -> bool:
+    """True when nothing is in flight at this follower (see the module docstring)."""
+    if (
+        self._commits
+        or self._relays
+        or self._lost
+        or self._object_waiters
+        or self._root_waiters
+        or self.watches_by_client
+        or self.hooks.root_applied is not None
+    ):
+        return False
+    return not any(st.waiters or st.watches for st in self.roots.values())
+
+
+def absorb(self: Follower, events: list[Any]) -> float | None:
+    """A quiet follower takes a run of tree events at once: the state handling
+    them one by one would leave.  Returns the service time of each (they cost the
+    same), or None, having changed nothing, if one is not a plain setroot."""
+    roots = self.roots
+    for msg in events:
+        if type(msg) is not SetRoot:
+            return None
+        st = roots.get(msg.ns)
+        if st is not None and msg.epoch > st.epoch:
+            return None
+    for msg in events:
+        st = roots.get(msg.ns)
+        if st is not None and msg.epoch == st.epoch and msg.seq > st.seq:
+            st.seq = msg.seq
+            st.rootref = msg.rootref
+    return self.config.service.setroot

@@ -48,7 +48,6 @@ no fault injection, and the inlined loop; :func:`off` (faults, ``slow_path``,
 from __future__ import annotations
 
 from array import array
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -62,18 +61,13 @@ def setup(eng: EngineState) -> None:
     """After ``start()``: enable laziness if the run allows it; mark non-quiet ranks."""
     eng._lz = False
     links = eng._links
-    if not eng._lz_want or eng.events != "tree" or eng._fwd is None or links.loss or eng._tracer is not None:
+    off_ = eng.events != "tree" or eng._fwd is None or links.loss or eng._tracer is not None
+    if off_ or not eng._lz_want:
         return
     n = eng._n
     eng._lz_pos = [-1] * n
     eng._lz_act = array("i", bytes(4 * n))
     eng._lz_flag = bytearray(n)
-    eng._lz_rec = {}
-    eng._lz_tops = set()
-    eng._lz_ix = {}
-    eng._lz_log = deque()
-    eng._lz_lo = eng._lz_next = eng._lz_size = 0
-    eng._lz_dirty = False
     eng._lz_act[0] = 1  # rank 0 publishes: never lazy
     eng._lz = True
     ranks = eng._ranks
@@ -121,7 +115,7 @@ def arrival(eng: EngineState, t: float, c: int, msg: Any) -> bool:
     i = eng._lz_ix.get(id(msg))
     pos = eng._lz_pos
     p = pos[c]
-    if i is None or (0 <= p and i < p):  # an event from before c turned lazy
+    if i is None or (p >= 0 and i < p):  # an event from before c turned lazy
         return False
     if p < 0:  # eager, subtree quiet: the subtree turns lazy from event i on
         stack, children, tops = [c], eng._children, eng._lz_tops
@@ -218,8 +212,7 @@ def settle(eng: EngineState, until: float) -> float:
             todo = [e for e in evs if e[0] >= p] if evs and evs[0][0] < p else evs
             if todo:
                 h = _take(eng, x, todo)
-                if h > latest:
-                    latest = h
+                latest = max(latest, h)
             for k in children[x]:
                 stack.append((k, _merge(_shift(eng, x, k, evs), rec.get(k))))
     eng._now = now

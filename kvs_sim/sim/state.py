@@ -45,6 +45,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from array import array
 from collections import deque
 from collections.abc import Callable, Sequence
 from heapq import heappush
@@ -249,7 +250,17 @@ class EngineState:
         self._lz_want = bool(lazy)
         self._lz = False
         """Lazy delivery to idle subtrees is on (:mod:`kvs_sim.sim.lazy`, set up at
-        ``start()``); its other ``_lz_*`` slots exist only then."""
+        ``start()``, which sizes the per-rank ``_lz_*`` arrays)."""
+        self._lz_pos: list[int] = []  # per rank: first event index not taken; -1 eager
+        self._lz_act: array[int] = array("i")  # per rank: ranks of its subtree not quiet
+        self._lz_flag = bytearray()  # per rank: 1 if not quiet (counted in _lz_act)
+        self._lz_rec: dict[int, list[tuple[int, float, Any]]] = {}  # lazy rank -> records
+        self._lz_tops: set[int] = set()  # lazy ranks with an eager parent
+        self._lz_ix: dict[int, int] = {}  # id(event) -> index
+        self._lz_log: deque[tuple[float, Any]] = deque()  # (publish time, event) by index
+        self._lz_lo = self._lz_next = self._lz_size = 0
+        self._lz_dirty = False  # records not yet taken
+        self._lz_span = 0.0  # bound of an event's travel time to any rank
         self._gate: Gate | None = None
         """Fault injection's look at each arrival on the plain path (see
         :mod:`kvs_sim.sim.loop`); None while no fault is active."""
