@@ -53,6 +53,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from kvs_sim.sim.state import EngineState
 
+NEVER = 2
+"""``_lz_flag`` of a rank that has no ``quiet()``: never idle, never looked at."""
+
 RECORD_LIMIT = 1 << 17
 """Records held before the engine settles on its own (bounds their memory)."""
 
@@ -68,11 +71,16 @@ def setup(eng: EngineState) -> None:
     eng._lz_pos = [-1] * n
     eng._lz_act = array("i", bytes(4 * n))
     eng._lz_flag = bytearray(n)
+    ranks = eng._ranks
+    if not any(hasattr(ranks[r], "quiet") for r in range(1, n)):
+        return  # no rank can be idle (toy ranks): not worth a look per delivery
     eng._lz_act[0] = 1  # rank 0 publishes: never lazy
     eng._lz = True
-    ranks = eng._ranks
     for r in range(1, n):
-        if getattr(ranks[r], "quiet", None) is None or not ranks[r].quiet():
+        if getattr(ranks[r], "quiet", None) is None:
+            note(eng, r)
+            eng._lz_flag[r] = NEVER
+        elif not ranks[r].quiet():
             note(eng, r)
     eng._lz_span = _span(eng)
 
@@ -86,9 +94,9 @@ def _span(eng: EngineState) -> float:
 
 def note(eng: EngineState, r: int) -> None:
     """Look again whether rank ``r`` (eager, not 0) is quiet; keep ``_lz_act`` up."""
-    rank = eng._ranks[r]
-    q = getattr(rank, "quiet", None)
-    active = 1 if (q is None or eng._pending[r] is not None or not q()) else 0
+    if eng._lz_flag[r] == NEVER:
+        return
+    active = 1 if (eng._pending[r] is not None or not eng._ranks[r].quiet()) else 0
     if active != eng._lz_flag[r]:
         eng._lz_flag[r] = active
         d = 1 if active else -1

@@ -162,7 +162,7 @@ def fast_loop(eng: EngineState, lim: float) -> bool:
                             busy_time[c] += w
                     else:
                         enqueue(t, c, msg)
-                    if lz and lzflag[c]:
+                    if lz and lzflag[c] == 1:
                         note(eng, c)
                 continue
             else:  # an event reaches r (random latency or loss): forward it
@@ -188,7 +188,7 @@ def fast_loop(eng: EngineState, lim: float) -> bool:
                 enqueue(t, r, msg)
             # Quiet ranks stay quiet through tree events; anything else, and any
             # rank that was not quiet, is looked at again.
-            if lz and r and (look or lzflag[r]):
+            if lz and r and (look or lzflag[r] == 1):
                 note(eng, r)
     finally:
         eng._cur = -1
