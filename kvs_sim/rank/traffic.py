@@ -23,6 +23,7 @@ of the follower, listed in its ``HANDLERS``.
 from __future__ import annotations
 
 import errno
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from kvs_sim.core.errors import KVSError, error_for
@@ -109,19 +110,32 @@ def quiet(self: Follower) -> bool:
 
 
 def absorb(self: Follower, events: list[Any]) -> float | None:
-    """A quiet follower takes a run of tree events at once: the state handling
-    them one by one would leave.  Returns the service time of each (they cost the
-    same), or None, having changed nothing, if one is not a plain setroot."""
+    """A quiet follower takes a run of tree events at once, in the order rank 0
+    published them: the state handling them one by one would leave (each
+    namespace at its newest setroot of the epoch held).  Returns the service time
+    of each (they cost the same), or None, having changed nothing, if one is not a
+    setroot or one starts a new epoch."""
+    if set(map(type, events)) != {SetRoot}:
+        return None
+    names = set(map(_ns, events))
+    if len(names) == 1:
+        newest = [events[-1]]
+    else:
+        last = {}
+        for msg in events:
+            last[msg.ns] = msg
+        newest = list(last.values())
     roots = self.roots
-    for msg in events:
-        if type(msg) is not SetRoot:
-            return None
+    for msg in newest:  # epochs never decrease in publication order
         st = roots.get(msg.ns)
         if st is not None and msg.epoch > st.epoch:
             return None
-    for msg in events:
+    for msg in newest:
         st = roots.get(msg.ns)
         if st is not None and msg.epoch == st.epoch and msg.seq > st.seq:
             st.seq = msg.seq
             st.rootref = msg.rootref
     return self.config.service.setroot
+
+
+_ns = attrgetter("ns")

@@ -48,6 +48,10 @@ no fault injection, and the inlined loop; :func:`off` (faults, ``slow_path``,
 from __future__ import annotations
 
 from array import array
+from bisect import bisect_left, bisect_right
+from collections import deque
+from itertools import accumulate, repeat
+from operator import ge
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -56,8 +60,9 @@ if TYPE_CHECKING:
 NEVER = 2
 """``_lz_flag`` of a rank that has no ``quiet()``: never idle, never looked at."""
 
-RECORD_LIMIT = 1 << 17
-"""Records held before the engine settles on its own (bounds their memory)."""
+RECORD_LIMIT = 4
+"""Records held per rank before the engine settles on its own (at least 4,096):
+bounds their memory and the length of the runs an activation moves down."""
 
 
 def setup(eng: EngineState) -> None:
@@ -117,6 +122,47 @@ def log_event(eng: EngineState, t: float, msg: Any) -> None:
     eng._lz_log.append((t, msg))
 
 
+class Run:
+    """Events in index order as they reach one rank: indices, arrival times (never
+    decreasing: each link keeps order), messages; three lists, so that shifting
+    and slicing a run allocates no tuples."""
+
+    __slots__ = ("ids", "ms", "ts")
+
+    def __init__(self, ids: list[int], ts: list[float], ms: list[Any]) -> None:
+        self.ids, self.ts, self.ms = ids, ts, ms
+
+    def cut(self, until: float) -> int:
+        """How many arrived by ``until``."""
+        return bisect_right(self.ts, until)
+
+    def part(self, a: int, b: int) -> Run:
+        return Run(self.ids[a:b], self.ts[a:b], self.ms[a:b])
+
+    def shift(self, fwd: float, off: float) -> Run:
+        """The run as it reaches a child, exactly as ``fanout`` adds: ``(t + fwd) + off``."""
+        ts = [(t + fwd) + off for t in self.ts] if off else [t + fwd for t in self.ts]
+        return Run(list(self.ids), ts, list(self.ms))
+
+    def merge(self, other: Run | None) -> Run:
+        """Both runs in one (their indices are disjoint; usually one precedes)."""
+        if not other or not other.ids:
+            return self
+        a, b = self, other
+        if not a.ids:
+            return Run(list(b.ids), list(b.ts), list(b.ms))
+        if b.ids[-1] < a.ids[0]:
+            a, b = b, a
+        if a.ids[-1] < b.ids[0]:
+            return Run(a.ids + b.ids, a.ts + b.ts, a.ms + b.ms)
+        ms = a.ms + b.ms
+        rows = sorted(zip(a.ids + b.ids, a.ts + b.ts, range(len(ms)), strict=True))
+        return Run([r[0] for r in rows], [r[1] for r in rows], [ms[r[2]] for r in rows])
+
+
+EMPTY = Run([], [], [])
+
+
 def arrival(eng: EngineState, t: float, c: int, msg: Any) -> bool:
     """Tree event ``msg`` reaches rank ``c`` (lazy, or eager with a quiet subtree)
     at ``t``.  True if it was recorded (the caller neither forwards nor delivers it)."""
@@ -135,36 +181,35 @@ def arrival(eng: EngineState, t: float, c: int, msg: Any) -> bool:
             pos[y] = i
             stack.extend(children[y])
         tops.add(c)
-    eng._lz_rec.setdefault(c, []).append((i, t, msg))
+    run = eng._lz_rec.get(c)
+    if run is None:
+        eng._lz_rec[c] = Run([i], [t], [msg])
+    else:
+        run.ids.append(i)
+        run.ts.append(t)
+        run.ms.append(msg)
     eng._lz_dirty = True
     eng._lz_size += 1
-    if eng._lz_size > RECORD_LIMIT:
+    if eng._lz_size > RECORD_LIMIT * eng._n + 4096:
         now = eng._now
         settle(eng, t)
         eng._now = now
     return True
 
 
-def _shift(eng: EngineState, x: int, k: int, evs: list[Any]) -> list[Any]:
-    """Records at ``x`` as they reach its child ``k``, exactly as ``fanout`` adds."""
-    fwd = eng._fwd
+def _down(eng: EngineState, x: int, k: int, run: Run) -> Run:
+    """``run`` (at ``x``) as it reaches ``x``'s child ``k``."""
     copy = eng._copy_cost
     off = eng._children[x].index(k) * copy if copy else 0.0
-    if off:
-        return [(i, (t + fwd) + off, m) for i, t, m in evs]
-    return [(i, t + fwd, m) for i, t, m in evs]
+    return run.shift(eng._fwd, off)  # type: ignore[arg-type]
 
 
-def _merge(a: list[Any], b: list[Any] | None) -> list[Any]:
-    if not b:
-        return a
-    return sorted(a + b) if a else list(b)
-
-
-def _take(eng: EngineState, x: int, evs: list[Any]) -> float:
-    """Lazy rank ``x`` takes ``evs`` (arrived by now, in order); returns the time it
-    took the last one.  Counters as the eager engine keeps them."""
-    k = len(evs)
+def _take(eng: EngineState, x: int, run: Run) -> float:
+    """Lazy rank ``x`` takes ``run`` (arrived by now); returns the time it took the
+    last one.  Counters as the eager engine keeps them, event by event: a busy rank
+    takes the next event when it is free."""
+    ts = run.ts
+    k = len(ts)
     eng.deliveries += k
     kids = eng._children[x]
     if kids:
@@ -176,29 +221,33 @@ def _take(eng: EngineState, x: int, evs: list[Any]) -> float:
             eng._ev_fwd[x] += k
     busy, busy_time = eng._busy, eng._busy_time
     b, bt = busy[x], busy_time[x]
-    h = b
-    w = eng._ranks[x].absorb([e[2] for e in evs])
-    if w is not None:
-        for _, t, _ in evs:
-            h = t if t >= b else b
-            if w:
-                b = h + w
-                bt += w
-    else:
+    w = eng._ranks[x].absorb(run.ms)
+    if w is None:  # one by one, through the handler
         handler = eng._handlers[x]
-        for _, t, m in evs:
+        h = b
+        for t, m in zip(ts, run.ms, strict=True):
             h = t if t >= b else b
             eng._cur, eng._now, eng._work = x, h, 0.0
             try:
                 handler(m)
             finally:
                 eng._cur = -1
-            w = eng._work
-            if w:
+            if eng._work:
+                b = h + eng._work
+                bt += eng._work
+    elif not w:
+        h = ts[-1] if ts[-1] >= b else b
+    else:
+        if ts[0] >= b and all(map(ge, ts[1:], [t + w for t in ts[:-1]])):
+            h = ts[-1]  # each came after the previous one was done (the usual case)
+            b = h + w
+        else:
+            for t in ts:
+                h = t if t >= b else b
                 b = h + w
-                bt += w
+        bt = deque(accumulate(repeat(w, k), initial=bt), maxlen=1)[0]  # bt += w, k times
     busy[x], busy_time[x] = b, bt
-    eng._lz_pos[x] = evs[-1][0] + 1
+    eng._lz_pos[x] = run.ids[-1] + 1
     return h
 
 
@@ -210,19 +259,19 @@ def settle(eng: EngineState, until: float) -> float:
     now, latest, left = eng._now, -float("inf"), False
     pos, rec, children = eng._lz_pos, eng._lz_rec, eng._children
     for top in list(eng._lz_tops):
-        stack = [(top, rec.get(top, []))]
+        stack = [(top, rec.get(top, EMPTY))]
         while stack:
-            x, evs = stack.pop()
-            p = pos[x]
-            if evs and evs[-1][1] > until:
+            x, run = stack.pop()
+            n = len(run.ids)
+            came = run.cut(until)
+            if came < n:
                 left = True
-                evs = [e for e in evs if e[1] <= until]
-            todo = [e for e in evs if e[0] >= p] if evs and evs[0][0] < p else evs
-            if todo:
-                h = _take(eng, x, todo)
-                latest = max(latest, h)
+                run = run.part(0, came)
+            first = bisect_left(run.ids, pos[x])
+            if first < came:
+                latest = max(latest, _take(eng, x, run.part(first, came) if first else run))
             for k in children[x]:
-                stack.append((k, _merge(_shift(eng, x, k, evs), rec.get(k))))
+                stack.append((k, _down(eng, x, k, run).merge(rec.get(k))))
     eng._now = now
     _collect(eng, until)
     eng._lz_dirty = left
@@ -233,13 +282,17 @@ def _collect(eng: EngineState, until: float) -> None:
     """Forget records and log entries every rank has taken by ``until``."""
     horizon = until - eng._lz_span
     rec = eng._lz_rec
+    size = 0
     for a in list(rec):
-        kept = [e for e in rec[a] if e[1] >= horizon]
-        if kept:
-            rec[a] = kept
-        else:
+        run = rec[a]
+        first = bisect_left(run.ts, horizon)
+        if first == len(run.ts):
             del rec[a]
-    eng._lz_size = sum(len(v) for v in rec.values())
+        else:
+            if first:
+                rec[a] = run = run.part(first, len(run.ts))
+            size += len(run.ts)
+    eng._lz_size = size
     log, ix = eng._lz_log, eng._lz_ix
     while log and log[0][0] < horizon:
         del ix[id(log.popleft()[1])]
@@ -258,33 +311,36 @@ def activate(eng: EngineState, x: int, t: float) -> None:
     path.reverse()
     eng._lz_tops.discard(path[0])
     now = eng._now
-    evs: list[Any] = rec.pop(path[0], [])
+    run = rec.pop(path[0], EMPTY)
     for j, a in enumerate(path):
-        p = pos[a]
-        came = [e for e in evs if e[1] <= t]
-        todo = [e for e in came if e[0] >= p]
-        if todo:
-            _take(eng, a, todo)
-        _to_heap(eng, a, evs[len(came) :])
+        n = len(run.ids)
+        came = run.cut(t)
+        first = bisect_left(run.ids, pos[a], 0, came)
+        if first < came:
+            _take(eng, a, run.part(first, came))
+        _to_heap(eng, a, run.part(came, n))
         pos[a] = -1
+        run = run.part(0, came)
         nxt = path[j + 1] if j + 1 < len(path) else -1
+        below = run
         for k in eng._children[a]:
-            down = _shift(eng, a, k, came)
+            down = _down(eng, a, k, below)
             if k == nxt:
-                evs = _merge(down, rec.pop(k, None))
+                run = down.merge(rec.pop(k, None))
             elif pos[k] >= 0:
-                if down:
-                    rec[k] = _merge(down, rec.get(k))
+                if down.ids:
+                    rec[k] = down.merge(rec.get(k))
+                    eng._lz_size += len(down.ids)
                 eng._lz_tops.add(k)
     eng._now = now
     eng._lz_dirty = True
 
 
-def _to_heap(eng: EngineState, a: int, evs: list[Any]) -> None:
+def _to_heap(eng: EngineState, a: int, run: Run) -> None:
     """Events on their way to ``a`` (now eager) become tree-event heap entries."""
-    n = eng._n
-    for _, t, m in evs:
-        eng._push_msg(t, 0, n + a, m)
+    code = eng._n + a
+    for t, m in zip(run.ts, run.ms, strict=True):
+        eng._push_msg(t, 0, code, m)
 
 
 def off(eng: EngineState) -> None:
@@ -306,11 +362,12 @@ def off(eng: EngineState) -> None:
 def _eager_subtree(eng: EngineState, top: int) -> None:
     """Everything under ``top`` turns eager; events in flight become heap entries."""
     pos, rec, t = eng._lz_pos, eng._lz_rec, eng._now
-    stack = [(top, rec.get(top, []))]
+    stack = [(top, rec.get(top, EMPTY))]
     while stack:
-        x, evs = stack.pop()
-        came = [e for e in evs if e[1] <= t]
-        _to_heap(eng, x, evs[len(came) :])
+        x, run = stack.pop()
+        came = run.cut(t)
+        _to_heap(eng, x, run.part(came, len(run.ids)))
         pos[x] = -1
+        run = run.part(0, came)
         for k in eng._children[x]:
-            stack.append((k, _merge(_shift(eng, x, k, came), rec.get(k))))
+            stack.append((k, _down(eng, x, k, run).merge(rec.get(k))))

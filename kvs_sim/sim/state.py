@@ -53,6 +53,7 @@ from typing import Any
 
 from kvs_sim.sim import lazy
 from kvs_sim.sim.latency import Constant, LinkModel
+from kvs_sim.sim.lazy import Run
 from kvs_sim.sim.overlay import Overlay
 
 CLIENT = -1
@@ -254,7 +255,7 @@ class EngineState:
         self._lz_pos: list[int] = []  # per rank: first event index not taken; -1 eager
         self._lz_act: array[int] = array("i")  # per rank: ranks of its subtree not quiet
         self._lz_flag = bytearray()  # per rank: 1 if not quiet (counted in _lz_act)
-        self._lz_rec: dict[int, list[tuple[int, float, Any]]] = {}  # lazy rank -> records
+        self._lz_rec: dict[int, Run] = {}  # lazy rank -> its records
         self._lz_tops: set[int] = set()  # lazy ranks with an eager parent
         self._lz_ix: dict[int, int] = {}  # id(event) -> index
         self._lz_log: deque[tuple[float, Any]] = deque()  # (publish time, event) by index

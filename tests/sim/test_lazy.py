@@ -114,7 +114,7 @@ def test_settling_on_its_own_mid_run_agrees(monkeypatch: pytest.MonkeyPatch) -> 
     """With few records allowed, the engine settles inside the loop now and then."""
     from kvs_sim.sim import lazy
 
-    monkeypatch.setattr(lazy, "RECORD_LIMIT", 40)
+    monkeypatch.setattr(lazy, "RECORD_LIMIT", -16)  # 4096 - 16 * 255: every 16 records
     out = []
     for on in (True, False):
         c = Cluster(size=255, fanout=2, seed=6, lazy=on)
