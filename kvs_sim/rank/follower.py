@@ -247,8 +247,8 @@ class Follower(RankBase):
             return
         RankBase.handle(self, msg)
 
-    def quiet(self) -> bool:
-        """Nothing in flight here: a tree event would only move a root."""
+    def quiet(self) -> bool | None:
+        """Nothing in flight here: a tree event would only move a root (None: never)."""
         return traffic.quiet(self)
 
     def absorb(self, events: list[Any]) -> float | None:

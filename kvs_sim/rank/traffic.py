@@ -12,7 +12,7 @@ until it arrives, except while the path upstream is down (crash notices).
 ``dropcache`` empties the cache.
 
 Idle ranks.  :func:`quiet` says a follower has nothing in flight (no waiter,
-watch, commit, relay, load or root fetch, no recorder), so that a tree event
+watch, commit, relay, load or root fetch), so that a tree event
 would only move one namespace's root; the simulator then may hand it a run of
 setroots at once (:func:`absorb`, :mod:`kvs_sim.sim.lazy`).
 
@@ -94,8 +94,11 @@ def on_dropcache(self: Follower, req: DropCacheReq) -> None:
     self.reply(req.client, None)
 
 
-def quiet(self: Follower) -> bool:
-    """True when nothing is in flight at this follower (see the module docstring)."""
+def quiet(self: Follower) -> bool | None:
+    """True when nothing is in flight at this follower (see the module docstring);
+    None when it never will be (a recorder sees every root it applies)."""
+    if self.hooks.root_applied is not None:
+        return None
     if (
         self._commits
         or self._relays
@@ -103,7 +106,6 @@ def quiet(self: Follower) -> bool:
         or self._object_waiters
         or self._root_waiters
         or self.watches_by_client
-        or self.hooks.root_applied is not None
     ):
         return False
     return not any(st.waiters or st.watches for st in self.roots.values())

@@ -58,7 +58,8 @@ if TYPE_CHECKING:
     from kvs_sim.sim.state import EngineState
 
 NEVER = 2
-"""``_lz_flag`` of a rank that has no ``quiet()``: never idle, never looked at."""
+"""``_lz_flag`` of a rank that has no ``quiet()`` or whose ``quiet()`` said None:
+never idle, never looked at again."""
 
 RECORD_LIMIT = 4
 """Records held per rank before the engine settles on its own (at least 4,096):
@@ -76,17 +77,22 @@ def setup(eng: EngineState) -> None:
     eng._lz_pos = [-1] * n
     eng._lz_act = array("i", bytes(4 * n))
     eng._lz_flag = bytearray(n)
-    ranks = eng._ranks
-    if not any(hasattr(ranks[r], "quiet") for r in range(1, n)):
-        return  # no rank can be idle (toy ranks): not worth a look per delivery
-    eng._lz_act[0] = 1  # rank 0 publishes: never lazy
-    eng._lz = True
+    flag, act, parent, children = eng._lz_flag, eng._lz_act, eng._parent, eng._children
     for r in range(1, n):
-        if getattr(ranks[r], "quiet", None) is None:
-            note(eng, r)
-            eng._lz_flag[r] = NEVER
-        elif not ranks[r].quiet():
-            note(eng, r)
+        q = getattr(eng._ranks[r], "quiet", None)
+        quiet = None if q is None else q()
+        flag[r] = NEVER if quiet is None else 0 if quiet else 1
+    if n > 1 and flag.count(NEVER) == n - 1:
+        return  # no rank can ever be idle (toy ranks, a recorder): no look per delivery
+    order = [0]  # parents before children
+    for r in order:
+        order.extend(children[r])
+    for r in reversed(order[1:]):  # _lz_act: ranks not quiet in each subtree
+        act[r] += flag[r] != 0
+        if parent[r] > 0:
+            act[parent[r]] += act[r]
+    act[0] = 1  # rank 0 publishes: never lazy
+    eng._lz = True
     eng._lz_span = _span(eng)
 
 
@@ -98,17 +104,20 @@ def _span(eng: EngineState) -> float:
 
 
 def note(eng: EngineState, r: int) -> None:
-    """Look again whether rank ``r`` (eager, not 0) is quiet; keep ``_lz_act`` up."""
-    if eng._lz_flag[r] == NEVER:
+    """Look again whether rank ``r`` (eager, not 0) is quiet; keep ``_lz_act`` up.
+    A rank without ``quiet()``, or whose ``quiet()`` says None, is never idle."""
+    flag = eng._lz_flag[r]
+    if flag == NEVER:
         return
-    active = 1 if (eng._pending[r] is not None or not eng._ranks[r].quiet()) else 0
-    if active != eng._lz_flag[r]:
-        eng._lz_flag[r] = active
+    quiet = eng._ranks[r].quiet()
+    active = 0 if quiet and eng._pending[r] is None else 1
+    if active != flag:
         d = 1 if active else -1
-        act, parent = eng._lz_act, eng._parent
-        while r > 0:
-            act[r] += d
-            r = parent[r]
+        act, parent, y = eng._lz_act, eng._parent, r
+        while y > 0:
+            act[y] += d
+            y = parent[y]
+    eng._lz_flag[r] = NEVER if quiet is None else active
 
 
 def log_event(eng: EngineState, t: float, msg: Any) -> None:

@@ -123,3 +123,11 @@ def test_settling_on_its_own_mid_run_agrees(monkeypatch: pytest.MonkeyPatch) -> 
         c.run()
         out.append(_observed(c, log))
     assert out[0] == out[1]
+
+
+def test_recorded_runs_and_random_latencies_stay_eager() -> None:
+    """A recorder sees every root each rank applies; random latencies draw a sample
+    per link in heap order: both keep every delivery in the heap."""
+    assert not Cluster(size=31, record=True).engine._lz
+    assert not Cluster(size=31, latency="uniform:20us,60us").engine._lz
+    assert Cluster(size=31).engine._lz
