@@ -247,13 +247,9 @@ class Follower(RankBase):
             return
         RankBase.handle(self, msg)
 
-    def quiet(self) -> bool | None:
-        """Nothing in flight here: a tree event would only move a root (None: never)."""
-        return traffic.quiet(self)
-
-    def absorb(self, events: list[Any]) -> float | None:
-        """Take a run of tree events at once while quiet (see :mod:`.traffic`)."""
-        return traffic.absorb(self, events)
+    # Idle ranks (the simulator's lazy delivery): see kvs_sim.rank.traffic.
+    quiet = traffic.quiet
+    absorb = traffic.absorb
 
     def on_setroot(self, msg: SetRoot) -> None:
         self.port.work(self.config.service.setroot)

@@ -117,16 +117,12 @@ def absorb(self: Follower, events: list[Any]) -> float | None:
     namespace at its newest setroot of the epoch held).  Returns the service time
     of each (they cost the same), or None, having changed nothing, if one is not a
     setroot or one starts a new epoch."""
-    if set(map(type, events)) != {SetRoot}:
+    kinds = set(map(type, events))
+    if len(kinds) != 1 or SetRoot not in kinds:
         return None
-    names = set(map(_ns, events))
-    if len(names) == 1:
-        newest = [events[-1]]
-    else:
-        last = {}
-        for msg in events:
-            last[msg.ns] = msg
-        newest = list(last.values())
+    newest = events[-1:]
+    if len(set(map(_ns, events))) > 1:
+        newest = list({msg.ns: msg for msg in events}.values())
     roots = self.roots
     for msg in newest:  # epochs never decrease in publication order
         st = roots.get(msg.ns)

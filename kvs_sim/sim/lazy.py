@@ -149,9 +149,13 @@ class Run:
         return Run(self.ids[a:b], self.ts[a:b], self.ms[a:b])
 
     def shift(self, fwd: float, off: float) -> Run:
-        """The run as it reaches a child, exactly as ``fanout`` adds: ``(t + fwd) + off``."""
+        """The run as it reaches a child, exactly as ``fanout`` adds: ``(t + fwd) +
+        off`` (sharing the index and message lists: :meth:`own` before appending)."""
         ts = [(t + fwd) + off for t in self.ts] if off else [t + fwd for t in self.ts]
-        return Run(list(self.ids), ts, list(self.ms))
+        return Run(self.ids, ts, self.ms)
+
+    def own(self) -> Run:
+        return Run(list(self.ids), list(self.ts), list(self.ms))
 
     def merge(self, other: Run | None) -> Run:
         """Both runs in one (their indices are disjoint; usually one precedes)."""
@@ -254,7 +258,11 @@ def _take(eng: EngineState, x: int, run: Run) -> float:
             for t in ts:
                 h = t if t >= b else b
                 b = h + w
-        bt = deque(accumulate(repeat(w, k), initial=bt), maxlen=1)[0]  # bt += w, k times
+        key = (bt, w, k)  # bt += w, k times: idle ranks often share a history
+        total = eng._lz_sums.get(key)
+        if total is None:
+            total = eng._lz_sums[key] = deque(accumulate(repeat(w, k), initial=bt), maxlen=1)[0]
+        bt = total
     busy[x], busy_time[x] = b, bt
     eng._lz_pos[x] = run.ids[-1] + 1
     return h
@@ -282,6 +290,7 @@ def settle(eng: EngineState, until: float) -> float:
             for k in children[x]:
                 stack.append((k, _down(eng, x, k, run).merge(rec.get(k))))
     eng._now = now
+    eng._lz_sums.clear()
     _collect(eng, until)
     eng._lz_dirty = left
     return latest
@@ -335,10 +344,10 @@ def activate(eng: EngineState, x: int, t: float) -> None:
         for k in eng._children[a]:
             down = _down(eng, a, k, below)
             if k == nxt:
-                run = down.merge(rec.pop(k, None))
+                run = down.merge(rec.pop(k, None)).own()
             elif pos[k] >= 0:
                 if down.ids:
-                    rec[k] = down.merge(rec.get(k))
+                    rec[k] = down.merge(rec.get(k)).own()
                     eng._lz_size += len(down.ids)
                 eng._lz_tops.add(k)
     eng._now = now

@@ -125,6 +125,7 @@ class EngineState:
         "_lz_rec",
         "_lz_size",
         "_lz_span",
+        "_lz_sums",
         "_lz_tops",
         "_lz_want",
         "_n",
@@ -262,6 +263,7 @@ class EngineState:
         self._lz_lo = self._lz_next = self._lz_size = 0
         self._lz_dirty = False  # records not yet taken
         self._lz_span = 0.0  # bound of an event's travel time to any rank
+        self._lz_sums: dict[tuple[float, float, int], float] = {}  # lazy._take's sums
         self._gate: Gate | None = None
         """Fault injection's look at each arrival on the plain path (see
         :mod:`kvs_sim.sim.loop`); None while no fault is active."""
