@@ -275,20 +275,32 @@ def settle(eng: EngineState, until: float) -> float:
         return -float("inf")
     now, latest, left = eng._now, -float("inf"), False
     pos, rec, children = eng._lz_pos, eng._lz_rec, eng._children
+    fwd, copy = eng._fwd, eng._copy_cost
     for top in list(eng._lz_tops):
         stack = [(top, rec.get(top, EMPTY))]
         while stack:
             x, run = stack.pop()
-            n = len(run.ids)
-            came = run.cut(until)
-            if came < n:
+            ts = run.ts
+            came = bisect_right(ts, until)
+            if came < len(ts):
                 left = True
                 run = run.part(0, came)
+                ts = run.ts
             first = bisect_left(run.ids, pos[x])
             if first < came:
-                latest = max(latest, _take(eng, x, run.part(first, came) if first else run))
-            for k in children[x]:
-                stack.append((k, _down(eng, x, k, run).merge(rec.get(k))))
+                h = _take(eng, x, run.part(first, came) if first else run)
+                if h > latest:  # noqa: PLR1730 (faster than max() here)
+                    latest = h
+            kids = children[x]
+            if not kids:
+                continue
+            # The run as it reaches each child, added as fanout adds: (t + fwd) + j * copy.
+            base = [t + fwd for t in ts]  # type: ignore[operator]
+            for j, k in enumerate(kids):
+                off = j * copy
+                down = Run(run.ids, [b + off for b in base] if off else base, run.ms)
+                more = rec.get(k)
+                stack.append((k, down.merge(more) if more is not None else down))
     eng._now = now
     eng._lz_sums.clear()
     _collect(eng, until)
