@@ -10,7 +10,14 @@ Prints the median nanoseconds per delivery (CPU time, and wall time) and the
 ratio large / small, the target being <= 1.2 for kvs-sim.  Also the idle memory
 per rank of a cluster of ``--idle-ranks`` (262,144; the target < 1 KiB).
 
+``--setroots N`` runs N setroots at both sizes instead (the same work per rank,
+16 times the deliveries at the large size): with lazy delivery to idle subtrees
+most of kvs-sim's cost is per rank, not per delivery, so the default shape (31
+setroots per rank at 65,536, 488 at 4,096) charges the large size more per
+delivery.
+
     python bench/scale.py [--small 4096] [--large 65536] [--rounds 3] [--idle-ranks 262144]
+                          [--setroots N]
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--small", type=int, default=4096)
     ap.add_argument("--large", type=int, default=65536)
     ap.add_argument("--deliveries", type=float, default=6.5e6)
+    ap.add_argument("--setroots", type=int, default=0, help="the same at both sizes")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--engines", default="kvs-sim,engine,heapq")
     ap.add_argument("--idle-ranks", type=int, default=262_144)
@@ -57,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for rnd in range(args.rounds):
         for name in engines:
             for size in (args.small, args.large):
-                setroots = max(1, round(args.deliveries / size))
+                setroots = args.setroots or max(1, round(args.deliveries / size))
                 d, w, c = peers.timed(name, size, 2, setroots)
                 cpu.setdefault((name, size), []).append(c / d * 1e9)
                 wall.setdefault((name, size), []).append(w / d * 1e9)

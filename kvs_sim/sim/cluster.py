@@ -27,6 +27,12 @@ turns on the followers' ``request_retry`` (lost or held requests are asked for
 again).  :meth:`Cluster.inject` starts one fault now, :meth:`Cluster.heal_all`
 ends them all (a run's end does, so convergence can be judged).  How each is
 applied: :mod:`kvs_sim.sim.faults`.
+
+Speed.  With a constant latency and no recorder, tracer or faults, the engine
+delivers rank 0's setroots to idle subtrees lazily (:mod:`kvs_sim.sim.lazy`;
+``lazy=False`` turns it off, with the same results).  ``version``, ``converged``,
+``stats`` and ``rank`` see every rank up to date; code that reads ``ranks[r]``
+directly from inside a run calls ``engine.settle()`` first.
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ uses (:mod:`kvs_sim.sim.clients`) and read-only counters
 :mod:`kvs_sim.sim.routing`     point-to-point routes and messages per link
 :mod:`kvs_sim.sim.events`      how a published event reaches every rank (tree or
                                broker mode, loss, per-link order)
+:mod:`kvs_sim.sim.lazy`        rank 0's events to idle subtrees: recorded once,
+                               taken in bulk when the run ends or anything looks
 :mod:`kvs_sim.sim.clients`     requests, ``call_at``, ``spawn``, ``run`` and
                                ``run_until_complete``
 =============================  ==================================================

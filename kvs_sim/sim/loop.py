@@ -11,7 +11,12 @@ future can complete).  They differ in how they process an entry:
 * :func:`fast_loop` inlines message and tree-event arrivals with everything bound
   to locals: no method call between popping an entry and calling the rank's
   handler.  It is what runs by default, and most of a simulation's wall time is
-  spent in it.
+  spent in it.  It is also where lazy delivery (:mod:`kvs_sim.sim.lazy`) hooks
+  in: a tree event reaching a lazy rank, or an eager one whose subtree is idle,
+  is recorded instead of delivered; a message reaching a lazy rank wakes it
+  first; a rank that handled anything but a tree event (or was not idle) is
+  looked at again.  The plain path never sees a lazy rank: switching to it
+  turns laziness off.
 * :func:`plain_loop` hands every entry to :func:`step_entry`, which goes through the
   plain methods (``EngineState._arrive``, ``_handle``, ``_enqueue``, ``_slow``) and
   :func:`kvs_sim.sim.events.fanout`.  ``Engine.step`` processes one entry the same

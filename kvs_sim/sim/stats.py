@@ -3,7 +3,11 @@
 The counters themselves are kept where things happen (the loops, the Port methods,
 :mod:`kvs_sim.sim.routing`, :mod:`kvs_sim.sim.events`); this mixin only reads
 them.  They are exact whenever no rank is being handled: the hot loop adds its
-``deliveries`` and ``events_processed`` in batches.
+``deliveries`` and ``events_processed`` in batches, and the methods below first
+let lazy ranks take their setroots (:mod:`kvs_sim.sim.lazy`).  ``deliveries``
+read from client code *during* a run counts those only once settled
+(``Engine.settle()``); after a run it is exact.  ``events_processed`` counts heap
+entries, so it is smaller when events were delivered lazily.
 """
 
 from __future__ import annotations
