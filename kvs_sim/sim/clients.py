@@ -170,7 +170,7 @@ class ClientAPI(EngineState):
         try:
             while (plain_loop if self._plain else fast_loop)(self, lim):
                 pass
-            if self._lz and self._lz_dirty:
+            if self._lz and self._lz_due <= lim:
                 if self._stop:
                     lazy.settle(self, self._now)
                 elif self._heap or lim < math.inf:

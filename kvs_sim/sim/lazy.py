@@ -41,8 +41,9 @@ move down to their other children (which stay lazy).  Every event reaches every
 rank exactly once: through a heap entry or through one record at a lazy ancestor.
 
 Off.  Laziness needs the tree mode, a constant latency without loss, no tracer,
-no fault injection, and the inlined loop; :func:`off` (faults, ``slow_path``,
-``step``) settles, turns every rank eager, and keeps it so for the rest of the run.
+no fault injection, the inlined loop, and ``MIN_RANKS`` ranks or more.
+:func:`off` (faults, ``slow_path``, ``step``) settles, turns every rank eager,
+and keeps it so for the rest of the run.
 """
 
 from __future__ import annotations
@@ -61,6 +62,11 @@ NEVER = 2
 """``_lz_flag`` of a rank that has no ``quiet()`` or whose ``quiet()`` said None:
 never idle, never looked at again."""
 
+MIN_RANKS = 64
+"""Below this many ranks the engine stays eager: a settle at the end of every
+``run``/``wait`` costs more than the few deliveries it saves (a flat directory
+on 8 ranks, one ``wait`` per commit, ran 20% slower lazily)."""
+
 RECORD_LIMIT = 4
 """Records held per rank before the engine settles on its own (at least 4,096):
 bounds their memory and the length of the runs an activation moves down."""
@@ -71,7 +77,7 @@ def setup(eng: EngineState) -> None:
     eng._lz = False
     links = eng._links
     off_ = eng.events != "tree" or eng._fwd is None or links.loss or eng._tracer is not None
-    if off_ or not eng._lz_want:
+    if off_ or not eng._lz_want or eng._n < MIN_RANKS:
         return
     n = eng._n
     eng._lz_pos = [-1] * n
@@ -201,7 +207,7 @@ def arrival(eng: EngineState, t: float, c: int, msg: Any) -> bool:
         run.ids.append(i)
         run.ts.append(t)
         run.ms.append(msg)
-    eng._lz_dirty = True
+    eng._lz_due = min(eng._lz_due, t)
     eng._lz_size += 1
     if eng._lz_size > RECORD_LIMIT * eng._n + 4096:
         now = eng._now
@@ -271,9 +277,9 @@ def _take(eng: EngineState, x: int, run: Run) -> float:
 def settle(eng: EngineState, until: float) -> float:
     """Every lazy rank takes the events that reached it by ``until``; returns the
     latest time one was taken (-inf if none).  Ranks stay lazy."""
-    if not eng._lz or not eng._lz_dirty:
+    if not eng._lz or until < eng._lz_due:  # nothing reached a lazy rank yet
         return -float("inf")
-    now, latest, left = eng._now, -float("inf"), False
+    now, latest, due = eng._now, -float("inf"), float("inf")
     pos, rec, children = eng._lz_pos, eng._lz_rec, eng._children
     fwd, copy = eng._fwd, eng._copy_cost
     for top in list(eng._lz_tops):
@@ -283,7 +289,7 @@ def settle(eng: EngineState, until: float) -> float:
             ts = run.ts
             came = bisect_right(ts, until)
             if came < len(ts):
-                left = True
+                due = min(due, ts[came])
                 run = run.part(0, came)
                 ts = run.ts
             first = bisect_left(run.ids, pos[x])
@@ -304,7 +310,7 @@ def settle(eng: EngineState, until: float) -> float:
     eng._now = now
     eng._lz_sums.clear()
     _collect(eng, until)
-    eng._lz_dirty = left
+    eng._lz_due = due
     return latest
 
 
@@ -361,9 +367,9 @@ def activate(eng: EngineState, x: int, t: float) -> None:
                 if down.ids:
                     rec[k] = down.merge(rec.get(k)).own()
                     eng._lz_size += len(down.ids)
+                    eng._lz_due = min(eng._lz_due, down.ts[0])
                 eng._lz_tops.add(k)
     eng._now = now
-    eng._lz_dirty = True
 
 
 def _to_heap(eng: EngineState, a: int, run: Run) -> None:
@@ -378,7 +384,6 @@ def off(eng: EngineState) -> None:
     if not eng._lz:
         return
     settle(eng, eng._now)
-    eng._lz_dirty = True
     for top in list(eng._lz_tops):
         if eng._lz_pos[top] >= 0:
             _eager_subtree(eng, top)

@@ -115,7 +115,7 @@ class EngineState:
         "_links",
         "_lz",
         "_lz_act",
-        "_lz_dirty",
+        "_lz_due",
         "_lz_flag",
         "_lz_ix",
         "_lz_lo",
@@ -261,7 +261,7 @@ class EngineState:
         self._lz_ix: dict[int, int] = {}  # id(event) -> index
         self._lz_log: deque[tuple[float, Any]] = deque()  # (publish time, event) by index
         self._lz_lo = self._lz_next = self._lz_size = 0
-        self._lz_dirty = False  # records not yet taken
+        self._lz_due = math.inf  # earliest arrival of a record not yet taken
         self._lz_span = 0.0  # bound of an event's travel time to any rank
         self._lz_sums: dict[tuple[float, float, int], float] = {}  # lazy._take's sums
         self._gate: Gate | None = None
