@@ -13,27 +13,13 @@ reconnect.  Awaiting each PUBACK (``await client.publish``) would cost a round
 trip per hop and cap a rank at a few thousand messages per second.  Before the
 first connection, publishes wait in a small list.
 
-*Delivery without a queue hop.*  Incoming messages are passed to the engine's
-callback straight from paho's ``on_message``, inside the event loop's reader
-callback, rather than through aiomqtt's queue and a task per message.  The
-callback must not raise (paho would drop the connection); it is wrapped so
-that an exception is logged and the message dropped.  aiomqtt's ``messages``
-iterator is still used, as the way to learn that the connection was lost.
-
-*Writes without a detour.*  aiomqtt answers paho's "I have data to write" by
-scheduling ``add_writer`` from another loop turn, waiting for epoll to report the
-socket writable, writing, and removing the writer again: two ``epoll_ctl`` calls,
-a self-pipe write and an extra loop turn per burst.  The socket is almost always
-writable, so this transport writes on the next loop turn (``call_soon``) and
-registers a writer only if the kernel buffer is full.  On this machine it saves
-about 0.1 ms per hop.
-
-*Fewer system calls.*  paho writes each packet with its own ``send`` and reads
-each incoming one with three ``recv`` calls (type, length, rest); on this VM a
-system call that wakes the broker on the other vCPU is the dearest thing on the
-path.  The transport joins the packets queued in one loop turn (QoS 1 PUBLISH and
-PUBACK) into one write, and reads the socket 64 KiB at a time into a buffer that
-paho's reads are served from.
+*A lean hot path.*  Incoming messages are passed to the engine's callback
+straight from the socket's reader callback, rather than through aiomqtt's
+queue and a task per message, and the packets that make up nearly all traffic
+(PUBLISH and PUBACK) are parsed and built by :mod:`kvs_sim.live.wire` rather
+than by paho; everything else is paho's.  The callback must not raise; an
+exception is logged and the message dropped.  aiomqtt's ``messages`` iterator
+is still used, as the way to learn that the connection was lost.
 
 *A connection that survives the broker.*  With ``persistent=True`` the client
 connects with ``clean_start=False`` and a session expiry interval, so the broker
@@ -44,10 +30,10 @@ after each connection.  The *first* connection is different: if the broker
 cannot be reached within ``connect_timeout`` seconds, :meth:`start` raises
 :class:`BrokerUnreachable` naming the URL, so a command line can say so.
 
-Only this module touches aiomqtt/paho internals (``Client._client``, the paho
-client); they are pinned by ``aiomqtt>=2.3,<3``.  Nagle's algorithm is switched
-off on the client socket (``TCP_NODELAY``), which a request/response round trip
-needs as much as the broker's ``set_tcp_nodelay``.
+Only this module and :mod:`kvs_sim.live.wire` touch aiomqtt/paho internals
+(``Client._client``, the paho client); they are pinned by ``aiomqtt>=2.3,<3``.
+Nagle's algorithm is switched off on the client socket (``TCP_NODELAY``), which
+a request/response round trip needs as much as the broker's ``set_tcp_nodelay``.
 """
 
 from __future__ import annotations
@@ -58,7 +44,6 @@ import logging
 import math
 import os
 import socket
-import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +54,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kvs_sim.live.topics import BrokerURL
+from kvs_sim.live.wire import FastPath, Incoming, OnMessage, pack_properties, varint
+
+__all__ = ["BrokerUnreachable", "Incoming", "NotAuthorized", "OnMessage", "Transport", "Will"]
 
 log = logging.getLogger("kvs_sim.live")
 
@@ -107,40 +95,6 @@ def check_ca_file(path: str | None) -> None:
         raise FileNotFoundError(f"CA file {path} does not exist")
     if path is not None and not os.access(path, os.R_OK):
         raise PermissionError(f"CA file {path} is not readable")
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One received publish."""
-
-    topic: str
-    payload: bytes
-    response_topic: str | None = None
-    correlation: bytes | None = None
-
-
-OnMessage = Callable[[Incoming], None]
-
-_READ_SIZE = 65536
-_PUBLISH, _PUBACK = 0x30, 0x40
-
-
-def _coalesce(out: Any) -> None:
-    """Join paho's queued outgoing packets into one write (one ``send``) when they
-    are all QoS 1 PUBLISH or PUBACK packets not yet started: paho does nothing on
-    their completion (unacknowledged messages are kept, and resent, elsewhere)."""
-    if len(out) < 2:
-        return
-    for p in out:
-        kind = p["command"] & 0xF0
-        if p["pos"] or not (kind == _PUBACK or (kind == _PUBLISH and p["qos"])):
-            return
-    data = b"".join(p["packet"] for p in out)
-    out.clear()
-    out.append(
-        {"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
-         "packet": data, "info": None}
-    )  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +144,8 @@ class Transport:
         """How many times a connection was established (1 + reconnects)."""
         self._client: aiomqtt.Client | None = None
         self._paho: paho.Client | None = None
-        self._early: list[tuple[str, bytes, int, bool, Properties | None]] = []
+        self._fast: FastPath | None = None
+        self._early: list[tuple[str, bytes, int, bool, bytes]] = []
         self._task: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -223,9 +178,8 @@ class Transport:
         )
         client.pending_calls_threshold = 1000
         self._paho = client._client
-        self._paho.on_message = self._deliver
-        self._direct_writes(client, self._paho)
-        self._buffered_reads(client, self._paho)
+        self._paho.on_message = self._deliver  # what the hot path leaves to paho
+        self._fast = FastPath(client, self._call)
         return client
 
     async def start(self) -> None:
@@ -325,105 +279,30 @@ class Transport:
         discards the message if it could not deliver it by then."""
         if qos is None:
             qos = self.qos
-        props = None
-        if response_topic is not None or correlation is not None or expiry is not None:
-            props = Properties(PacketTypes.PUBLISH)
-            if response_topic is not None:
-                props.ResponseTopic = response_topic
-            if correlation is not None:
-                props.CorrelationData = correlation
-            if expiry is not None:
-                props.MessageExpiryInterval = max(1, math.ceil(expiry))
+        props = pack_properties(
+            response_topic, correlation, None if expiry is None else max(1, math.ceil(expiry))
+        )
         if self._paho is None or self.connections == 0:
             self._early.append((topic, payload, qos, retain, props))
             return
-        info = self._paho.publish(topic, payload, qos, retain, props)
+        self._send(topic, payload, qos, retain, props)
+
+    def _send(self, topic: str, payload: bytes, qos: int, retain: bool, props: bytes) -> None:
+        assert self._paho is not None and self._fast is not None
+        if self._fast.publish(topic, payload, qos, retain, props):
+            return
+        # No socket: paho keeps a QoS 1 message and sends it on reconnect.
+        properties = Properties(PacketTypes.PUBLISH)
+        properties.unpack(varint(len(props)) + props)
+        info = self._paho.publish(topic, payload, qos, retain, properties)
         if info.rc not in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
             log.warning("publish to %s failed: %s", topic, paho.error_string(info.rc))
-        # MQTT_ERR_NO_CONN: paho holds a QoS 1 message and sends it on reconnect.
-
-    @staticmethod
-    def _direct_writes(client: aiomqtt.Client, pc: paho.Client) -> None:
-        """Write queued packets on the next loop turn (see the module docstring);
-        fall back to a writer callback only when the socket buffer is full."""
-        loop = asyncio.get_running_loop()
-        loop_thread = threading.get_ident()
-        state = {"scheduled": False, "fd": -1}
-
-        def write_now() -> None:
-            state["scheduled"] = False
-            _coalesce(pc._out_packet)
-            try:
-                pc.loop_write()
-            except Exception as exc:
-                if not client._disconnected.done():
-                    client._disconnected.set_exception(exc)
-                return
-            sock = pc._sock
-            if pc.want_write() and sock is not None and state["fd"] < 0:
-                state["fd"] = sock.fileno()
-                loop.add_writer(state["fd"], write_now)
-
-        def register(_c: Any, _u: Any, _sock: Any) -> None:
-            if state["scheduled"]:
-                return
-            state["scheduled"] = True
-            if threading.get_ident() == loop_thread:
-                loop.call_soon(write_now)
-            else:
-                loop.call_soon_threadsafe(write_now)
-
-        def unregister(_c: Any, _u: Any, _sock: Any) -> None:
-            if state["fd"] >= 0:
-                loop.remove_writer(state["fd"])
-                state["fd"] = -1
-
-        pc.on_socket_register_write = register
-        pc.on_socket_unregister_write = unregister
-
-    @staticmethod
-    def _buffered_reads(client: aiomqtt.Client, pc: paho.Client) -> None:
-        """Read the socket 64 KiB at a time (see the module docstring): paho asks
-        for one byte, then each length byte, then the rest of every packet, one
-        ``recv`` each.  Bytes left over when paho stops reading are handed to it
-        on the next loop turn, since the socket will not signal them again."""
-        loop = asyncio.get_running_loop()
-        raw = pc._sock_recv
-        state: dict[str, Any] = {"data": b"", "pos": 0, "sock": None, "scheduled": False}
-
-        def drain() -> None:
-            state["scheduled"] = False
-            if pc._sock is None or state["pos"] >= len(state["data"]):
-                return
-            try:
-                pc.loop_read()
-            except Exception as exc:
-                if not client._disconnected.done():
-                    client._disconnected.set_exception(exc)
-
-        def recv(bufsize: int) -> bytes:
-            if pc._sock is not state["sock"]:  # a new connection: nothing buffered
-                state.update(data=b"", pos=0, sock=pc._sock)
-            data, pos = state["data"], state["pos"]
-            if pos >= len(data):
-                data, pos = raw(_READ_SIZE), 0
-                if not data:
-                    return data  # EOF
-            out = data[pos : pos + bufsize]
-            pos += len(out)
-            state["data"], state["pos"] = data, pos
-            if pos < len(data) and not state["scheduled"]:
-                state["scheduled"] = True
-                loop.call_soon(drain)
-            return out
-
-        pc._sock_recv = recv  # type: ignore[method-assign]
 
     def _flush_early(self) -> None:
         early, self._early = self._early, []
         assert self._paho is not None
         for topic, payload, qos, retain, props in early:
-            self._paho.publish(topic, payload, qos, retain, props)
+            self._send(topic, payload, qos, retain, props)
 
     def _deliver(self, _client: Any, _userdata: Any, message: paho.MQTTMessage) -> None:
         if self.on_message is None:
@@ -436,6 +315,15 @@ class Transport:
                 response_topic=getattr(props, "ResponseTopic", None),
                 correlation=getattr(props, "CorrelationData", None),
             )
+        except Exception:
+            log.exception("dropped a message on %r: cannot read it", message._topic)
+            return
+        self._call(incoming)
+
+    def _call(self, incoming: Incoming) -> None:
+        if self.on_message is None:
+            return
+        try:
             self.on_message(incoming)
         except Exception:
-            log.exception("dropped a message on %r: handler failed", message._topic)
+            log.exception("dropped a message on %r: handler failed", incoming.topic)

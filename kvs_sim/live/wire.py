@@ -1,0 +1,384 @@
+"""The hot path of the live transport's MQTT v5 connection, beneath paho.
+
+Theory of operation
+-------------------
+paho (the client under aiomqtt) spends more CPU per packet than everything else
+a rank process does: each incoming packet takes three ``recv`` calls, a fresh
+``MQTTMessage``, v5 ``Properties`` and ``ReasonCode`` objects (a PUBACK included)
+and a debug log call; each publish a ``MQTTMessage`` with a condition variable.
+:class:`FastPath` handles the three packets that make up nearly all traffic and
+leaves everything else, and every connection state change, to paho:
+
+*Reads.*  It replaces paho's packet reader: one ``recv`` of up to 64 KiB, then
+every complete packet in the buffer is parsed in place.  An incoming PUBLISH
+(QoS 0 or 1) becomes an :class:`Incoming` for the transport's callback, with its
+response topic and correlation data; its PUBACK is queued *after* the callback
+ran, as paho does, and all PUBACKs of one read go out in one write.  A PUBACK
+for one of our publishes does paho's bookkeeping directly (the message leaves
+paho's store of unacknowledged messages, the in-flight count drops).  Any other
+packet (CONNACK, SUBACK, PINGRESP, DISCONNECT, a QoS 2 publish), or a PUBLISH
+whose properties are not the handful understood here, is handed to paho's own
+packet handler unchanged.
+
+*Publishes.*  :meth:`FastPath.publish` builds the PUBLISH packet itself and, at
+QoS 1, enters the message into paho's store of unacknowledged messages exactly
+as ``paho.Client.publish`` would (an object paho can resend after a reconnect,
+with its properties pre-packed), so the delivery guarantee is paho's: a message
+is forgotten only when its PUBACK arrives.  While there is no socket, publishes
+go through paho, which keeps them for the next connection.
+
+*Writes.*  Packets are written on the next loop turn (``call_soon``), all those
+queued in the turn in one ``send``; a writer callback is registered only when
+the kernel's buffer is full.  aiomqtt's way (``add_writer`` from another loop
+turn, then removing it) costs two ``epoll_ctl`` calls and a loop turn per burst.
+
+Only this module and :mod:`kvs_sim.live.transport` touch paho internals; they
+are pinned by ``aiomqtt>=2.3,<3`` (paho-mqtt 2.x).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+log = logging.getLogger("kvs_sim.live")
+
+_READ_SIZE = 65536
+_PUBLISH, _PUBACK = 0x30, 0x40
+_AGAIN, _PROTOCOL = paho.MQTT_ERR_AGAIN, paho.MQTT_ERR_PROTOCOL
+_WAIT_PUBACK, _QUEUED = paho.mqtt_ms_wait_for_puback, paho.mqtt_ms_queued
+_RESPONSE_TOPIC, _CORRELATION = 0x08, 0x09
+_SKIP = {0x01: 1, 0x02: 4, 0x23: 2}
+"""PUBLISH properties of fixed size that are read past: payload format,
+message expiry, topic alias (never used: we announce no topic alias maximum)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One received publish."""
+
+    topic: str
+    payload: bytes
+    response_topic: str | None = None
+    correlation: bytes | None = None
+
+
+OnMessage = Callable[[Incoming], None]
+
+
+def varint(n: int) -> bytes:
+    """MQTT's variable byte integer."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | 0x80 if n else byte)
+        if not n:
+            return bytes(out)
+
+
+def pack_properties(
+    response_topic: str | None, correlation: bytes | None, expiry: int | None
+) -> bytes:
+    """The property bytes (without their length) of a PUBLISH."""
+    out = b""
+    if expiry is not None:
+        out += b"\x02" + expiry.to_bytes(4, "big")
+    if response_topic is not None:
+        t = response_topic.encode()
+        out += b"\x08" + len(t).to_bytes(2, "big") + t
+    if correlation is not None:
+        out += b"\x09" + len(correlation).to_bytes(2, "big") + correlation
+    return out
+
+
+class _Packed:
+    """Pre-packed properties, as paho's ``_send_publish`` asks them (``pack()``)
+    when it resends a stored message after a reconnect."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, props: bytes) -> None:
+        self.data = varint(len(props)) + props
+
+    def pack(self) -> bytes:
+        return self.data
+
+    def __repr__(self) -> str:
+        return f"<{len(self.data)} property bytes>"
+
+
+class _Info:
+    """What paho calls on a stored message's ``info`` (nobody waits on ours)."""
+
+    __slots__ = ("mid", "rc")
+
+    def __init__(self) -> None:
+        self.mid, self.rc = 0, 0
+
+    def _set_as_published(self) -> None:
+        pass
+
+
+_INFO = _Info()
+
+
+class _Stored:
+    """A QoS 1 message in paho's ``_out_messages``, shaped like ``MQTTMessage``
+    for everything paho does with it (resend, PUBACK, reconnect reset)."""
+
+    __slots__ = ("_topic", "dup", "info", "mid", "payload", "properties", "qos", "retain",
+                 "state", "timestamp")  # fmt: skip
+
+    def __init__(self, mid: int, topic: bytes, payload: bytes, retain: bool, props: bytes) -> None:
+        self.mid, self._topic, self.payload, self.qos, self.retain = mid, topic, payload, 1, retain
+        self.dup, self.info, self.timestamp, self.state = False, _INFO, 0.0, _WAIT_PUBACK
+        self.properties = _Packed(props)
+
+    @property
+    def topic(self) -> str:
+        return self._topic.decode("utf-8")
+
+
+def _coalesce(out: Any) -> None:
+    """Join paho's queued packets into one write when none has started and none
+    needs paho's attention on completion (only QoS 0 PUBLISHes and DISCONNECT
+    do; ours are tagged as PUBACKs, which need none)."""
+    if len(out) < 2:
+        return
+    for p in out:
+        kind = p["command"] & 0xF0
+        if p["pos"] or not (kind == _PUBACK or (kind == _PUBLISH and p["qos"])):
+            return
+    data = b"".join([p["packet"] for p in out])
+    out.clear()
+    out.append(_packet(data))
+
+
+def _packet(data: bytes) -> Any:
+    return {"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
+            "packet": data, "info": None}  # fmt: skip
+
+
+class FastPath:
+    """Install the hot path on ``client``'s paho client (see the module docstring);
+    ``deliver`` gets every incoming publish and must not raise."""
+
+    def __init__(self, client: aiomqtt.Client, deliver: OnMessage) -> None:
+        self.client = client
+        self.pc: Any = client._client  # paho.Client, internals used throughout
+        self.deliver = deliver
+        self.loop = asyncio.get_running_loop()
+        self._thread = threading.get_ident()
+        self._buf = b""
+        self._sock: Any = None
+        self._scheduled = False
+        self._writer_fd = -1
+        self._ack_rc = ReasonCode(PacketTypes.PUBACK)
+        self._ack_props = Properties(PacketTypes.PUBACK)
+        pc: Any = self.pc
+        self._raw_recv = pc._sock_recv
+        pc._packet_read = self._read
+        pc.on_socket_register_write = self._register
+        pc.on_socket_unregister_write = self._unregister
+
+    # -- writes ----------------------------------------------------------------
+
+    def _register(self, _c: Any = None, _u: Any = None, _sock: Any = None) -> None:
+        if self._scheduled:
+            return
+        self._scheduled = True
+        if threading.get_ident() == self._thread:
+            self.loop.call_soon(self._write)
+        else:
+            self.loop.call_soon_threadsafe(self._write)
+
+    def _unregister(self, _c: Any, _u: Any, _sock: Any) -> None:
+        if self._writer_fd >= 0:
+            self.loop.remove_writer(self._writer_fd)
+            self._writer_fd = -1
+
+    def _write(self) -> None:
+        self._scheduled = False
+        pc = self.pc
+        _coalesce(pc._out_packet)
+        try:
+            pc.loop_write()
+        except Exception as exc:
+            self._lost(exc)
+            return
+        sock = pc._sock
+        if pc.want_write() and sock is not None and self._writer_fd < 0:
+            self._writer_fd = sock.fileno()
+            self.loop.add_writer(self._writer_fd, self._write)
+
+    def _lost(self, exc: Exception) -> None:
+        if not self.client._disconnected.done():
+            self.client._disconnected.set_exception(exc)
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool, props: bytes) -> bool:
+        """Queue a PUBLISH; False if there is no socket (the caller then lets paho
+        keep the message for the next connection)."""
+        pc = self.pc
+        if pc._sock is None or qos not in (0, 1):
+            return False
+        t = topic.encode()
+        head = len(t).to_bytes(2, "big") + t
+        if qos:
+            mid = pc._mid_generate()
+            with pc._out_message_mutex:
+                if mid in pc._out_messages:
+                    return False  # 65,535 unacknowledged: let paho report it
+                msg = _Stored(mid, t, payload, retain, props)
+                pc._out_messages[mid] = msg
+                if pc._inflight_messages >= pc._max_inflight_messages > 0:
+                    msg.state = _QUEUED  # paho sends it when a PUBACK makes room
+                    return True
+                pc._inflight_messages += 1
+            head += mid.to_bytes(2, "big")
+        body = head + varint(len(props)) + props
+        first = bytes((_PUBLISH | qos << 1 | retain,))
+        data = b"".join((first, varint(len(body) + len(payload)), body, payload))
+        pc._out_packet.append(_packet(data))
+        self._register()
+        return True
+
+    # -- reads -----------------------------------------------------------------
+
+    def _read(self) -> int:
+        """paho's ``_packet_read``: every complete packet the socket has."""
+        pc = self.pc
+        if pc._sock is not self._sock:  # a new connection: nothing buffered
+            self._sock, self._buf = pc._sock, b""
+        try:
+            data = self._raw_recv(_READ_SIZE)
+        except BlockingIOError:
+            return _AGAIN
+        except OSError:
+            return paho.MQTT_ERR_CONN_LOST
+        if not data:
+            return paho.MQTT_ERR_CONN_LOST
+        buf = self._buf + data if self._buf else data
+        n, pos = len(buf), 0
+        acks: list[bytes] = []
+        rc = 0
+        while pos + 2 <= n:
+            i, length, shift, complete = pos + 1, 0, 0, False
+            while i < n:
+                byte = buf[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                if byte < 0x80:
+                    complete = True
+                    break
+                shift += 7
+                if shift > 21:
+                    return _PROTOCOL
+            if not complete or i + length > n:
+                break  # incomplete: wait for more
+            cmd, end = buf[pos], i + length
+            kind = cmd & 0xF0
+            if kind == _PUBLISH and not self._publish(cmd, buf, i, end, acks):
+                rc = self._slow(cmd, buf[i:end])
+            elif kind == _PUBACK and length >= 2:
+                self._puback((buf[i] << 8) | buf[i + 1])
+            elif kind != _PUBLISH:
+                rc = self._slow(cmd, buf[i:end])
+            pos = end
+            if rc or pc._sock is not self._sock:
+                self._buf = b""
+                return rc if rc else _AGAIN
+        self._buf = buf[pos:]
+        pc._last_bytes_received = time.monotonic()
+        if acks:
+            pc._out_packet.append(_packet(b"".join(acks)))
+            self._register()
+        return _AGAIN
+
+    def _publish(self, cmd: int, buf: bytes, i: int, end: int, acks: list[bytes]) -> bool:
+        """Deliver an incoming PUBLISH; False to leave it to paho."""
+        qos = (cmd >> 1) & 3
+        tlen = (buf[i] << 8) | buf[i + 1]
+        if qos > 1 or tlen == 0:
+            return False
+        j = i + 2 + tlen
+        topic = buf[i + 2 : j].decode("utf-8", "replace")
+        mid = b""
+        if qos:
+            mid = buf[j : j + 2]
+            j += 2
+        plen, shift = 0, 0
+        while True:
+            byte = buf[j]
+            j += 1
+            plen |= (byte & 0x7F) << shift
+            shift += 7
+            if byte < 0x80:
+                break
+        k, pend = j, j + plen
+        response_topic: str | None = None
+        correlation: bytes | None = None
+        while k < pend:
+            ident = buf[k]
+            k += 1
+            if ident in (_RESPONSE_TOPIC, _CORRELATION):
+                size = (buf[k] << 8) | buf[k + 1]
+                value = buf[k + 2 : k + 2 + size]
+                k += 2 + size
+                if ident == _RESPONSE_TOPIC:
+                    response_topic = value.decode("utf-8", "replace")
+                else:
+                    correlation = bytes(value)
+            elif ident in _SKIP:
+                k += _SKIP[ident]
+            else:
+                return False  # a property we do not parse: paho's turn
+        try:
+            self.deliver(Incoming(topic, bytes(buf[pend:end]), response_topic, correlation))
+        except Exception:
+            log.exception("dropped a message on %r: handler failed", topic)
+        if qos:
+            acks.append(b"\x40\x02" + mid)
+        return True
+
+    def _puback(self, mid: int) -> None:
+        """paho's PUBACK bookkeeping, without its objects."""
+        pc = self.pc
+        with pc._out_message_mutex:
+            msg = pc._out_messages.pop(mid, None)
+            if msg is None:
+                return
+            msg.info._set_as_published()
+            pc._inflight_messages -= 1
+            if len(pc._out_messages) > pc._inflight_messages:
+                pc._update_inflight()  # messages waiting for room, or for a socket
+        # aiomqtt's on_publish wakes its own awaited publishes (none of ours).
+        on_publish = pc.on_publish
+        if on_publish is not None and getattr(self.client, "_pending_publishes", True):
+            on_publish(pc, pc._userdata, mid, self._ack_rc, self._ack_props)
+
+    def _slow(self, cmd: int, body: bytes) -> int:
+        """Hand one packet to paho's own handler."""
+        pc = self.pc
+        pc._in_packet = {"command": cmd, "have_remaining": 1, "remaining_count": [],
+                         "remaining_mult": 1, "remaining_length": len(body),
+                         "packet": bytearray(body), "to_process": 0, "pos": 0}  # fmt: skip
+        try:
+            rc = pc._packet_handle()
+        except paho.MalformedPacket:
+            rc = _PROTOCOL
+        finally:
+            pc._in_packet = {"command": 0, "have_remaining": 0, "remaining_count": [],
+                             "remaining_mult": 1, "remaining_length": 0,
+                             "packet": bytearray(b""), "to_process": 0, "pos": 0}  # fmt: skip
+        return int(rc)
