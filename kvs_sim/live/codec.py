@@ -12,7 +12,9 @@ message class name in :data:`~kvs_sim.rank.messages.MESSAGE_TYPES` and ``f`` its
 fields, all of them.  An *envelope* (:func:`encode_envelope`) adds the routing
 fields the engine needs at top level: ``dst`` (the final rank), ``src`` (the
 sending rank, ``-1`` for an external client) and ``id`` (a sender-unique string
-used to drop QoS 1 redeliveries).
+used to drop QoS 1 redeliveries), and, on a forwarded tree event only, ``to``:
+the ranks it is for (:mod:`kvs_sim.live.engine` sends one such publish per
+process boundary).
 
 Values that JSON cannot carry are *tagged*: a one-key object whose key starts
 with ``$``:
@@ -75,6 +77,8 @@ class Envelope:
     src: int
     msg: Any
     id: str = ""
+    to: tuple[int, ...] | None = None
+    """A forwarded tree event: the ranks it is for (None: every child of ``src``)."""
 
 
 # ---------------------------------------------------------------------------
@@ -153,9 +157,14 @@ def encode(msg: Any) -> bytes:
     return _dumps({"v": VERSION, **_enc_msg(msg)})
 
 
-def encode_envelope(dst: int, src: int, msg: Any, id: str = "") -> bytes:
+def encode_envelope(
+    dst: int, src: int, msg: Any, id: str = "", to: tuple[int, ...] | None = None
+) -> bytes:
     """Encode ``msg`` with its routing fields (see the module docstring)."""
-    return _dumps({"v": VERSION, "dst": dst, "src": src, "id": id, **_enc_msg(msg)})
+    head: dict[str, Any] = {"v": VERSION, "dst": dst, "src": src, "id": id}
+    if to is not None:
+        head["to"] = list(to)
+    return _dumps({**head, **_enc_msg(msg)})
 
 
 # ---------------------------------------------------------------------------
@@ -261,4 +270,9 @@ def decode_envelope(data: bytes | bytearray | str) -> Envelope:
         raise CodecError("envelope needs integer 'dst' and 'src'")
     if not isinstance(ident, str):
         raise CodecError("envelope 'id' must be a string")
-    return Envelope(dst=dst, src=src, msg=_dec_msg(obj), id=ident)
+    to = obj.get("to")
+    if to is not None:
+        if not isinstance(to, list) or any(type(r) is not int for r in to):
+            raise CodecError("envelope 'to' must be a list of ranks")
+        to = tuple(to)
+    return Envelope(dst=dst, src=src, msg=_dec_msg(obj), id=ident, to=to)

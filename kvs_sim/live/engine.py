@@ -13,6 +13,8 @@ virtual-time engine does, so rank logic is shared line for line.  Its parts:
   reports, and sorting every incoming publish by topic (:meth:`LiveEngine._on_message`);
 * :mod:`kvs_sim.live.pump` -- routing hop by hop, tree and broker events, the
   fault filter on every link and delivery, one message at a time per rank;
+  :mod:`kvs_sim.live.tree_events` -- tree events, one publish per event and
+  destination process;
 * :mod:`kvs_sim.live.sessions` -- external clients: requests in, replies out;
 * :mod:`kvs_sim.live.faults`, :mod:`kvs_sim.live.incarnation`,
   :mod:`kvs_sim.live.notices` -- nemeses, crashes inside the process, and what
@@ -51,6 +53,7 @@ from kvs_sim.live.notices import Notices
 from kvs_sim.live.ranks import format_ranks
 from kvs_sim.live.sessions import CLIENT_REQUESTS, ClientSessions
 from kvs_sim.live.transport import Incoming, Transport, Will
+from kvs_sim.live.tree_events import TreeEvents
 from kvs_sim.rank.base import RankHooks
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import EVENT_TYPES, MESSAGE_TYPES, Reply, Timer
@@ -146,6 +149,8 @@ class LiveEngine(ClientSessions):
         self._status_head = tp.status_filter(self.cluster)[:-1]
         self._held: list[tuple[int, Any]] | None = []
         self._known: set[int] = set()
+        self._host: dict[int, str] = {}
+        """Which process (status topic tail) hosts each rank, from the statuses."""
         self._known_changed = asyncio.Event()
         self._stopped = False
         self._started = time.time()  # the status's "started": the newest process wins
@@ -191,6 +196,7 @@ class LiveEngine(ClientSessions):
             on_connect=self._announce,
         )
         self._status_topic = status
+        self.tree = TreeEvents(self)
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -331,7 +337,7 @@ class LiveEngine(ClientSessions):
                     if r != env.src:
                         self._broker_event(env.src, r, env.msg)
                 return None
-            return self._from_parent(0, env.msg)
+            return self.tree.on_event_topic(env.msg)
         if topic.startswith(self._down_head):
             tail = topic[len(self._down_head) :]
             env = self._decode(inc)
@@ -344,7 +350,7 @@ class LiveEngine(ClientSessions):
                 or not isinstance(env.msg, EVENT_TYPES)
             ):
                 return self._drop(topic, f"{type(env.msg).__name__} from {env.src} out of place")
-            return self._from_parent(int(tail), env.msg)
+            return self.tree.on_down(env, topic)
         if topic.startswith(self._status_head):
             return self._status(inc)
         if topic == self._nemesis_topic:
@@ -355,10 +361,13 @@ class LiveEngine(ClientSessions):
     def _status(self, inc: Incoming) -> None:
         self.notices.status(inc.topic, inc.payload)
         try:
-            ranks = json.loads(inc.payload)["ranks"]
-            self._known.update(int(r) for r in ranks)
+            ranks = [int(r) for r in json.loads(inc.payload)["ranks"]]
         except (ValueError, KeyError, TypeError):
             return self._drop(inc.topic, "bad status payload")
+        self._known.update(ranks)
+        host = inc.topic[len(self._status_head) :]
+        for r in ranks:
+            self._host[r] = host  # for TreeEvents: one forward per hosting process
         self._known_changed.set()
         return None
 

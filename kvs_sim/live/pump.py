@@ -17,11 +17,11 @@ module.  With ``local`` a hop to a rank hosted in the same process skips the
 broker (one loop turn later).
 
 Events.  ``publish(event)`` always goes to ``kvs-sim/<c>/event/<ns>/<kind>`` for
-observers.  In ``tree`` mode it is also sent to each child's rank topic, and the
-engine hosting a child delivers it and re-sends it to that child's children, so
-events travel the overlay like Flux's.  In ``broker`` mode every engine
-subscribes to ``event/#`` and delivers each event to every hosted rank but its
-source (the broker does the fan-out).
+observers.  In ``tree`` mode the event then moves down the overlay like Flux's,
+with one publish per event and destination process
+(:mod:`kvs_sim.live.tree_events`).  In ``broker`` mode every engine subscribes
+to ``event/#`` and delivers each event to every hosted rank but its source (the
+broker does the fan-out).
 
 Faults.  Every message crossing a tree link into this process, by the broker or
 in-process, passes :meth:`~kvs_sim.live.faults.FaultFilter.crossing`, and every
@@ -51,6 +51,7 @@ from kvs_sim.live.codec import Envelope
 from kvs_sim.live.faults import FaultFilter
 from kvs_sim.live.incarnation import Incarnations
 from kvs_sim.live.transport import Incoming, Transport
+from kvs_sim.live.tree_events import TreeEvents
 from kvs_sim.rank.messages import NamespaceRemoved, SetRoot
 from kvs_sim.sim.overlay import Overlay
 
@@ -74,6 +75,7 @@ class Pump:
     faults: FaultFilter
     incarnations: Incarnations
     transport: Transport
+    tree: TreeEvents
     _down: set[int]
     _gen: dict[int, int]
     _held: list[tuple[int, Any]] | None
@@ -134,42 +136,12 @@ class Pump:
         self.stats["forwarded"] += 1
         return self.send_hop(self.overlay.next_hop(hop, env.dst), env.dst, env.src, msg)
 
-    def _from_parent(self, parent: int, msg: Any) -> None:
-        """A tree event ``parent`` forwarded: every hosted child takes it and
-        forwards it in turn."""
-        for r in self.overlay.children[parent]:
-            if r in self.ranks:
-                self._event_at(parent, r, msg)
-
-    def _event_at(self, parent: int, rank: int, msg: Any) -> None:
-        if self._down and rank in self._down:
-            return  # a crashed rank forwards nothing: its subtree misses the event
-        if self.faults.active and self.faults.crossing(
-            parent, rank, msg, lambda: self._event_at(parent, rank, msg)
-        ):
-            return
-        self.deliver(rank, msg)
-        self.forward_event(rank, msg)
-
     def _broker_event(self, src: int, rank: int, msg: Any) -> None:
         if self.faults.active and self.faults.crossing_path(
             max(src, 0), rank, msg, lambda: self._broker_event(src, rank, msg)
         ):
             return
         self.deliver(rank, msg)
-
-    def forward_event(self, rank: int, msg: Any) -> None:
-        """Pass a tree event from ``rank`` to its children: in-process children
-        directly with ``--local``, the others with one publish on ``down/<rank>``."""
-        children = self.overlay.children[rank]
-        if not children:
-            return
-        if self.local and all(c in self.ranks for c in children):
-            self.loop.call_soon(self._from_parent, rank, msg)
-            return
-        if self.local:
-            self.loop.call_soon(self._from_parent, rank, msg)
-        self._publish_event(tp.down_topic(self.cluster, rank), rank, msg)
 
     def deliver(self, rank: int, msg: Any) -> None:
         """Hand ``msg`` to hosted ``rank`` (held until the ranks are started)."""
@@ -226,15 +198,17 @@ class Pump:
         kind = _EVENT_KIND.get(type(msg), type(msg).__name__.lower())
         self._publish_event(tp.event_topic(self.cluster, ns, kind), src, msg)
         if self.events == "tree":
-            if src != 0:
-                self.forward_event(src, msg)
-            elif self.local:
-                self.loop.call_soon(self._from_parent, 0, msg)
+            if src == 0:
+                self.tree.from_leader(msg)
+            else:
+                self.tree.from_rank(src, msg)
 
-    def _publish_event(self, topic: str, src: int, msg: Any) -> None:
+    def _publish_event(
+        self, topic: str, src: int, msg: Any, to: tuple[int, ...] | None = None
+    ) -> None:
         ident = f"{self._incarnation}:{next(self._ids)}"
         try:
-            payload = codec.encode_envelope(-1, src, msg, ident)
+            payload = codec.encode_envelope(-1, src, msg, ident, to)
         except codec.CodecError as exc:
             return self._unencodable(msg, exc)
         self.transport.publish(topic, payload)

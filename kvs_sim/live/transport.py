@@ -239,6 +239,11 @@ class Transport:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff[1])
 
+    def write_now(self) -> None:
+        """Write what is queued now rather than on the next loop turn."""
+        if self._fast is not None:
+            self._fast.write_now()
+
     async def flush(self, timeout: float = 2.0) -> bool:
         """Wait until every QoS 1 publish so far was acknowledged; False on timeout."""
         loop = asyncio.get_running_loop()

@@ -182,7 +182,7 @@ class FastPath:
         self._thread = threading.get_ident()
         self._buf = b""
         self._sock: Any = None
-        self._scheduled = False
+        self._scheduled: asyncio.Handle | bool | None = None
         self._writer_fd = -1
         self._ack_rc = ReasonCode(PacketTypes.PUBACK)
         self._ack_props = Properties(PacketTypes.PUBACK)
@@ -195,13 +195,22 @@ class FastPath:
     # -- writes ----------------------------------------------------------------
 
     def _register(self, _c: Any = None, _u: Any = None, _sock: Any = None) -> None:
-        if self._scheduled:
+        if self._scheduled is not None:
             return
-        self._scheduled = True
         if threading.get_ident() == self._thread:
-            self.loop.call_soon(self._write)
-        else:
+            self._scheduled = self.loop.call_soon(self._write)
+        else:  # paho's connect, in aiomqtt's executor thread: mark, then schedule
+            self._scheduled = True
             self.loop.call_soon_threadsafe(self._write)
+
+    def write_now(self) -> None:
+        """The write :meth:`_register` scheduled, now (from the loop's thread)."""
+        scheduled = self._scheduled
+        if scheduled is None:
+            return
+        if isinstance(scheduled, asyncio.Handle):
+            scheduled.cancel()
+        self._write()
 
     def _unregister(self, _c: Any, _u: Any, _sock: Any) -> None:
         if self._writer_fd >= 0:
@@ -209,7 +218,7 @@ class FastPath:
             self._writer_fd = -1
 
     def _write(self) -> None:
-        self._scheduled = False
+        self._scheduled = None
         pc = self.pc
         _coalesce(pc._out_packet)
         try:

@@ -73,6 +73,40 @@ async def test_commit_from_deepest_rank_reaches_every_rank(
     assert sum(e.stats["forwarded"] for e in three) >= 2
 
 
+@pytest.mark.parametrize(
+    "layout",
+    [
+        ([0, 1, 2], [3, 4, 5], [6, 7]),
+        ([0], [1, 2, 4, 6], [3, 5, 7]),
+        ([0, 3], [1, 5, 6], [2, 4, 7]),
+    ],
+    ids=["subtrees", "rank0-alone", "scattered"],
+)
+async def test_local_tree_events_reach_every_rank_once_in_order(
+    broker: Broker, cluster: str, layout: tuple[list[int], ...]
+) -> None:
+    # In-process hops direct: one forward per event and destination process,
+    # naming its ranks (down/<lowest parent>, "to"); each rank sees each event once.
+    engines = [_engine(broker.url, cluster, rs, local=True) for rs in layout]
+    await asyncio.gather(*(e.start() for e in engines))
+    try:
+        ranks = _ranks(engines)
+        await until(lambda: all(r.started for r in ranks.values()), what="ranks started")
+        async with LiveClient(broker.url, cluster=cluster, rank=7) as c:
+            for i in range(1, 4):
+                reply = await c.request(_commit("a", i), rank=7 if i % 2 else 0)
+                assert (reply.errnum, reply.seq) == (0, i)
+        await until(lambda: all(r.seq == 3 for r in ranks.values()), what="setroot everywhere")
+        await asyncio.sleep(0.1)
+        assert {n: r.events for n, r in ranks.items() if n != 0} == {
+            n: [1, 2, 3] for n in range(1, SIZE)
+        }
+        assert sum(e.stats["dropped"] for e in engines) == 0
+    finally:
+        for e in engines:
+            await e.stop()
+
+
 async def test_rank_to_rank_traffic_is_neither_lost_nor_duplicated(
     three: list[LiveEngine],
 ) -> None:

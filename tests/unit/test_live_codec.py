@@ -153,6 +153,15 @@ def test_foreign_and_malformed_payloads_raise_codec_error(data: bytes, reason: s
 def test_envelope_fields_are_checked() -> None:
     with pytest.raises(codec.CodecError, match="integer 'dst'"):
         codec.decode_envelope(_payload(dst="x", src=1))
+    with pytest.raises(codec.CodecError, match="'to' must be a list of ranks"):
+        codec.decode_envelope(_payload(dst=-1, src=1, to=[4, "5"]))
+
+
+def test_a_forwarded_event_names_the_ranks_it_is_for() -> None:
+    event = m.SetRoot(ns="primary", seq=3, rootref="sha1-" + "b" * 40)
+    env = codec.decode_envelope(codec.encode_envelope(-1, 1, event, "a:1", to=(4, 5, 7)))
+    assert (env.to, env.msg) == ((4, 5, 7), event)
+    assert codec.decode_envelope(codec.encode_envelope(-1, 1, event, "a:2")).to is None
 
 
 @pytest.mark.parametrize(
