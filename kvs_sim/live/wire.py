@@ -13,7 +13,10 @@ leaves everything else, and every connection state change, to paho:
 every complete packet in the buffer is parsed in place.  An incoming PUBLISH
 (QoS 0 or 1) becomes an :class:`Incoming` for the transport's callback, with its
 response topic and correlation data; its PUBACK is queued *after* the callback
-ran, as paho does, and all PUBACKs of one read go out in one write.  A PUBACK
+ran, as paho does, and it is not a reason to write: PUBACKs go out with the
+next packets written (the handler's reply or forward, as a rule, a loop turn
+later), or after :data:`ACK_DELAY`, or at once when :data:`ACK_BATCH` are owed,
+so a publish costs no ``send`` of its own on the receiving side.  A PUBACK
 for one of our publishes does paho's bookkeeping directly (the message leaves
 paho's store of unacknowledged messages, the in-flight count drops).  Any other
 packet (CONNACK, SUBACK, PINGRESP, DISCONNECT, a QoS 2 publish), or a PUBLISH
@@ -55,6 +58,11 @@ from paho.mqtt.reasoncodes import ReasonCode
 log = logging.getLogger("kvs_sim.live")
 
 _READ_SIZE = 65536
+ACK_DELAY = 0.001
+"""Seconds a PUBACK may wait for other packets to share its write."""
+ACK_BATCH = 32
+"""PUBACKs owed that are written at once (mosquitto stops sending to a client
+with ``max_inflight_messages``, 100 in kvs-sim's configuration, unacknowledged)."""
 _PUBLISH, _PUBACK = 0x30, 0x40
 _AGAIN, _PROTOCOL = paho.MQTT_ERR_AGAIN, paho.MQTT_ERR_PROTOCOL
 _WAIT_PUBACK, _QUEUED = paho.mqtt_ms_wait_for_puback, paho.mqtt_ms_queued
@@ -184,6 +192,9 @@ class FastPath:
         self._sock: Any = None
         self._scheduled: asyncio.Handle | bool | None = None
         self._writer_fd = -1
+        self._acks: list[bytes] = []
+        """PUBACKs owed for publishes received on the current socket."""
+        self._ack_timer: asyncio.TimerHandle | None = None
         self._ack_rc = ReasonCode(PacketTypes.PUBACK)
         self._ack_props = Properties(PacketTypes.PUBACK)
         pc: Any = self.pc
@@ -220,6 +231,13 @@ class FastPath:
     def _write(self) -> None:
         self._scheduled = None
         pc = self.pc
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
+        if self._acks:
+            if pc._sock is self._sock:
+                pc._out_packet.append(_packet(b"".join(self._acks)))
+            self._acks.clear()
         _coalesce(pc._out_packet)
         try:
             pc.loop_write()
@@ -267,8 +285,9 @@ class FastPath:
     def _read(self) -> int:
         """paho's ``_packet_read``: every complete packet the socket has."""
         pc = self.pc
-        if pc._sock is not self._sock:  # a new connection: nothing buffered
+        if pc._sock is not self._sock:  # a new connection: nothing buffered or owed
             self._sock, self._buf = pc._sock, b""
+            self._acks.clear()
         try:
             data = self._raw_recv(_READ_SIZE)
         except BlockingIOError:
@@ -279,7 +298,7 @@ class FastPath:
             return paho.MQTT_ERR_CONN_LOST
         buf = self._buf + data if self._buf else data
         n, pos = len(buf), 0
-        acks: list[bytes] = []
+        acks = self._acks
         rc = 0
         while pos + 2 <= n:
             i, length, shift, complete = pos + 1, 0, 0, False
@@ -310,8 +329,10 @@ class FastPath:
         self._buf = buf[pos:]
         pc._last_bytes_received = time.monotonic()
         if acks:
-            pc._out_packet.append(_packet(b"".join(acks)))
-            self._register()
+            if len(acks) >= ACK_BATCH:
+                self._register()
+            elif self._ack_timer is None:
+                self._ack_timer = self.loop.call_later(ACK_DELAY, self._register)
         return _AGAIN
 
     def _publish(self, cmd: int, buf: bytes, i: int, end: int, acks: list[bytes]) -> bool:

@@ -4,6 +4,7 @@ reference."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import aiomqtt
@@ -11,6 +12,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from kvs_sim.live import wire
 from kvs_sim.live.wire import FastPath, Incoming, pack_properties, varint
 
 
@@ -20,6 +22,7 @@ class FakeSock:
     def __init__(self, chunks: list[bytes]) -> None:
         self.chunks = list(chunks)
         self.sent = b""
+        self.sends = 0
 
     def recv(self, _n: int) -> bytes:
         if not self.chunks:
@@ -28,6 +31,7 @@ class FakeSock:
 
     def send(self, data: bytes) -> int:
         self.sent += bytes(data)
+        self.sends += 1
         return len(data)
 
     def fileno(self) -> int:
@@ -61,7 +65,7 @@ def _read_all(pc: Any) -> None:
 
 
 async def test_a_publish_split_across_reads_is_delivered_once_then_acked() -> None:
-    _fast_path, pc, sock, got = _fast([])
+    fast, pc, sock, got = _fast([])
     props = Properties(PacketTypes.PUBLISH)
     props.ResponseTopic = "kvs-sim/c/client/a/u1"
     props.CorrelationData = b"42"
@@ -74,8 +78,26 @@ async def test_a_publish_split_across_reads_is_delivered_once_then_acked() -> No
         Incoming("kvs-sim/c/req/a/3", b'{"v":1}', "kvs-sim/c/client/a/u1", b"42"),
         Incoming("kvs-sim/c/rank/1", b"x" * 300),
     ]
-    acks = b"".join(bytes(p["packet"]) for p in pc._out_packet)
-    assert acks == b"\x40\x02\x00\x07\x40\x02\x00\x08"
+    # The PUBACKs wait (ACK_DELAY at most) for something else to write: a reply.
+    assert not pc._out_packet and fast._ack_timer is not None
+    assert fast.publish("kvs-sim/c/client/a/u1", b"r", 1, False, b"")
+    fast._write()
+    assert sock.sends == 1 and fast._ack_timer is None
+    assert sock.sent.endswith(b"\x40\x02\x00\x07\x40\x02\x00\x08")
+    assert sock.sent.startswith(b"\x32")
+
+
+async def test_owed_pubacks_go_alone_after_a_while_or_when_many() -> None:
+    fast, pc, sock, _ = _fast([])
+    data = b"".join(_paho_publish(pc, "t", b"p", mid, None) for mid in (1, 2))
+    sock.chunks = [data]
+    _read_all(pc)
+    await asyncio.sleep(wire.ACK_DELAY * 3)
+    assert sock.sent == b"\x40\x02\x00\x01\x40\x02\x00\x02"
+    many = b"".join(_paho_publish(pc, "t", b"p", mid, None) for mid in range(3, 3 + wire.ACK_BATCH))
+    sock.chunks = [many]
+    _read_all(pc)
+    assert fast._scheduled is not None  # written on the next loop turn
 
 
 async def test_a_publish_is_built_and_stored_as_paho_would() -> None:
