@@ -148,8 +148,12 @@ def _enc_msg(msg: Any) -> dict[str, Any]:
     return {"t": name, "f": fields}
 
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""One encoder for every payload (``json.dumps`` with options builds one per call)."""
+
+
 def _dumps(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+    return _ENCODER.encode(obj).encode()
 
 
 def encode(msg: Any) -> bytes:
@@ -247,7 +251,8 @@ _TAG_DECODERS: dict[str, Callable[[Any], Any]] = {
 
 def _load(data: bytes | bytearray | str) -> dict[str, Any]:
     try:
-        obj = json.loads(data)
+        # Payloads are UTF-8 (JSON's encoding detection is skipped for them).
+        obj = json.loads(data.decode("utf-8") if isinstance(data, bytes | bytearray) else data)
     except (UnicodeDecodeError, ValueError) as exc:
         raise CodecError(f"not a kvs-sim payload (not JSON: {exc})") from None
     if not isinstance(obj, dict) or "v" not in obj:
