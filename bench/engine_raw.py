@@ -34,9 +34,9 @@ import tracemalloc
 from dataclasses import dataclass
 from typing import Any
 
+from kvs_sim.overlay import Overlay
 from kvs_sim.sim.engine import Engine
 from kvs_sim.sim.latency import LinkModel
-from kvs_sim.sim.overlay import Overlay
 
 
 # Same shape as kvs_sim.rank.messages.SetRoot / Timer (frozen, slots, kw_only), kept

@@ -69,7 +69,7 @@ def _fault(args: argparse.Namespace) -> dict[str, Any]:
     ``partition``/``pause``/``slow``/``spike``/``loss``; CommandError if bad."""
     from kvs_sim.live.cmdline import CommandError
     from kvs_sim.live.ranks import parse_ranks
-    from kvs_sim.sim.overlay import Overlay
+    from kvs_sim.overlay import Overlay
 
     if args.duration is not None and not args.duration > 0:
         raise CommandError("--for must be > 0 seconds")

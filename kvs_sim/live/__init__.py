@@ -5,7 +5,7 @@ The map (each module starts with its theory of operation):
 * :mod:`~kvs_sim.live.codec` -- versioned JSON payloads of every message;
 * :mod:`~kvs_sim.live.topics` -- the topic layout and broker URLs;
 * :mod:`~kvs_sim.live.ranks` -- rank sets on the command line (routing uses
-  :class:`kvs_sim.sim.overlay.Overlay`);
+  :class:`kvs_sim.overlay.Overlay`);
 * :mod:`~kvs_sim.live.broker` -- a private, correctly configured mosquitto;
 * :mod:`~kvs_sim.live.transport` -- one MQTT v5 connection: non-blocking QoS 1,
   persistent session, reconnection;

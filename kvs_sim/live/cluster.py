@@ -46,8 +46,8 @@ from kvs_sim.history import Recorder
 from kvs_sim.live import topics as tp
 from kvs_sim.live.client import LiveBackend, LiveClient
 from kvs_sim.live.transport import Incoming, Transport
+from kvs_sim.overlay import Overlay
 from kvs_sim.rank import messages as m
-from kvs_sim.sim.overlay import Overlay
 
 log = logging.getLogger("kvs_sim.live")
 

@@ -54,10 +54,10 @@ from kvs_sim.live.ranks import format_ranks
 from kvs_sim.live.sessions import CLIENT_REQUESTS, ClientSessions
 from kvs_sim.live.transport import Incoming, Transport, Will
 from kvs_sim.live.tree_events import TreeEvents
+from kvs_sim.overlay import Overlay
 from kvs_sim.rank.base import RankHooks
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import EVENT_TYPES, MESSAGE_TYPES, Reply, Timer
-from kvs_sim.sim.overlay import Overlay
 
 LIVE_REQUEST_RETRY = 2.0
 """Seconds before a live follower asks again for an object or root still awaited."""

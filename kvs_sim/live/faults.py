@@ -66,8 +66,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from kvs_sim.overlay import Overlay
 from kvs_sim.rank.messages import SetRoot
-from kvs_sim.sim.overlay import Overlay
 
 log = logging.getLogger("kvs_sim.live")
 

@@ -35,8 +35,8 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from kvs_sim.overlay import Overlay
 from kvs_sim.rank.messages import PeerBack, PeerLost
-from kvs_sim.sim.overlay import Overlay
 
 Tell = Callable[[int, Any], None]
 

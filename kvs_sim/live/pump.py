@@ -8,7 +8,7 @@ decision, exactly as the virtual-time engine makes none, so rank logic is
 shared line for line.
 
 Routing.  A rank's ``send(dst, msg)`` goes to the *next hop* on the tree overlay
-(:class:`~kvs_sim.sim.overlay.Overlay`): the payload, an envelope naming the
+(:class:`~kvs_sim.overlay.Overlay`): the payload, an envelope naming the
 final ``dst`` and the ``src`` rank, is published to ``kvs-sim/<c>/rank/<hop>``.
 The process subscribed to that topic delivers the message if ``dst == hop`` and
 otherwise forwards it one hop further (:meth:`Pump.route`); the rank at ``hop``
@@ -52,8 +52,8 @@ from kvs_sim.live.faults import FaultFilter
 from kvs_sim.live.incarnation import Incarnations
 from kvs_sim.live.transport import Incoming, Transport
 from kvs_sim.live.tree_events import TreeEvents
+from kvs_sim.overlay import Overlay
 from kvs_sim.rank.messages import NamespaceRemoved, SetRoot
-from kvs_sim.sim.overlay import Overlay
 
 log = logging.getLogger("kvs_sim.live")
 

@@ -226,6 +226,6 @@ def parents(history: History) -> list[int]:
     size, fanout = config.get("size"), config.get("fanout")
     if not isinstance(size, int) or not isinstance(fanout, int) or size < 1 or fanout < 1:
         return []
-    from kvs_sim.sim.overlay import Overlay
+    from kvs_sim.overlay import Overlay
 
     return list(Overlay.kary(size, fanout).parent)

@@ -202,7 +202,7 @@ def prepare(
 ) -> Setup:
     """Options, claims, a recorder with the history header, and the scenario's args
     for one variant, in a simulation or (``live``) on real ranks."""
-    from kvs_sim.sim.overlay import Overlay
+    from kvs_sim.overlay import Overlay
 
     opts, overridden = variant_options(scenario, cli, variant)
     over = scenario.variants.get(variant, {}) if variant is not None else {}

@@ -5,6 +5,7 @@ the :class:`Engine` that moves messages (it implements ``kvs_sim.rank.port.Port`
 and :class:`SimFuture` / :class:`Task` for ``async def`` client processes.
 """
 
+from kvs_sim.overlay import Overlay
 from kvs_sim.sim.engine import BROKER, CLIENT, Engine
 from kvs_sim.sim.latency import (
     DEFAULT_LATENCY,
@@ -15,7 +16,6 @@ from kvs_sim.sim.latency import (
     Uniform,
     parse_latency,
 )
-from kvs_sim.sim.overlay import Overlay
 from kvs_sim.sim.process import CancelledError, InvalidStateError, SimFuture, Task
 
 __all__ = [

@@ -2,7 +2,7 @@
 
 Theory of operation
 -------------------
-:class:`Cluster` wires the pieces: an :class:`~kvs_sim.sim.overlay.Overlay`
+:class:`Cluster` wires the pieces: an :class:`~kvs_sim.overlay.Overlay`
 (k-ary tree by default, or any tree a user supplies), a link latency model, the
 virtual-time :class:`~kvs_sim.sim.engine.Engine`, and one rank state machine per
 rank (:func:`kvs_sim.rank.make_rank`).  All randomness comes from one
@@ -52,12 +52,12 @@ from kvs_sim.core.namespace import PRIMARY
 from kvs_sim.handle import Handle
 from kvs_sim.history import Recorder
 from kvs_sim.nemesis import Nemesis, Schedule, Scheduled, from_spec, random_process
+from kvs_sim.overlay import Overlay
 from kvs_sim.rank import RankBase, RankConfig, RankHooks, make_rank
 from kvs_sim.rank.messages import SetRoot
 from kvs_sim.sim.engine import Engine, Tracer
 from kvs_sim.sim.faults import Faults
 from kvs_sim.sim.latency import Constant, LinkModel, parse_latency
-from kvs_sim.sim.overlay import Overlay
 from kvs_sim.sim.process import SimFuture
 from kvs_sim.topics import TopicBus, event_topic
 

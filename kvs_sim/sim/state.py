@@ -51,10 +51,10 @@ from collections.abc import Callable, Sequence
 from heapq import heappush
 from typing import Any
 
+from kvs_sim.overlay import Overlay
 from kvs_sim.sim import lazy
 from kvs_sim.sim.latency import Constant, LinkModel
 from kvs_sim.sim.lazy import Run
-from kvs_sim.sim.overlay import Overlay
 
 CLIENT = -1
 """Source (or destination) rank reported to the tracer for a client."""

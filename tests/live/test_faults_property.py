@@ -25,8 +25,8 @@ from kvs_sim.live.cluster import LiveCluster
 from kvs_sim.live.launch import UpCluster
 from kvs_sim.live.nemesis import Control
 from kvs_sim.live.schedule import LiveNemeses, bounded
+from kvs_sim.overlay import Overlay
 from kvs_sim.rank import messages as m
-from kvs_sim.sim.overlay import Overlay
 
 pytestmark = pytest.mark.live
 

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from kvs_sim.overlay import Overlay
 from kvs_sim.sim.engine import BROKER, CLIENT, Engine
 from kvs_sim.sim.latency import Constant, LinkModel, Uniform
-from kvs_sim.sim.overlay import Overlay
 from kvs_sim.sim.process import CancelledError, SimFuture
 
 D = 100e-6  # per-hop latency used by most tests

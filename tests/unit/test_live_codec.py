@@ -14,9 +14,9 @@ from hypothesis import strategies as st
 
 from kvs_sim.live import codec, topics
 from kvs_sim.live.ranks import format_ranks, parse_ranks
+from kvs_sim.overlay import Overlay
 from kvs_sim.rank import messages as m
 from kvs_sim.rank.messages import MESSAGE_TYPES
-from kvs_sim.sim.overlay import Overlay
 
 # ---------------------------------------------------------------------------
 # Strategies: every message class, built from its annotations

@@ -8,8 +8,8 @@ import json
 from typing import Any
 
 from kvs_sim.live.notices import Notices
+from kvs_sim.overlay import Overlay
 from kvs_sim.rank.messages import PeerBack, PeerLost
-from kvs_sim.sim.overlay import Overlay
 
 
 def _notices(hosted: list[int]) -> tuple[Notices, list[tuple[int, Any]]]:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kvs_sim.sim.overlay import Overlay
+from kvs_sim.overlay import Overlay
 
 
 def test_kary_binary_shape() -> None:
