@@ -16,6 +16,7 @@ The work is done in :mod:`kvs_sim.live.kvs_tool`.
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from kvs_sim.commands._argtypes import int_at_least, positive_seconds
@@ -35,6 +36,36 @@ def _duration(text: str) -> float:
     if value < 0:
         raise argparse.ArgumentTypeError(f"invalid duration {text!r}")
     return value
+
+
+BARE_COLOR = "--color-alone"
+"""What a bare ``-L``/``--color`` becomes before parsing (hidden: color=None)."""
+_FLAGS_BEFORE_L = re.compile(r"-[HuWwSqv]+L")
+
+
+class _AttachedColorParser(argparse.ArgumentParser):
+    """``-L/--color`` takes an optional argument only when attached (``-Lalways``,
+    ``--color=never``), as Flux's optparse gives it: a bare ``-L`` or ``--color``
+    means ``always`` and never swallows the next word (``-L KEY`` is KEY)."""
+
+    def parse_known_args(self, args: Any = None, namespace: Any = None) -> Any:
+        if args is not None:
+            args = _attach_color(list(args))
+        return super().parse_known_args(args, namespace)
+
+
+def _attach_color(args: list[str]) -> list[str]:
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        if arg in ("-L", "--color"):
+            out.append(BARE_COLOR)
+        elif _FLAGS_BEFORE_L.fullmatch(arg):  # -HL: flags, then a bare -L
+            out += [arg[:-1], BARE_COLOR]
+        else:
+            out.append(arg)
+    return out
 
 
 def register(subparsers: Any) -> None:
@@ -158,7 +189,9 @@ def register(subparsers: Any) -> None:
     cmd("list", "list namespaces", ns_sub)
 
     ev = cmd("eventlog", "RFC 18 eventlogs: append, get, wait-event")
-    ev_sub = ev.add_subparsers(dest="ev_cmd", metavar="ACTION", required=True)
+    ev_sub = ev.add_subparsers(
+        dest="ev_cmd", metavar="ACTION", required=True, parser_class=_AttachedColorParser
+    )
     app = cmd("append", "append an event NAME [CONTEXT] to the eventlog KEY", ev_sub)
     app.add_argument("key", metavar="KEY")
     app.add_argument("name", metavar="NAME")
@@ -180,8 +213,12 @@ def register(subparsers: Any) -> None:
     for q in (eg, ew):
         flag(q, "-u", "--unformatted", "print events in RFC 18 form")
         flag(q, "-H", "--human", "print times human-readably")
-        q.add_argument("-L", "--color", nargs="?", const="always", default="auto",
-                       choices=("always", "never", "auto"), help="colour output")  # fmt: skip
+        q.add_argument("-L", "--color", metavar="WHEN", default="",
+                       choices=("always", "never", "auto"),
+                       help="colour: -L/--color alone: always; -LWHEN or --color=WHEN "
+                       "(attached, as in Flux); default auto, never if $NO_COLOR")  # fmt: skip
+        q.add_argument(BARE_COLOR, dest="color", action="store_const", const=None,
+                       help=argparse.SUPPRESS)  # fmt: skip
 
     w = cmd("watch", "print the value of KEY now and each time it changes (get -w)")
     w.add_argument("key", metavar="KEY")

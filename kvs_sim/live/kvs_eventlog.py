@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import errno
+import os
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -35,9 +36,15 @@ if TYPE_CHECKING:
 
 
 def _formatter(a: argparse.Namespace) -> rfc18.EventFormatter:
-    color = a.color == "always" or (a.color == "auto" and sys.stdout.isatty())
-    if a.unformatted and (a.human or a.color == "always"):
-        raise KvsError("eventlog", 0, "do not specify --unformatted with --human or --color")
+    """-L/--color: None (given alone) is always, "" (not given) auto, or never when
+    $NO_COLOR is set; only an explicit ``always`` conflicts with -u, as in Flux."""
+    when = a.color
+    if when == "":
+        when = "never" if os.environ.get("NO_COLOR") else "auto"
+    if a.unformatted and (a.human or when == "always"):
+        raise KvsError("do not specify --unformatted with --human or --color=always")
+    color = when in (None, "always") or (when == "auto" and sys.stdout.isatty())
+    color = color and not a.unformatted  # RFC 18 JSON lines are never coloured
     return rfc18.EventFormatter(unformatted=a.unformatted, human=a.human, color=color)
 
 

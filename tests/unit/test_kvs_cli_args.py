@@ -85,7 +85,7 @@ def test_every_flux_kvs_option_is_accepted() -> None:
     a = parse("eventlog", "append", "-t", "2.5", "k", "name", '{"a":', "1}")
     assert (a.timestamp, a.context) == (2.5, ['{"a":', "1}"])
     a = parse("eventlog", "get", "-W", "-w", "-c", "1", "-u", "-H", "-L", "-S", "k")
-    assert a.color == "always"
+    assert (a.color, a.key) == (None, "k")  # -L alone: always
     a = parse("eventlog", "wait-event", "-W", "-t", "1.5m", "-u", "-q", "-v", "-H", "k", "e")
     assert a.wait_timeout == 90.0
     for sub in ("version", "sync", "dropcache", "namespace list"):
@@ -125,3 +125,59 @@ def test_listing_layout() -> None:
     assert columns(["a", "bb", "ccc"], 15) == ["a      bb", "ccc"]
     assert columns(["a", "bb"], 1) == ["a", "bb"]
     assert columns([], 80) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "color", "rest"),
+    [
+        (["-L", "k"], None, ["k"]),  # a bare -L never takes the next word
+        (["--color", "k"], None, ["k"]),
+        (["-Lalways", "k"], "always", ["k"]),
+        (["--color=never", "k"], "never", ["k"]),
+        (["-HL", "k"], None, ["k"]),
+        (["-HLauto", "k"], "auto", ["k"]),
+        (["k"], "", ["k"]),  # not given: auto, or never under $NO_COLOR
+        (["-L", "always", "k"], None, ["always", "k"]),  # "always" is the KEY here
+    ],
+)
+def test_color_takes_only_an_attached_value(
+    argv: list[str], color: str | None, rest: list[str]
+) -> None:
+    a = parse("eventlog", "wait-event", *argv, "ev") if len(rest) == 1 else None
+    if a is not None:
+        assert (a.color, a.key, a.event) == (color, rest[0], "ev")
+    a = parse("eventlog", "get", *argv) if len(rest) == 1 else None
+    if a is not None:
+        assert (a.color, a.key) == (color, rest[0])
+    if len(rest) == 2:  # wait-event KEY NAME: the word after -L is the key
+        a = parse("eventlog", "wait-event", *argv)
+        assert (a.color, a.key, a.event) == (color, *rest)
+
+
+@pytest.mark.parametrize("bad", ["--color=foo", "-Lfoo", "--color="])
+def test_color_rejects_other_values(capsys: Any, bad: str) -> None:
+    with pytest.raises(SystemExit) as info:
+        parse("eventlog", "get", bad, "k")
+    assert info.value.code == 2 and "argument -L/--color" in capsys.readouterr().err
+
+
+def test_color_when(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kvs_sim.live.kvs_eventlog import _formatter
+
+    event = {"timestamp": 1.0, "name": "x"}
+
+    def shown(*argv: str) -> str:
+        return _formatter(parse("eventlog", "get", *argv, "k")).format(event)
+
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert "\x1b[" in shown("-L") and "\x1b[" in shown("--color=always")
+    assert "\x1b[" not in shown("--color=never") and "\x1b[" not in shown()  # not a tty
+    monkeypatch.setattr("sys.stdout.isatty", lambda: True)
+    assert "\x1b[" in shown() and "\x1b[" in shown("--color=auto")  # a tty
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in shown() and "\x1b[" in shown("--color=auto")
+    assert "\x1b[" in shown("-L")  # an explicit -L wins over $NO_COLOR
+    assert shown("-u", "-L") == '{"timestamp":1.0,"name":"x"}'  # allowed, never coloured
+    for bad in (("-u", "--color=always"), ("-u", "-H")):
+        with pytest.raises(KvsError, match="--unformatted with --human or --color=always"):
+            shown(*bad)
