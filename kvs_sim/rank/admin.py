@@ -25,6 +25,7 @@ from kvs_sim.core.errors import (
     PermissionDenied,
 )
 from kvs_sim.rank.base import NsRoot
+from kvs_sim.rank.durable import is_checkpoint
 from kvs_sim.rank.messages import (
     CheckpointLookupReq,
     NamespaceCreateReq,
@@ -100,7 +101,7 @@ def on_ns_list(self: Leader, req: NamespaceListReq) -> None:
 def on_checkpoint(self: Leader, req: CheckpointLookupReq) -> None:
     self.port.work(self.config.service.message)
     checkpoint = self.content.backing.get_checkpoint()
-    if checkpoint is None:
+    if not is_checkpoint(checkpoint):
         self.reply_error(req.client, NoSuchKey(errno.ENOENT, "no checkpoint has been written"))
     else:
         self.reply(req.client, checkpoint)

@@ -73,8 +73,9 @@ class RankConfig:
     """Seconds between the leader's periodic checkpoints of the primary root while
     versions wait for one (Flux's ``kvs.checkpoint-period``; None: only ``SYNC``
     commits and :meth:`Leader.checkpoint`, e.g. at shutdown, write one).  With a
-    period, the leader also checkpoints its initial root at start, so a restart
-    always resumes from a checkpoint in a new epoch.  A leader crash loses the
+    period, the leader also writes a start mark (its initial root and epoch, no
+    checkpoint: lookups answer ENOENT, as Flux writes none at start), so a restart
+    always resumes in a new epoch.  A leader crash loses the
     versions created since the last checkpoint."""
     service: ServiceTimes = field(default_factory=ServiceTimes)
 

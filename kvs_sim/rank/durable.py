@@ -12,7 +12,8 @@ store's pointer to the primary namespace's root (``sequence``, ``rootref``,
 :class:`Checkpoints` decides when to write one, as Flux does: after every
 ``SYNC`` commit (before the commit is answered), every ``checkpoint_period``
 seconds while versions are waiting (``RankConfig.checkpoint_period``; None:
-never), and at a clean shutdown.  It also keeps the log of primary versions
+never), and at a clean shutdown; never at start (a leader with a period writes
+a start mark instead, :data:`START_MARK`).  It also keeps the log of primary versions
 created since the last checkpoint with the transactions merged into each: exactly
 what a crash at this moment loses (:meth:`Checkpoints.at_risk`).
 
@@ -82,6 +83,19 @@ class LeaderContent:
         return dropped
 
 
+START_MARK = "start"
+"""Set in the record a leader with a checkpoint period writes when it starts
+fresh: the record carries the epoch, so even a restart before the first
+checkpoint begins a new epoch, but it is no checkpoint: Flux writes none at
+start (only on SYNC, every period after a change, at shutdown), so a checkpoint
+lookup answers ENOENT until one is written."""
+
+
+def is_checkpoint(record: dict[str, Any] | None) -> bool:
+    """A stored record is a checkpoint (not None, not a leader's start mark)."""
+    return record is not None and not record.get(START_MARK)
+
+
 class Checkpoints:
     """When the leader checkpoints the primary root, and what is not checkpointed yet."""
 
@@ -100,12 +114,15 @@ class Checkpoints:
         """The primary namespace got version ``seq`` from transactions ``names``."""
         self._log.append((seq, names))
 
-    def write(self, *, seq: int, rootref: str, epoch: int, now: float) -> None:
-        """Checkpoint primary version ``seq`` (flushed first: the objects are there)."""
+    def write(self, *, seq: int, rootref: str, epoch: int, now: float, start: bool = False) -> None:
+        """Checkpoint primary version ``seq`` (flushed first: the objects are there);
+        ``start``: only the start mark (:data:`START_MARK`)."""
         self.store.flush()
-        self.store.put_checkpoint(
-            {"version": 1, "sequence": seq, "timestamp": now, "rootref": rootref, "epoch": epoch}
-        )
+        record = {"version": 1, "sequence": seq, "timestamp": now, "rootref": rootref}
+        record["epoch"] = epoch
+        if start:
+            record[START_MARK] = True
+        self.store.put_checkpoint(record)
         self.store.flush()
         self.seq = seq
         self._log = [(s, n) for s, n in self._log if s > seq]

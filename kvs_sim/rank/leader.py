@@ -46,7 +46,7 @@ from kvs_sim.core.namespace import PRIMARY, NamespaceRegistry, authorize_commit
 from kvs_sim.rank import admin
 from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
 from kvs_sim.rank.config import RankConfig
-from kvs_sim.rank.durable import Checkpoints, LeaderContent, resume_point
+from kvs_sim.rank.durable import Checkpoints, LeaderContent, is_checkpoint, resume_point
 from kvs_sim.rank.messages import (
     CheckpointLookupReq,
     CommitReq,
@@ -133,8 +133,9 @@ class Leader(RankBase):
 
     def start(self) -> None:
         """After a restart, tell every rank where the primary namespace resumes.
-        With a checkpoint period, checkpoint the initial root now (so any restart
-        resumes from a checkpoint in a new epoch); the periodic timer is armed
+        With a checkpoint period, record the initial root and the epoch now (a
+        start mark, not a checkpoint: lookups still answer ENOENT, as Flux has
+        written none; a restart resumes from it in a new epoch); the periodic timer is armed
         whenever versions wait for a checkpoint (:class:`Checkpoints`), never
         while nothing does, so an idle simulation stays idle."""
         if self.epoch > 0:
@@ -145,24 +146,27 @@ class Leader(RankBase):
                 )
             )
         if self.config.checkpoint_period is not None:
-            self.checkpoint()
+            self.checkpoint(start=True)
 
-    def checkpoint(self) -> bool:
+    def checkpoint(self, *, start: bool = False) -> bool:
         """Write the primary root as the checkpoint unless it is already the last
-        one written (SYNC commits, the periodic timer, a clean shutdown).  True if
-        a checkpoint was written."""
+        one written (SYNC commits, the periodic timer, a clean shutdown; ``start``:
+        only the start mark, see :data:`~kvs_sim.rank.durable.START_MARK`).  True
+        if a record was written."""
         st = self.roots[PRIMARY]
         last = self.content.backing.get_checkpoint()
-        if last is not None and (last.get("sequence"), last.get("epoch", 0)) == (
-            st.seq,
-            self.epoch,
+        if (
+            last is not None
+            and (last.get("sequence"), last.get("epoch", 0)) == (st.seq, self.epoch)
+            and (start or is_checkpoint(last))
         ):
             return False
         self.content.flush()
         self.checkpoints.write(
-            seq=st.seq, rootref=st.rootref, epoch=self.epoch, now=self.port.now()
+            seq=st.seq, rootref=st.rootref, epoch=self.epoch, now=self.port.now(), start=start
         )
-        self.count("checkpoints")
+        if not start:
+            self.count("checkpoints")
         return True
 
     # -- content -------------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kvs_sim.flux import Flux, kvs
+from kvs_sim.flux import Flux, constants, kvs
 from kvs_sim.live.broker import Broker
 from kvs_sim.live.instance import LiveInstance, connect
 from kvs_sim.live.launch import UpCluster
@@ -122,3 +122,22 @@ def test_live_errors_read_as_flux_binding_errors(instance: LiveInstance) -> None
     with pytest.raises(OSError) as info:
         kvs.get(h, "k", namespace="flux-live-nosuchns")
     assert "namespace 'flux-live-nosuchns' does not exist" in str(info.value)
+
+
+def test_no_checkpoint_at_start_with_the_default_period(broker: Broker) -> None:
+    """Flux writes no checkpoint when the KVS starts (flux-core's t0035 asks for
+    ENOENT on a fresh instance): ``up`` with its default checkpoint period writes
+    its start mark, which a lookup does not see; a SYNC commit writes one."""
+    with UpCluster(broker.url, 2) as fresh:
+        inst = connect(f"{fresh.url}/{fresh.name}?rank=1&size=2&timeout=10")
+        try:
+            for rank in (0, 1):
+                with pytest.raises(FileNotFoundError):
+                    kvs.kvs_checkpoint_lookup(Flux(cluster=inst, rank=rank))
+            h = Flux(cluster=inst, rank=1)
+            kvs.put(h, "flux.live.synced", 1)
+            kvs.commit(h, flags=constants.FLUX_KVS_SYNC)
+            (checkpoint,) = kvs.kvs_checkpoint_lookup(h)
+            assert checkpoint["sequence"] == kvs.get_version(h)
+        finally:
+            inst.close()
