@@ -8,8 +8,9 @@ ops come from :class:`kvs_sim.core.txn.Txn`), sends them with a
 writes what ``flux kvs`` writes (flux-kvs(1)):
 
 * ``put KEY=VALUE`` stores the text as it is, as Flux's ``flux kvs put`` does, and
-  ``get`` prints the stored bytes and a newline (nothing for an empty value); so a
-  value put from Python as JSON prints as JSON (a string with its quotes);
+  ``get`` prints the stored bytes up to the first NUL and a newline (nothing for
+  an empty value), ``get -r`` every byte as it is; so a value put from Python as
+  JSON prints as JSON (a string with its quotes);
 * a write subcommand commits one transaction holding all of its arguments and,
   with ``-O``/``-b``/``-s``, prints the new root as a dirref, a blobref or a
   sequence;
@@ -192,9 +193,14 @@ class Tool:
             self.line(label + treeobj_text(data))
             return
         raw = data if isinstance(data, bytes) else str(data).encode()
-        self.write(label.encode() + raw)
-        if not a.raw and raw:
-            self.write(b"\n")
+        if a.raw:
+            self.write(label.encode() + raw)
+            return
+        # Flux prints the value as a C string: up to its first NUL byte, then a
+        # newline; an empty value prints nothing (not even the newline)
+        self.write(label.encode())
+        if raw:
+            self.write(raw.partition(b"\0")[0] + b"\n")
 
     async def cmd_get(self, a: argparse.Namespace) -> None:
         if a.watch and a.stream:  # Flux refuses the combination (EINVAL)

@@ -66,6 +66,9 @@ def test_put_get_as_flux_prints_them(kvs: Kvs) -> None:
         "type": "val",
         "ver": 1,
     }
+    kvs.ok("put", "-t", 'v.nul={"data":"YgBj","type":"val","ver":1}', rank=3)  # b'b\0c'
+    assert kvs.ok("get", "v.nul", rank=3) == "b\n"  # a C string: up to the NUL
+    assert kvs.ok("get", "-r", "v.nul", rank=3) == "b\0c"  # every byte
     kvs.ok("put", "-A", "v.str=bar", rank=3)
     assert kvs.ok("get", "v.str", rank=3) == "foobar\n"
     code, _, err = kvs("get", "--watch", "--stream", "v.int")
@@ -194,6 +197,9 @@ def test_watch_and_eventlogs(kvs: Kvs, cluster: UpCluster) -> None:
         '{"timestamp":1.5,"name":"start","context":{"n":1}}',
         '{"timestamp":2.0,"name":"done"}',  # a double, as Flux stores it
     ]
+    colored = kvs.ok("eventlog", "get", "-L", "w.log")  # -L alone: colour, KEY kept
+    assert "\x1b[" in colored and "start" in colored
+    assert "\x1b[" not in kvs.ok("eventlog", "wait-event", "--color=never", "w.log", "done")
     code, _, err = kvs("eventlog", "wait-event", "-t", "0.5", "w.log", "never")
     assert (code, err) == (1, "kvs-sim kvs: wait-event timeout on event 'never'\n")
     code, _, err = kvs("eventlog", "wait-event", "w.nolog", "x")
