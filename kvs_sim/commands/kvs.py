@@ -184,7 +184,8 @@ def register(subparsers: Any) -> None:
     create = cmd("create", "create namespaces", ns_sub)
     create.add_argument("names", nargs="+", metavar="NAME")
     create.add_argument("-o", "--owner", type=_nonneg_int, help="owner uid (default: --userid)")
-    create.add_argument("-r", "--rootref", metavar="TREEOBJ", help="start from this dirref")
+    create.add_argument("-r", "--rootref", metavar="BLOBREF",
+                        help="start from this root (a blobref, or an RFC 11 dirref)")  # fmt: skip
     cmd("remove", "remove namespaces", ns_sub).add_argument("names", nargs="+", metavar="NAME")
     cmd("list", "list namespaces", ns_sub)
 
@@ -272,7 +273,9 @@ def run(args: argparse.Namespace) -> int:
 def _subject(args: argparse.Namespace) -> str:
     """What the request that timed out was about, as the error line names it."""
     if args.subcmd == "wait":
-        return f"wait {args.version}"
+        from kvs_sim.live.kvs_tool import WAIT_SUBJECT
+
+        return WAIT_SUBJECT
     for name in ("keys", "assignments", "names"):
         if getattr(args, name, None):
             return str(getattr(args, name)[0]).partition("=")[0]

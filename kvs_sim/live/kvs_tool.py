@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kvs_sim.core import flags as kf
+from kvs_sim.core.content import is_blobref
 from kvs_sim.core.errors import KEY_ERRNOS, KVSError
 from kvs_sim.core.txn import Txn
 from kvs_sim.live.client import LiveClient
@@ -40,6 +41,8 @@ from kvs_sim.rank import messages as m
 from kvs_sim.rank.messages import Reply
 
 NAMESPACE_ENV = "FLUX_KVS_NAMESPACE"
+WAIT_SUBJECT = "flux_kvs_wait_version"
+"""What ``kvs wait``'s error line names, as Flux's does."""
 
 
 class KvsError(Exception):
@@ -78,8 +81,12 @@ def treeobj_text(obj: Any) -> str:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True)
 
 
-def rootref_of(text: str) -> str:
-    """The blobref of a dirref given as ``--at``/``--rootref`` (``EINVAL`` if not one)."""
+def rootref_of(text: str, *, blobref: bool = False) -> str:
+    """The blobref of a dirref given as ``--at`` (``EINVAL`` if not one); with
+    ``blobref`` (``namespace create --rootref``, which takes a blobref in Flux) a
+    bare blobref is accepted too."""
+    if blobref and is_blobref(text):
+        return text
     try:
         obj = json.loads(text)
         if obj.get("type") == "dirref" and len(obj["data"]) == 1:
@@ -350,8 +357,8 @@ class Tool:
 
     async def cmd_wait(self, a: argparse.Namespace) -> None:
         ns, uid, v = self.ns, self.userid, a.version
-        await self.ask(
-            f"wait {v}", lambda c: m.WaitVersionReq(client=c, ns=ns, version=v, userid=uid)
+        await self.ask(  # the subject Flux's error line names
+            WAIT_SUBJECT, lambda c: m.WaitVersionReq(client=c, ns=ns, version=v, userid=uid)
         )
 
     async def cmd_sync(self, a: argparse.Namespace) -> None:
@@ -366,7 +373,7 @@ class Tool:
         uid = self.userid
         if a.ns_cmd == "create":
             owner = uid if a.owner is None else a.owner
-            rootref = rootref_of(a.rootref) if a.rootref else ""
+            rootref = rootref_of(a.rootref, blobref=True) if a.rootref else ""
             for name in a.names:
                 await self.ask(name, _ns_create(name, owner, uid, rootref))
         elif a.ns_cmd == "remove":

@@ -163,6 +163,14 @@ def test_namespaces_links_copy_move(kvs: Kvs) -> None:
     root = kvs.ok("getroot", "-N", "cli-ns")
     kvs.ok("namespace", "create", "--rootref", root.strip(), "cli-ns2")
     assert kvs.ok("get", "-N", "cli-ns2", "k") == "in-ns\n"
+    blobref = kvs.ok("getroot", "-b", "-N", "cli-ns").strip()  # what Flux's --rootref takes
+    kvs.ok("namespace", "create", f"--rootref={blobref}", "cli-ns3")
+    assert kvs.ok("get", "-N", "cli-ns3", "k2") == "also\n"
+    unknown = "sha1-" + "0123456789abcdef" * 2 + "01234567"  # taken as it is, as by Flux
+    kvs.ok("namespace", "create", "-r", unknown, "cli-ns4")
+    assert json.loads(kvs.ok("get", "-N", "cli-ns4", "-t", "."))["data"] == [unknown]
+    code, _, err = kvs("wait", "-N", "nosuchns", "1")
+    assert code == 1 and err.startswith("kvs-sim kvs: flux_kvs_wait_version: Operation not")
 
 
 def test_guests_and_errors(kvs: Kvs) -> None:

@@ -106,6 +106,8 @@ def test_dirrefs_and_at() -> None:
     ref = "sha1-" + "a" * 40
     assert dirref(ref) == '{"data":["' + ref + '"],"type":"dirref","ver":1}'
     assert rootref_of(dirref(ref)) == ref
+    assert rootref_of(ref, blobref=True) == ref  # namespace create --rootref BLOBREF
+    assert rootref_of(dirref(ref), blobref=True) == ref
     for bad in ("", "{}", "[1]", '{"type":"val","data":"x"}', ref):
         with pytest.raises(KvsError) as info:
             rootref_of(bad)
