@@ -14,15 +14,18 @@ If ``KVS_SIM_URI`` already names a live cluster (``mqtt://...``), the script run
 against it instead (``--rank`` then picks the rank; the simulation options do
 not apply).  ``--size`` is refused above 1,000,000 ranks, as ``run`` refuses it.
 The script then runs with :func:`runpy.run_path` as ``__main__`` with
-``sys.argv = [SCRIPT, *ARGS]``.
+``sys.argv = [SCRIPT, *ARGS]``.  In simulation its child processes reach the
+same instance with ``flux kvs ...`` (a ``flux`` stand-in first on ``PATH``) or
+``kvs-sim kvs``, served by :mod:`kvs_sim.commands._exec_link` on the script's
+rank.
 
 The five instance options may come before or after SCRIPT (``kvs-sim exec
 script.py --size 8 --rank 3`` works); every other argument after SCRIPT is the
 script's, and so is everything after a ``--``.
 
 Everything the run changed in the process (``sys.argv``, ``sys.path``,
-``KVS_SIM_URI``, imported ``flux`` modules) is put back afterwards, so the command
-can run in-process from ``kvs_sim.cli.main`` (the tests do).
+``KVS_SIM_URI``, ``KVS_SIM_BROKER``, ``PATH``, imported ``flux`` modules) is put
+back afterwards, so the command can run in-process from ``kvs_sim.cli.main`` (the tests do).
 
 Exit codes, as ``python SCRIPT.py`` would give them: the script's own
 ``sys.exit`` code; 1 with one clear line on stderr if the script is missing or
@@ -106,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
         )
     shim = Path(__file__).resolve().parent.parent / "flux" / "shim"
     saved_argv, saved_path = sys.argv[:], sys.path[:]
-    saved_uri = os.environ.get(URI_ENV)
+    saved_env = {name: os.environ.get(name) for name in (URI_ENV, *_CHILD_ENV)}
     saved_modules = _pop_flux_modules()
     forget_instances()
+    link = _serve_children(uri) if not live else None
     os.environ[URI_ENV] = str(uri)
     sys.argv = [str(script), *args.args]
     sys.path[0:0] = [str(shim), str(script.resolve().parent)]
@@ -122,14 +126,38 @@ def run(args: argparse.Namespace) -> int:
         return 1
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
-        if saved_uri is None:
-            os.environ.pop(URI_ENV, None)
-        else:
-            os.environ[URI_ENV] = saved_uri
+        for name, value in saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        if link is not None:
+            link.close()
         _pop_flux_modules()
         sys.modules.update(saved_modules)
         forget_instances()
     return 0
+
+
+_CHILD_ENV = ("KVS_SIM_BROKER", "PATH")
+"""What :class:`~kvs_sim.commands._exec_link.ExecLink` sets for the script's children."""
+
+
+def _serve_children(uri: Any) -> Any:
+    """Serve the simulated instance to the script's child processes (``flux kvs``
+    in a shell-out reaches it, see :mod:`kvs_sim.commands._exec_link`)."""
+    from kvs_sim.commands._exec_link import ExecLink
+    from kvs_sim.flux.handle import share_instance
+
+    links: list[Any] = []
+
+    def wrap(instance: Any) -> Any:
+        links.append(ExecLink(instance, uri.rank))
+        return links[0].instance
+
+    share_instance(uri, wrap)
+    os.environ.update(links[0].environ(dict(os.environ)))
+    return links[0]
 
 
 _OWN = {"--size": "size", "--fanout": "fanout", "--seed": "seed", "--rank": "rank"}

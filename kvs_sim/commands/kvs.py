@@ -234,6 +234,8 @@ def run(args: argparse.Namespace) -> int:
     import errno
     import os
 
+    from kvs_sim.commands._exec_link import SCHEME as LINK_SCHEME
+    from kvs_sim.commands._exec_link import LinkClient
     from kvs_sim.live.client import LiveClient, RequestTimeout
     from kvs_sim.live.cmdline import CommandError, fail, resolve, run_until_signalled, setup_logging
     from kvs_sim.live.credentials import CredentialsError
@@ -241,16 +243,21 @@ def run(args: argparse.Namespace) -> int:
     from kvs_sim.live.transport import BrokerUnreachable
 
     setup_logging(args.verbose)
+    linked = args.broker.startswith(LINK_SCHEME)  # a child of kvs-sim exec
     try:
-        url, cluster = resolve(args)
+        url, cluster = (args.broker, "") if linked else resolve(args)
     except CommandError as exc:
         return fail("kvs", str(exc))
     ns = namespace_of(args)
 
     async def main(stop: asyncio.Event) -> int:
-        client = LiveClient(url, cluster=cluster, rank=args.rank, timeout=args.timeout,
-                            connect_timeout=1.0, ca_file=args.ca_file, userid=args.userid,
-                            credentials=args.credentials)  # fmt: skip
+        client: Any
+        if linked:
+            client = LinkClient(args.broker, rank=args.rank, timeout=args.timeout)
+        else:
+            client = LiveClient(url, cluster=cluster, rank=args.rank, timeout=args.timeout,
+                                connect_timeout=1.0, ca_file=args.ca_file, userid=args.userid,
+                                credentials=args.credentials)  # fmt: skip
         async with client:
             tool = Tool(client, ns, args.userid)
             work = asyncio.ensure_future(tool.run(args))
@@ -264,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return int(run_until_signalled(main))
-    except (BrokerUnreachable, KvsError, CredentialsError) as exc:
+    except (BrokerUnreachable, KvsError, CredentialsError, ConnectionError) as exc:
         return fail("kvs", str(exc))
     except RequestTimeout as exc:
         return fail("kvs", f"{_subject(args)}: {os.strerror(errno.ETIMEDOUT)} ({exc})")

@@ -168,6 +168,14 @@ def _sim_instance(uri: SimURI) -> Any:
     return cluster
 
 
+def share_instance(uri: SimURI, wrap: Callable[[Any], Any]) -> Any:
+    """Create the simulated instance for ``uri`` now, replaced by ``wrap(instance)``
+    for every ``Flux()`` that attaches to it (``kvs-sim exec`` serving children)."""
+    wrapped = wrap(_sim_instance(uri))
+    _INSTANCES[uri.instance_key()] = wrapped
+    return wrapped
+
+
 def forget_instances() -> None:
     """Drop the shared simulated instances, so the next ``Flux()`` starts afresh.
 

@@ -146,3 +146,53 @@ def test_an_api_error_shows_the_scripts_frames_not_kvs_sims(capsys: Any, tmp_pat
     assert lines[-1] == f"kvs-sim exec: {script} failed: {message}"
     code, _, err = run_exec(capsys, "--traceback", str(script))
     assert code == 1 and "kvs_sim" in err and "flux/_dir.py" in err
+
+
+SHELL_OUT = """
+import os, subprocess, sys
+import flux, flux.kvs
+
+def sh(*argv):
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    return out.returncode, out.stdout, out.stderr
+
+h = flux.Flux()
+flux.kvs.put(h, "a", 1)
+flux.kvs.commit(h)
+assert os.system("flux kvs unlink a") == 0  # a child changes the script's instance
+flux.kvs.put(h, "b", 2)
+flux.kvs.commit(h)
+try:
+    flux.kvs.get(h, "a")
+    sys.exit("a is still there")
+except FileNotFoundError:
+    pass
+print(sh("flux", "kvs", "get", "b"))
+print(sh("flux", "kvs", "put", "c=3"), flux.kvs.get(h, "c"), flux.kvs.get_version(h))
+print(sh("flux", "kvs", "eventlog", "append", "-t", "1", "log", "start"))
+waiter = subprocess.Popen(["flux", "kvs", "eventlog", "wait-event", "log", "done"],
+                          stdout=subprocess.PIPE, text=True)
+print(sh("flux", "kvs", "eventlog", "append", "-t", "2", "log", "done"))
+print(waiter.communicate(timeout=60)[0].strip())
+print(sh("flux", "kvs", "get", "nokey"))
+print(sh("flux", "jobs"))
+"""
+
+
+def test_exec_serves_its_instance_to_the_scripts_children(capsys: Any, tmp_path: Path) -> None:
+    """A script's ``flux kvs`` shell-outs reach the simulated instance (flux-core's
+    t/issues/t5368 does this), on the script's rank, deterministically."""
+    script = tmp_path / "shell_out.py"
+    script.write_text(SHELL_OUT)
+    before = {name: os.environ.get(name) for name in ("PATH", "KVS_SIM_BROKER")}
+    code, out, err = run_exec(capsys, "--rank", "5", str(script))
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0] == "(0, '2\\n', '')"
+    assert lines[1].startswith("(0, '', '') 3 ")
+    assert lines[2:5] == ["(0, '', '')", "(0, '', '')", "2.000000 done"]
+    assert lines[5] == "(1, '', 'kvs-sim kvs: nokey: No such file or directory\\n')"
+    assert "flux jobs: not available under kvs-sim exec (only flux kvs)" in lines[6]
+    assert {name: os.environ.get(name) for name in before} == before
+    again = run_exec(capsys, "--rank", "5", str(script))
+    assert again == (code, out, err)  # the same children, the same run
