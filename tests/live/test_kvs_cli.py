@@ -230,3 +230,27 @@ def test_put_raw_reads_standard_input(cluster: UpCluster) -> None:
         [*base, "get", "big"], capture_output=True, text=True, timeout=60, check=False
     )
     assert got.stdout == big + "\n"
+
+
+def test_eventlog_watch_count_and_a_wait_for_an_absent_event(kvs: Kvs) -> None:
+    """flux-kvs(1): ``eventlog get --watch --count=N`` stops after N events already
+    there; ``wait-event`` for an event the eventlog lacks keeps waiting (Flux's
+    test kills it), it does not fail at once."""
+    kvs.ok("eventlog", "append", "--timestamp=42", "c.log", "foo")
+    kvs.ok("eventlog", "append", "--timestamp=43", "c.log", "bar")
+    base = [sys.executable, "-m", "kvs_sim", *kvs.base]
+    got = subprocess.run(
+        [*base, "eventlog", "get", "--watch", "--unformatted", "--count=2", "c.log"],
+        capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert (got.returncode, got.stdout) == (
+        0,
+        '{"timestamp":42.0,"name":"foo"}\n{"timestamp":43.0,"name":"bar"}\n',
+    )
+    waiter = subprocess.Popen([*base, "eventlog", "wait-event", "c.log", "foobar"])
+    try:
+        with pytest.raises(subprocess.TimeoutExpired):
+            waiter.wait(3.0)  # still waiting
+    finally:
+        waiter.kill()
+        waiter.wait(10)
