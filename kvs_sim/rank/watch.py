@@ -10,7 +10,10 @@ the key up again whenever a new root mentions it, and answers again:
 * ``WATCH_UNIQ``: only when the value differs from the last one sent;
 * ``WATCH_FULL``: also when a change to a parent directory (or anything below
   the key) may have altered it, e.g. the parent was removed (``ENOENT``);
-* ``WATCH_APPEND``: only the bytes appended since the last answer.
+* ``WATCH_APPEND``: only the bytes appended since the last answer, an empty
+  answer for a commit that names the key and adds nothing (Flux answers an empty
+  append's empty blob); a value that no longer starts with what was sent ends the
+  stream with ``EINVAL``, as Flux's kvs-watch ends it (overwritten or shortened).
 
 When the rank skipped versions (it learned a newer root without the keys in
 between), every watch of the namespace looks again.  A key removed under a watch
@@ -30,7 +33,7 @@ import errno
 from collections import deque
 from typing import TYPE_CHECKING
 
-from kvs_sim.core.errors import KVSError, NoData, NoSuchKey, NotSupported
+from kvs_sim.core.errors import InvalidArgument, KVSError, NoData, NoSuchKey, NotSupported
 from kvs_sim.core.flags import WAITCREATE, WATCH_APPEND, WATCH_FULL, WATCH_UNIQ
 from kvs_sim.core.keys import normalize_key
 from kvs_sim.core.lookup import Stall, lookup
@@ -58,11 +61,13 @@ class Watch:
 class Pending:
     """The lookup of a watched key at one root, and its outcome once known."""
 
-    __slots__ = ("error", "rootref", "seq", "started", "value")
+    __slots__ = ("error", "named", "rootref", "seq", "started", "value")
 
-    def __init__(self, rootref: str, seq: int) -> None:
+    def __init__(self, rootref: str, seq: int, named: bool = False) -> None:
         self.rootref = rootref
         self.seq = seq
+        self.named = named
+        """The root's commit named the watched key itself (not a skipped version)."""
         self.started = False
         self.value: bytes | None = None
         self.error: KVSError | None = None
@@ -115,7 +120,8 @@ def refresh_watches(rank: RankBase, name: str, st: NsRoot, keys: tuple[str, ...]
                     continue
             elif watch.key not in changed:
                 continue
-        watch.queue.append(Pending(st.rootref, st.seq))
+        named = changed is not None and watch.key in changed
+        watch.queue.append(Pending(st.rootref, st.seq, named))
         watch_look(rank, watch)
 
 
@@ -131,7 +137,8 @@ def watch_look(rank: RankBase, watch: Watch) -> None:
     while watch.queue and watch.queue[0].ready:
         entry = watch.queue.popleft()
         if entry.value is not None:
-            watch_emit(rank, watch, entry.value, entry.seq)
+            if not watch_emit(rank, watch, entry.value, entry.seq, entry.named):
+                return
         elif isinstance(entry.error, NoSuchKey) and not watch.started and watch.flags & WAITCREATE:
             continue  # not created yet: wait for a root that has it
         else:
@@ -160,24 +167,28 @@ def _look_at(rank: RankBase, watch: Watch, entry: Pending) -> None:
         entry.error = err
 
 
-def watch_emit(rank: RankBase, watch: Watch, value: bytes, seq: int) -> None:
+def watch_emit(rank: RankBase, watch: Watch, value: bytes, seq: int, named: bool = False) -> bool:
+    """Answer ``value`` as the watch's flags say; False if that ended the watch."""
     if not watch.started:
         watch.started = True
         watch.last = value
         rank.reply(watch.client, value, seq=seq, final=False)
-        return
+        return True
     last = watch.last or b""
     if watch.flags & WATCH_APPEND:
-        if len(value) <= len(last) or not value.startswith(last):
+        if not value.startswith(last):
+            why = "shortened" if len(value) < len(last) else "overwritten"
+            end_watch(rank, watch, InvalidArgument(f"key watched with WATCH_APPEND {why}"))
+            return False
+        if len(value) > len(last) or named:
             watch.last = value
-            return
-        watch.last = value
-        rank.reply(watch.client, value[len(last) :], seq=seq, final=False)
-        return
+            rank.reply(watch.client, value[len(last) :], seq=seq, final=False)
+        return True
     if watch.flags & WATCH_UNIQ and value == last:
-        return
+        return True
     watch.last = value
     rank.reply(watch.client, value, seq=seq, final=False)
+    return True
 
 
 def end_watch(rank: RankBase, watch: Watch, err: KVSError) -> None:
