@@ -10,10 +10,11 @@ the key up again whenever a new root mentions it, and answers again:
 * ``WATCH_UNIQ``: only when the value differs from the last one sent;
 * ``WATCH_FULL``: also when a change to a parent directory (or anything below
   the key) may have altered it, e.g. the parent was removed (``ENOENT``);
-* ``WATCH_APPEND``: only the bytes appended since the last answer, an empty
-  answer for a commit that names the key and adds nothing (Flux answers an empty
-  append's empty blob); a value that no longer starts with what was sent ends the
-  stream with ``EINVAL``, as Flux's kvs-watch ends it (overwritten or shortened).
+* ``WATCH_APPEND``: the data appended since the last answer, one answer per
+  appended blob as Flux's kvs-watch gives them (an appended value is a valref
+  with one blobref per append: two appends in one commit are two answers, an
+  empty append an empty one; the first answer(s): the blob(s) already there); a
+  value that is overwritten or shortened ends the stream with ``EINVAL``.
 
 When the rank skipped versions (it learned a newer root without the keys in
 between), every watch of the namespace looks again.  A key removed under a watch
@@ -33,6 +34,7 @@ import errno
 from collections import deque
 from typing import TYPE_CHECKING
 
+from kvs_sim.core.content import as_bytes
 from kvs_sim.core.errors import InvalidArgument, KVSError, NoData, NoSuchKey, NotSupported
 from kvs_sim.core.flags import WAITCREATE, WATCH_APPEND, WATCH_FULL, WATCH_UNIQ
 from kvs_sim.core.keys import normalize_key
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
 class Watch:
     """One client's watch of one key."""
 
-    __slots__ = ("client", "flags", "key", "last", "ns", "queue", "started")
+    __slots__ = ("blobs", "client", "flags", "key", "last", "ns", "queue", "started")
 
     def __init__(self, client: int, ns: str, key: str, flags: int) -> None:
         self.client = client
@@ -54,6 +56,7 @@ class Watch:
         self.key = key
         self.flags = flags
         self.last: bytes | None = None
+        self.blobs = 0  # WATCH_APPEND: how many of the value's blobs were answered
         self.started = False
         self.queue: deque[Pending] = deque()  # roots to answer for, oldest first
 
@@ -61,13 +64,13 @@ class Watch:
 class Pending:
     """The lookup of a watched key at one root, and its outcome once known."""
 
-    __slots__ = ("error", "named", "rootref", "seq", "started", "value")
+    __slots__ = ("chunks", "error", "rootref", "seq", "started", "value")
 
-    def __init__(self, rootref: str, seq: int, named: bool = False) -> None:
+    def __init__(self, rootref: str, seq: int) -> None:
         self.rootref = rootref
         self.seq = seq
-        self.named = named
-        """The root's commit named the watched key itself (not a skipped version)."""
+        self.chunks: list[bytes] | None = None
+        """WATCH_APPEND: the value's blobs (None: a single ``val``)."""
         self.started = False
         self.value: bytes | None = None
         self.error: KVSError | None = None
@@ -120,8 +123,7 @@ def refresh_watches(rank: RankBase, name: str, st: NsRoot, keys: tuple[str, ...]
                     continue
             elif watch.key not in changed:
                 continue
-        named = changed is not None and watch.key in changed
-        watch.queue.append(Pending(st.rootref, st.seq, named))
+        watch.queue.append(Pending(st.rootref, st.seq))
         watch_look(rank, watch)
 
 
@@ -137,7 +139,7 @@ def watch_look(rank: RankBase, watch: Watch) -> None:
     while watch.queue and watch.queue[0].ready:
         entry = watch.queue.popleft()
         if entry.value is not None:
-            if not watch_emit(rank, watch, entry.value, entry.seq, entry.named):
+            if not watch_emit(rank, watch, entry.value, entry.seq, entry.chunks):
                 return
         elif isinstance(entry.error, NoSuchKey) and not watch.started and watch.flags & WAITCREATE:
             continue  # not created yet: wait for a root that has it
@@ -152,6 +154,8 @@ def _look_at(rank: RankBase, watch: Watch, entry: Pending) -> None:
     entry.started = True
     try:
         entry.value = lookup(rank.load_object, entry.rootref, watch.key, resolve_ns=rank.resolve_ns)
+        if watch.flags & WATCH_APPEND:
+            entry.chunks = _blobs(rank, entry.rootref, watch.key)
     except Stall as exc:
 
         def resume(err: KVSError | None) -> None:
@@ -167,27 +171,51 @@ def _look_at(rank: RankBase, watch: Watch, entry: Pending) -> None:
         entry.error = err
 
 
-def watch_emit(rank: RankBase, watch: Watch, value: bytes, seq: int, named: bool = False) -> bool:
+def _blobs(rank: RankBase, rootref: str, key: str) -> list[bytes] | None:
+    """The blobs of ``key``'s valref at ``rootref`` (None for a ``val``).  The value
+    lookup just loaded them, so nothing stalls here."""
+    obj = lookup(rank.load_object, rootref, key, want="treeobj", resolve_ns=rank.resolve_ns)
+    if obj.get("type") != "valref":
+        return None
+    return [as_bytes(rank.load_object(ref) or b"") for ref in obj["data"]]
+
+
+def watch_emit(
+    rank: RankBase, watch: Watch, value: bytes, seq: int, chunks: list[bytes] | None = None
+) -> bool:
     """Answer ``value`` as the watch's flags say; False if that ended the watch."""
+    if watch.flags & WATCH_APPEND:
+        return _emit_appended(rank, watch, value, seq, chunks)
     if not watch.started:
         watch.started = True
         watch.last = value
         rank.reply(watch.client, value, seq=seq, final=False)
         return True
     last = watch.last or b""
-    if watch.flags & WATCH_APPEND:
-        if not value.startswith(last):
-            why = "shortened" if len(value) < len(last) else "overwritten"
-            end_watch(rank, watch, InvalidArgument(f"key watched with WATCH_APPEND {why}"))
-            return False
-        if len(value) > len(last) or named:
-            watch.last = value
-            rank.reply(watch.client, value[len(last) :], seq=seq, final=False)
-        return True
     if watch.flags & WATCH_UNIQ and value == last:
         return True
     watch.last = value
     rank.reply(watch.client, value, seq=seq, final=False)
+    return True
+
+
+def _emit_appended(
+    rank: RankBase, watch: Watch, value: bytes, seq: int, chunks: list[bytes] | None
+) -> bool:
+    """WATCH_APPEND: one answer per blob not answered yet (see the module)."""
+    last = watch.last or b""
+    blobs = chunks if chunks is not None else [value]
+    if watch.started:
+        if chunks is None and value == last:
+            return True  # the same single value looked up again: nothing new
+        if chunks is None or len(blobs) < watch.blobs or not value.startswith(last):
+            why = "shortened" if len(value) < len(last) else "overwritten"
+            end_watch(rank, watch, InvalidArgument(f"key watched with WATCH_APPEND {why}"))
+            return False
+    watch.started = True
+    new, watch.blobs, watch.last = blobs[watch.blobs :], len(blobs), value
+    for blob in new:
+        rank.reply(watch.client, blob, seq=seq, final=False)
     return True
 
 

@@ -373,10 +373,11 @@ def test_a_removed_namespace_fails_its_waiters_on_followers() -> None:
     c.wait(owner.namespace_create("tmp", owner=0))  # the name is free again
 
 
-def test_append_watch_empty_appends_and_overwrites_as_flux() -> None:
-    """WATCH_APPEND answers an empty append with an empty delta (Flux answers the
-    empty blob it appends: ``flux kvs get --watch --append --count=N`` counts it)
-    and ends with EINVAL once the value is overwritten instead of appended to."""
+def test_append_watch_answers_per_appended_blob_as_flux() -> None:
+    """WATCH_APPEND answers once per appended blob, as Flux's kvs-watch does: two
+    appends in one commit are two answers, an empty append an empty one (so
+    ``flux kvs get --watch --append --count=N`` counts them); an overwrite ends
+    the stream with EINVAL."""
     c = Cluster(size=3, fanout=2, seed=1)
     h0 = c.handle(0)
     t = Txn()
@@ -385,16 +386,17 @@ def test_append_watch_empty_appends_and_overwrites_as_flux() -> None:
     c.run()  # rank 2 has the version with the key
     app = c.handle(2).watch("log", flags=WATCH_APPEND)
     c.run()
-    for data in (b"d", b"", b"e"):
+    for data in ([b"d", b"e"], [b""], [b"f"]):
         t = Txn()
-        t.append("log", data)
+        for chunk in data:
+            t.append("log", chunk)
         c.wait(h0.commit(t))
         c.run()
     t = Txn()
-    t.append("other", b"x")  # a commit that does not name the key: no answer
+    t.append("other", b"x")  # a commit that does not touch the key: no answer
     c.wait(h0.commit(t))
     c.run()
-    assert app.values == [b"abc", b"d", b"", b"e"] and not app.ended
+    assert app.values == [b"abc", b"d", b"e", b"", b"f"] and not app.ended
     t = Txn()
     t.put_raw("log", b"new")
     c.wait(h0.commit(t))
