@@ -146,8 +146,9 @@ def run(args: argparse.Namespace) -> int:
         leader = engine.ranks.get(0)
         if store is not None and leader is not None and store.get_checkpoint() is None:
             # A statedir's first start is epoch 0 on disk, so that a restart after a
-            # crash is a new epoch even with no checkpoint since (followers adopt it).
-            leader.checkpoint()
+            # crash is a new epoch even with no checkpoint since (followers adopt it):
+            # a start mark, not a checkpoint (Flux writes none at start).
+            leader.checkpoint(start=True)
         print(
             f"kvs-sim up: ready: ranks {format_ranks(ranks)} of {args.size} "
             f"(fanout {args.fanout}, events {args.events}) on {url} cluster {cluster!r}"

@@ -124,11 +124,13 @@ def test_live_errors_read_as_flux_binding_errors(instance: LiveInstance) -> None
     assert "namespace 'flux-live-nosuchns' does not exist" in str(info.value)
 
 
-def test_no_checkpoint_at_start_with_the_default_period(broker: Broker) -> None:
+@pytest.mark.parametrize("extra", [[], ["--checkpoint-period", "0"]])
+def test_no_checkpoint_at_start(broker: Broker, extra: list[str]) -> None:
     """Flux writes no checkpoint when the KVS starts (flux-core's t0035 asks for
-    ENOENT on a fresh instance): ``up`` with its default checkpoint period writes
-    its start mark, which a lookup does not see; a SYNC commit writes one."""
-    with UpCluster(broker.url, 2) as fresh:
+    ENOENT on a fresh instance): ``up`` on a fresh statedir, with or without a
+    checkpoint period, writes a start mark (its epoch), which a lookup does not
+    see; a SYNC commit writes a checkpoint."""
+    with UpCluster(broker.url, 2, extra=extra) as fresh:
         inst = connect(f"{fresh.url}/{fresh.name}?rank=1&size=2&timeout=10")
         try:
             for rank in (0, 1):
