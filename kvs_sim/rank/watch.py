@@ -9,7 +9,8 @@ the key up again whenever a new root mentions it, and answers again:
 * plain: every time a setroot's changed keys include the key;
 * ``WATCH_UNIQ``: only when the value differs from the last one sent;
 * ``WATCH_FULL``: also when a change to a parent directory (or anything below
-  the key) may have altered it, e.g. the parent was removed (``ENOENT``);
+  the key) may have altered it, e.g. the parent was removed (``ENOENT``); like
+  ``WATCH_UNIQ``, only when the value differs (Flux compares under both);
 * ``WATCH_APPEND``: the data appended since the last answer, one answer per
   appended blob as Flux's kvs-watch gives them (an appended value is a valref
   with one blobref per append: two appends in one commit are two answers, an
@@ -35,7 +36,14 @@ from collections import deque
 from typing import TYPE_CHECKING
 
 from kvs_sim.core.content import as_bytes
-from kvs_sim.core.errors import InvalidArgument, KVSError, NoData, NoSuchKey, NotSupported
+from kvs_sim.core.errors import (
+    InvalidArgument,
+    IsDirectory,
+    KVSError,
+    NoData,
+    NoSuchKey,
+    NotSupported,
+)
 from kvs_sim.core.flags import WAITCREATE, WATCH_APPEND, WATCH_FULL, WATCH_UNIQ
 from kvs_sim.core.keys import normalize_key
 from kvs_sim.core.lookup import Stall, lookup
@@ -43,6 +51,9 @@ from kvs_sim.rank.messages import WatchCancelReq, WatchReq
 
 if TYPE_CHECKING:
     from kvs_sim.rank.base import NsRoot, RankBase
+
+
+_OVERWRITTEN = "value of key watched with WATCH_APPEND overwritten"
 
 
 class Watch:
@@ -143,6 +154,11 @@ def watch_look(rank: RankBase, watch: Watch) -> None:
                 return
         elif isinstance(entry.error, NoSuchKey) and not watch.started and watch.flags & WAITCREATE:
             continue  # not created yet: wait for a root that has it
+        elif isinstance(entry.error, IsDirectory) and watch.started and watch.flags & WATCH_APPEND:
+            end_watch(
+                rank, watch, InvalidArgument("value of key watched with WATCH_APPEND overwritten")
+            )
+            return
         else:
             assert entry.error is not None
             end_watch(rank, watch, entry.error)
@@ -192,8 +208,8 @@ def watch_emit(
         rank.reply(watch.client, value, seq=seq, final=False)
         return True
     last = watch.last or b""
-    if watch.flags & WATCH_UNIQ and value == last:
-        return True
+    if watch.flags & (WATCH_UNIQ | WATCH_FULL) and value == last:
+        return True  # Flux's kvs-watch compares under FULL as under UNIQ
     watch.last = value
     rank.reply(watch.client, value, seq=seq, final=False)
     return True
@@ -209,8 +225,9 @@ def _emit_appended(
         if chunks is None and value == last:
             return True  # the same single value looked up again: nothing new
         if chunks is None or len(blobs) < watch.blobs or not value.startswith(last):
-            why = "shortened" if len(value) < len(last) else "overwritten"
-            end_watch(rank, watch, InvalidArgument(f"key watched with WATCH_APPEND {why}"))
+            short = len(value) < len(last)
+            why = "key watched with WATCH_APPEND shortened" if short else _OVERWRITTEN
+            end_watch(rank, watch, InvalidArgument(why))
             return False
     watch.started = True
     new, watch.blobs, watch.last = blobs[watch.blobs :], len(blobs), value

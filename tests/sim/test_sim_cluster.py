@@ -402,3 +402,14 @@ def test_append_watch_answers_per_appended_blob_as_flux() -> None:
     c.wait(h0.commit(t))
     c.run()
     assert app.ended and app.error is not None and app.error.errno == errno.EINVAL
+    t = Txn()
+    t.append("log2", b"a")
+    c.wait(h0.commit(t))
+    c.run()
+    app2 = c.handle(2).watch("log2", flags=WATCH_APPEND)
+    c.run()
+    t = Txn()
+    t.mkdir("log2")  # a directory now: EINVAL as for an overwrite (EISDIR only at first)
+    c.wait(h0.commit(t))
+    c.run()
+    assert app2.ended and app2.error is not None and app2.error.errno == errno.EINVAL
