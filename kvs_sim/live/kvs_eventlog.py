@@ -96,7 +96,9 @@ async def get(tool: Tool, a: argparse.Namespace) -> None:
         tool.flush()
         return not a.watch or (a.count > 0 and shown[0] >= a.count)
 
-    bits = kf.WATCH | kf.WATCH_APPEND | (kf.WAITCREATE if a.waitcreate else 0)
+    # -W alone: one answer, the whole eventlog once it exists; -w: the appends
+    bits = kf.WATCH | (kf.WAITCREATE if a.waitcreate else 0)
+    bits |= kf.WATCH_APPEND if a.watch else 0
     await tool.watch(a.key, bits, show)
 
 

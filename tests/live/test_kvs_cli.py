@@ -247,6 +247,12 @@ def test_eventlog_watch_count_and_a_wait_for_an_absent_event(kvs: Kvs) -> None:
         0,
         '{"timestamp":42.0,"name":"foo"}\n{"timestamp":43.0,"name":"bar"}\n',
     )
+    assert kvs.ok("eventlog", "get", "-W", "-u", "c.log").splitlines() == [  # every event
+        '{"timestamp":42.0,"name":"foo"}',
+        '{"timestamp":43.0,"name":"bar"}',
+    ]
+    kvs.ok("put", "-A", "c.text=ab", "c.text=cd")  # two appends: two answers to -w -A
+    assert kvs.ok("get", "-w", "-A", "-c", "2", "c.text") == "ab\ncd\n"
     waiter = subprocess.Popen([*base, "eventlog", "wait-event", "c.log", "foobar"])
     try:
         with pytest.raises(subprocess.TimeoutExpired):
