@@ -221,8 +221,10 @@ class LiveNemeses:
         if reply is None:
             log.warning("the restarted leader did not answer its checkpoint lookup")
             return
-        cp = reply.value if isinstance(reply.value, dict) else {}
-        seq, epoch = int(cp.get("sequence", 0)), int(cp.get("epoch", 0))
+        cp = reply.value if isinstance(reply.value, dict) and not reply.errnum else {}
+        # No checkpoint yet (ENOENT, as Flux answers): it resumed from the start
+        # mark, version 0, in the epoch after the one that crashed.
+        seq, epoch = int(cp.get("sequence", 0)), int(cp.get("epoch", self._epoch + 1))
         resumed = await self._resumed_root(epoch)
         if resumed is not None:  # its own report: the checkpoint may have moved since
             seq = resumed
