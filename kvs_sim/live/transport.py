@@ -22,9 +22,13 @@ exception is logged and the message dropped.  aiomqtt's ``messages`` iterator
 is still used, as the way to learn that the connection was lost.
 
 *A connection that survives the broker.*  With ``persistent=True`` the client
-connects with ``clean_start=False`` and a session expiry interval, so the broker
-keeps its subscriptions and queues QoS 1 messages while it is away (and, with
-persistence on, across a broker restart).  :meth:`run` reconnects with
+asks for a session expiry interval, so the broker keeps its subscriptions and
+queues QoS 1 messages while it is away (and, with persistence on, across a broker
+restart); its reconnections resume that session (``clean_start=False``).  Its
+*first* connection is a clean start: a new process never receives what the
+broker queued for a previous one with the same client id (a restarted rank
+process must not apply requests sent to the dead one, whose clients were told
+they failed).  :meth:`run` reconnects with
 exponential backoff (``backoff`` doubles from 50 ms up to 2 s) and re-subscribes
 after each connection.  The *first* connection is different: if the broker
 cannot be reached within ``connect_timeout`` seconds, :meth:`start` raises
@@ -168,7 +172,7 @@ class Transport:
             password=self.url.password,
             identifier=self.client_id,
             protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=not self.persistent,
+            clean_start=True,  # the first connection: see _run
             properties=props,
             tls_params=tls,
             will=will,
@@ -201,6 +205,11 @@ class Transport:
         first_deadline = loop.time() + self.connect_timeout
         delay = self.backoff[0]
         while not self._closing:
+            # A new process starts a new session (clean start): whatever the broker
+            # queued for a previous process with this client id is discarded, as a
+            # Flux request to a dead broker is lost with its connection.  Only the
+            # reconnections of this process resume the session (persistent).
+            self._client._clean_start = self.connections == 0 or not self.persistent
             try:
                 async with self._client as client:
                     self.connections += 1
