@@ -24,13 +24,16 @@ is still used, as the way to learn that the connection was lost.
 *A connection that survives the broker.*  With ``persistent=True`` the client
 asks for a session expiry interval, so the broker keeps its subscriptions and
 queues QoS 1 messages while it is away (and, with persistence on, across a broker
-restart); its reconnections resume that session (``clean_start=False``).  Its
-*first* connection is a clean start: a new process never receives what the
-broker queued for a previous one with the same client id (a restarted rank
-process must not apply requests sent to the dead one, whose clients were told
-they failed).  :meth:`run` reconnects with
-exponential backoff (``backoff`` doubles from 50 ms up to 2 s) and re-subscribes
-after each connection.  The *first* connection is different: if the broker
+restart); it connects with ``clean_start=False`` to resume that session.  A new
+Transport first ends any session a previous one with the same client id left (a
+clean start with no session expiry, then a disconnect): a new process never
+receives what the broker queued for a previous one (a restarted rank process
+must not apply requests sent to the dead one, whose clients were told they
+failed).  The session proper is not itself made by a clean start: mosquitto
+2.0.11 did not restore such a session after its own restart (its subscriptions
+and queue were gone, ``tests/live/test_engine_toy.py``).  :meth:`run` reconnects
+with exponential backoff (``backoff`` doubles from 50 ms up to 2 s) and
+re-subscribes after each connection.  The *first* connection is different: if the broker
 cannot be reached within ``connect_timeout`` seconds, :meth:`start` raises
 :class:`BrokerUnreachable` naming the URL, so a command line can say so.
 
@@ -152,18 +155,22 @@ class Transport:
         self._early: list[tuple[str, bytes, int, bool, bytes]] = []
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._fresh = False
+        """The session a previous process may have left was ended (``_run``)."""
 
     # -- lifecycle -----------------------------------------------------------
 
-    def _make_client(self) -> aiomqtt.Client:
+    def _make_client(self, *, discard: bool = False) -> aiomqtt.Client:
+        """The connection's client; ``discard``: a bare one (no will, no session)
+        whose clean start ends whatever session a previous process left."""
         props = Properties(PacketTypes.CONNECT)
-        if self.persistent:
+        if self.persistent and not discard:
             props.SessionExpiryInterval = self.session_expiry
         tls = None
         if self.url.tls or self.ca_file:
             tls = aiomqtt.TLSParameters(ca_certs=self.ca_file)
         will = None
-        if self.will is not None:
+        if self.will is not None and not discard:
             will = aiomqtt.Will(self.will.topic, self.will.payload, qos=1, retain=True)
         client = aiomqtt.Client(
             self.url.host,
@@ -172,7 +179,7 @@ class Transport:
             password=self.url.password,
             identifier=self.client_id,
             protocol=aiomqtt.ProtocolVersion.V5,
-            clean_start=True,  # the first connection: see _run
+            clean_start=discard or not self.persistent,
             properties=props,
             tls_params=tls,
             will=will,
@@ -180,6 +187,8 @@ class Transport:
             max_inflight_messages=1000,
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
         )
+        if discard:
+            return client
         client.pending_calls_threshold = 1000
         self._paho = client._client
         self._paho.on_message = self._deliver  # what the hot path leaves to paho
@@ -205,12 +214,17 @@ class Transport:
         first_deadline = loop.time() + self.connect_timeout
         delay = self.backoff[0]
         while not self._closing:
-            # A new process starts a new session (clean start): whatever the broker
-            # queued for a previous process with this client id is discarded, as a
-            # Flux request to a dead broker is lost with its connection.  Only the
-            # reconnections of this process resume the session (persistent).
-            self._client._clean_start = self.connections == 0 or not self.persistent
             try:
+                if self.persistent and not self._fresh:
+                    # A new process starts a new session: first a clean start with
+                    # no session expiry ends the one a previous process with this
+                    # client id left, and what the broker queued for it (a Flux
+                    # request to a dead broker is lost with its connection).  The
+                    # session proper is then made with clean_start=False, so that
+                    # mosquitto saves it across its own restart.
+                    async with self._make_client(discard=True):
+                        pass
+                    self._fresh = True
                 async with self._client as client:
                     self.connections += 1
                     delay = self.backoff[0]

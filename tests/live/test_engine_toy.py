@@ -193,21 +193,42 @@ async def test_no_message_lost_across_a_broker_restart(cluster: str) -> None:
         b.stop()
         # published while the broker is down: held by the client, sent on reconnect
         other.deliver(7, m.Timer(kind="ping", data=[0, 30]))
-        await leader.stop()  # leader offline: the broker must queue for its session
+        leader.deliver(0, m.Timer(kind="ping", data=[7, 5]))  # (a write notices the loss)
         b.start()
         await until(other.transport.connected.is_set, what="reconnect")
         other.deliver(4, m.Timer(kind="ping", data=[0, 30]))
         await other.transport.flush(5)
-        b.restart()  # the queue for the offline leader survives (persistence)
-        leader2 = _engine(b.url, cluster, [0])
-        await leader2.start()
-        r0 = leader2.ranks[0]
-        await until(lambda: len(r0.loads) == 60, timeout=10, what="all pings at the new leader")
+        # Whatever is still queued for the leader's session survives (persistence),
+        # and the leader's process resumes that session when it reconnects.
+        b.restart()
+        leader.deliver(0, m.Timer(kind="ping", data=[7, 5]))
+        r0 = leader.ranks[0]
+        await until(lambda: len(r0.loads) == 60, timeout=10, what="all pings at the leader")
         assert sorted(r0.loads) == sorted(
             [f"7:{i}" for i in range(30)] + [f"4:{i}" for i in range(30)]
         )
         await until(lambda: len(ranks[7].pongs) == 30 and len(ranks[4].pongs) == 30, what="pongs")
-        assert other.transport.connections >= 3
+        await until(lambda: len(ranks[7].loads) == 10, what="the leader's pings")
+        await other.stop()
+        await leader.stop()
+
+
+async def test_a_new_process_gets_nothing_queued_for_the_previous_one(cluster: str) -> None:
+    with Broker() as b:
+        leader = _engine(b.url, cluster, [0])
+        other = _engine(b.url, cluster, range(1, SIZE))
+        await leader.start()
+        await other.start()
+        await leader.stop()  # the broker queues for its session...
+        other.deliver(7, m.Timer(kind="ping", data=[0, 30]))
+        await other.transport.flush(5)
+        leader2 = _engine(b.url, cluster, [0])  # ... which a new process does not resume
+        await leader2.start()
+        other.deliver(4, m.Timer(kind="ping", data=[0, 5]))
+        r0 = leader2.ranks[0]
+        await until(lambda: len(r0.loads) >= 5, timeout=10, what="the new pings")
+        await asyncio.sleep(0.2)
+        assert sorted(r0.loads) == [f"4:{i}" for i in range(5)]
         await other.stop()
         await leader2.stop()
 
