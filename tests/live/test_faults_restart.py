@@ -67,7 +67,7 @@ async def test_a_killed_leader_process_restarts_without_losing_what_was_promised
                 await client.request(
                     lambda c: m.CommitReq(client=c, ns="primary", ops=txn.ops), rank=1, timeout=0.5
                 )
-            await asyncio.sleep(1.0)  # the direct request expires (whole seconds)
+            await asyncio.sleep(1.0)  # (lost with the dead process: see docs/faults-live.md)
             # The put made while the leader was down failed at once, as in a
             # simulation: rank 5 learnt from the dead process's will that its
             # parent (2) and the leader are lost (EHOSTUNREACH, outcome unknown)...
