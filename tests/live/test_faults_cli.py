@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from kvs_sim.handle import Handle
 from kvs_sim.live.broker import Broker
 from kvs_sim.live.client import LiveBackend, LiveClient
 from kvs_sim.live.launch import UpCluster
-from kvs_sim.live.nemesis import Control, kill
+from kvs_sim.live.nemesis import Control, NemesisError, kill
 
 pytestmark = pytest.mark.live
 
@@ -40,11 +41,19 @@ async def test_crash_by_hand_kills_and_restarts_the_process_of_a_rank(
             assert r.returncode == 0, r.stderr
             assert "killed ranks 2-3" in r.stdout and "restarted 2-3" in r.stdout
             assert up.procs["rest"].wait(5) == -signal.SIGKILL
-            try:
-                # the restarted process rejoins: rank 3 reads the current root
-                assert await Handle(LiveBackend(c), 3).get("c.a") == 1
-            finally:
-                async with Control(up.url, up.name) as ctl:
+            async with Control(up.url, up.name) as ctl:
+                try:
+                    # A request sent before the restarted process is subscribed is
+                    # lost with the dead one (as in Flux): wait for its status.
+                    for _ in range(400):
+                        with contextlib.suppress(NemesisError):
+                            if ctl.process_of(3)[0] != up.procs["rest"].pid:
+                                break
+                        await asyncio.sleep(0.05)
+                    # the restarted process rejoins: rank 3 reads the current root
+                    got = Handle(LiveBackend(c), 3).get("c.a")
+                    assert await asyncio.wait_for(got, 15) == 1
+                finally:
                     pid, _ = ctl.process_of(3)
                     kill(pid, signal.SIGTERM)
         assert (tmp_path / "up-2-3.log").exists()
