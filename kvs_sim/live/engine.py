@@ -167,7 +167,13 @@ class LiveEngine(ClientSessions):
         self.faults.service = self.incarnations.worked  # a slow rank's modelled time
         self._down = self.incarnations.down
         self._gen = self.incarnations.gen
-        self.notices = Notices(self.overlay, self.hosted, status, self._tell)
+        self.notices = Notices(
+            self.overlay,
+            self.hosted,
+            status,
+            self._tell,
+            later=lambda delay, fn: self.loop.call_later(delay, fn),  # noqa: PLW0108 (the loop is the running one, known later)
+        )
         self._nemesis_topic = nemesis_topic(self.cluster)
         subs.append(self._nemesis_topic)
         self._parents: set[int] = set()

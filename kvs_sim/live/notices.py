@@ -39,13 +39,32 @@ from kvs_sim.overlay import Overlay
 from kvs_sim.rank.messages import PeerBack, PeerLost
 
 Tell = Callable[[int, Any], None]
+Later = Callable[[float, Callable[[], None]], Any]
+
+DOWN_GRACE = 0.5
+"""Seconds a process status must stay ``down`` before its ranks count as lost.
+A broker that restarts may publish the restored sessions' wills before their
+processes are back (each republishes ``up`` on reconnecting); like any failure
+detector's timeout, the grace keeps that from reading as a crash.  A killed
+process is reported lost this much later."""
 
 
 class Notices:
     """The overlay notices of the ranks one process hosts (see the module doc)."""
 
-    def __init__(self, overlay: Overlay, hosted: Iterable[int], own_status: str, tell: Tell):
+    def __init__(
+        self,
+        overlay: Overlay,
+        hosted: Iterable[int],
+        own_status: str,
+        tell: Tell,
+        later: Later | None = None,
+    ):
         self.overlay = overlay
+        self.later = later
+        """Schedules a confirmation of newly down ranks after :data:`DOWN_GRACE`
+        (None: believe a ``down`` status at once)."""
+        self._seen_down: frozenset[int] = frozenset()
         self.hosted = sorted(set(hosted))
         self._hosted_set = frozenset(self.hosted)  # up while this process is
         self.own_status = own_status
@@ -85,8 +104,18 @@ class Notices:
         down = frozenset(
             r for r, (_, s) in newest.items() if s != "up" and r not in self._hosted_set
         )
+        self._seen_down = down
+        if self.later is not None and down - self._down:
+            self.later(DOWN_GRACE, self._confirm)  # newly down: believed if it lasts
+            down = down & self._down
         if down != self._down:
             self._down = down
+            self.sync()
+
+    def _confirm(self) -> None:
+        """The grace is over: ranks still reported down are lost."""
+        if self._seen_down != self._down:
+            self._down = self._seen_down
             self.sync()
 
     def faults(self, crashed: frozenset[int], dropping: frozenset[tuple[int, int]]) -> None:

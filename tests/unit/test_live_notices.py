@@ -77,3 +77,30 @@ def test_nothing_is_told_before_the_ranks_start() -> None:
     n.live = True
     n.sync()
     assert told == [(3, PeerLost(rank=1))]
+
+
+def test_a_down_status_counts_only_once_it_outlasts_the_grace() -> None:
+    from kvs_sim.live.notices import DOWN_GRACE
+
+    pending: list[tuple[float, Any]] = []
+    told: list[tuple[int, Any]] = []
+    n = Notices(
+        Overlay.kary(7, 2),
+        [3],
+        "own",
+        lambda r, msg: told.append((r, msg)),
+        later=lambda delay, fn: pending.append((delay, fn)),
+    )
+    n.live = True
+    n.status("s/low", _status([0, 1], "up", 1.0))
+    # a broker restart: the restored session's will, then the process is back
+    n.status("s/low", _status([0, 1], "down", 1.0))
+    assert told == [] and [d for d, _ in pending] == [DOWN_GRACE]
+    n.status("s/low", _status([0, 1], "up", 1.0))
+    pending.pop()[1]()
+    assert told == []  # never lost
+    # a real crash: still down when the grace is over
+    n.status("s/low", _status([0, 1], "down", 1.0))
+    assert told == []
+    pending.pop()[1]()
+    assert told == [(3, PeerLost(rank=0)), (3, PeerLost(rank=1))]
