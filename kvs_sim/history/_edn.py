@@ -40,7 +40,7 @@ import os
 import re
 from typing import Any
 
-from kvs_sim.history._records import Header, History, HistoryError, Op
+from kvs_sim.history._records import Header, History, HistoryError, Op, read_history_file
 
 _TOKEN = re.compile(
     r"""[\s,]+|;[^\n]*|(?P<open>\#\{|[\[{(])|(?P<close>[\]})])|"(?P<str>(?:[^"\\]|\\.)*)"
@@ -189,18 +189,7 @@ def _json(x: Any) -> Any:
 
 def load_edn(path: str | os.PathLike[str]) -> History:
     """Read a Jepsen/Knossos EDN history (see the module docstring)."""
-    name = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return from_edn_lines(f, source=name)
-    except FileNotFoundError:
-        raise HistoryError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise HistoryError(f"{name}: is a directory, not a history file") from None
-    except UnicodeDecodeError as e:
-        raise HistoryError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise HistoryError(f"{name}: cannot read: {e.strerror or e}") from None
+    return read_history_file(path, lambda f, name: from_edn_lines(f, source=name))
 
 
 _FS = {"read": "get", "write": "commit", "cas": "cas"}

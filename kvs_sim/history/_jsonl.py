@@ -56,6 +56,7 @@ from kvs_sim.history._records import (
     NemesisInterval,
     Op,
     RootEvent,
+    read_history_file,
 )
 
 _HEADER_FIELDS = ("kind", "format", "version", "seed", "config", "claims", "footer")
@@ -476,15 +477,6 @@ def load(
     :class:`HistoryError` naming the path (and the line number where one applies).
     ``strict`` and ``notes``: see :func:`from_lines`.
     """
-    name = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return from_lines(f, source=name, strict=strict, notes=notes)
-    except FileNotFoundError:
-        raise HistoryError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise HistoryError(f"{name}: is a directory, not a history file") from None
-    except UnicodeDecodeError as e:
-        raise HistoryError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
-    except OSError as e:
-        raise HistoryError(f"{name}: cannot read: {e.strerror or e}") from None
+    return read_history_file(
+        path, lambda f, name: from_lines(f, source=name, strict=strict, notes=notes)
+    )

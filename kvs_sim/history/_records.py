@@ -46,9 +46,10 @@ from JSON Lines (see ``docs/history-format.md``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 FORMAT_NAME = "kvs-sim-history"
 """The ``format`` field of every header."""
@@ -78,6 +79,25 @@ class HistoryError(ValueError):
     or already completed operation).  Not raised for unknown operation names or
     unknown fields: those are kept, so newer producers stay readable.
     """
+
+
+def read_history_file(
+    path: str | os.PathLike[str], parse: Callable[[IO[str], str], History]
+) -> History:
+    """``parse(file, name)`` on the text file at ``path``; a file that is missing,
+    a directory, not UTF-8 or unreadable raises :class:`HistoryError` in one line."""
+    name = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse(f, name)
+    except FileNotFoundError:
+        raise HistoryError(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise HistoryError(f"{name}: is a directory, not a history file") from None
+    except UnicodeDecodeError as e:
+        raise HistoryError(f"{name}: not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except OSError as e:
+        raise HistoryError(f"{name}: cannot read: {e.strerror or e}") from None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -20,8 +20,8 @@ import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from kvs_sim.sweep._grid import Job, SweepError, command
-from kvs_sim.sweep._job import run_job
+from kvs_sim.sweep._grid import Job, SweepError
+from kvs_sim.sweep._job import empty_row, run_job
 
 CONNECT_TIMEOUT = "5s"
 
@@ -84,14 +84,7 @@ def execute(dask_client: Any, jobs: list[Job], on_result: Callable[[dict[str, An
             result = future.result()
         except Exception as e:  # the worker died or the task could not run
             result = {
-                "run_id": job.run_id,
-                "scenario": job.scenario,
-                "seed": job.seed,
-                "point": job.point,
-                "command": command(job.path, job.point, job.seed),
-                "metrics": [],
-                "verdicts": [],
-                "violated": [],
+                **empty_row(job),
                 "status": "failed",
                 "error": f"the worker could not run it: {type(e).__name__}: {e}",
                 "lost": True,

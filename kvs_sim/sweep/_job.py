@@ -34,11 +34,9 @@ STATS = ("mean", "median", "p99", "max", "count")
 LATENCY_METRICS = ("propagation", "staleness_versions", "staleness_time", "commit_latency")
 
 
-def run_job(job: Job) -> dict[str, Any]:
-    """Run one job; never raises for a failing scenario (see the module doc)."""
-    from kvs_sim.scenario import ScenarioError, ScenarioFailed, load_scenario, run_variant
-
-    base: dict[str, Any] = {
+def empty_row(job: Job) -> dict[str, Any]:
+    """A job's result before it ran: who it is, how to rerun it, nothing measured."""
+    return {
         "run_id": job.run_id,
         "scenario": job.scenario,
         "seed": job.seed,
@@ -48,6 +46,13 @@ def run_job(job: Job) -> dict[str, Any]:
         "verdicts": [],
         "violated": [],
     }
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Run one job; never raises for a failing scenario (see the module doc)."""
+    from kvs_sim.scenario import ScenarioError, ScenarioFailed, load_scenario, run_variant
+
+    base = empty_row(job)
     with tempfile.TemporaryDirectory(prefix="kvs-sim-sweep-") as tmp:
         path = Path(tmp) / Path(job.path).name
         path.write_text(job.source)
