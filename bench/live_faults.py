@@ -30,6 +30,7 @@ from typing import Any
 
 from kvs_sim.core.flags import SYNC
 from kvs_sim.handle import Handle
+from kvs_sim.live import eventloop
 from kvs_sim.live.broker import Broker
 from kvs_sim.live.client import LiveBackend, LiveClient
 from kvs_sim.live.launch import UpCluster
@@ -84,7 +85,7 @@ def main() -> None:
     with Broker() as broker:
         for i in range(args.rounds):
             for p in periods:
-                r = asyncio.run(_round(broker.url, p, args.sync, args.write_for))
+                r = eventloop.run(_round(broker.url, p, args.sync, args.write_for))
                 results[p].append(r)
                 print(f"round {i} period {p:g}: {r}", flush=True)
     out = {

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kvs_sim.core.txn import Txn
-from kvs_sim.live import codec
+from kvs_sim.live import codec, eventloop
 from kvs_sim.live import credentials as cr
 from kvs_sim.live.broker import Broker
 from kvs_sim.live.client import LiveBackend, LiveClient
@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         UpCluster(broker.url, SIZE, LAYOUTS[args.layout], extra=extra) as up,
     ):
         PIDS.update(ranks=[p.pid for p in up.procs.values()], broker=[broker.pid or 0])
-        res = asyncio.run(_measure(broker.url, up.name, args.seconds, args.limit))
+        res = eventloop.run(_measure(broker.url, up.name, args.seconds, args.limit))
     result = {
         "bench": "live_throughput",
         "size": SIZE,
@@ -244,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         "local": args.local,
         "qos": args.qos,
         "tls": args.tls,
+        "event_loop": eventloop.loop_name(),
         "load1": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "commits_per_s_rank0": res["rank0"]["per_s"],
         "commits_per_s_deepest": res["deepest"]["per_s"],

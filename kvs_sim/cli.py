@@ -9,6 +9,7 @@ import sys
 
 from kvs_sim import __version__
 from kvs_sim.commands import COMMAND_MODULES
+from kvs_sim.live.eventloop import EventLoopError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,3 +38,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kvs-sim: interrupted", file=sys.stderr)
         return 130
+    except EventLoopError as exc:
+        print(f"kvs-sim: {exc}", file=sys.stderr)
+        return 2

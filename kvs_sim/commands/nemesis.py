@@ -114,9 +114,9 @@ def _fault(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
-    import asyncio
     import sys
 
+    from kvs_sim.live import eventloop
     from kvs_sim.live.cmdline import CommandError, fail, resolve, setup_logging
     from kvs_sim.live.nemesis import NemesisError
     from kvs_sim.live.transport import BrokerUnreachable
@@ -127,7 +127,7 @@ def run(args: argparse.Namespace) -> int:
         fault = (
             _fault(args) if args.fault in ("partition", "pause", "slow", "spike", "loss") else {}
         )
-        return int(asyncio.run(_main(args, url, cluster, fault)))
+        return int(eventloop.run(_main(args, url, cluster, fault)))
     except CommandError as exc:
         print(f"kvs-sim nemesis: {exc}", file=sys.stderr)
         return 2

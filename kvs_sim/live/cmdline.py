@@ -22,6 +22,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from kvs_sim.live import eventloop
 from kvs_sim.live import topics as tp
 
 DEFAULT_URL = "mqtt://127.0.0.1:1883"
@@ -108,7 +109,7 @@ def run_until_signalled(main: Callable[[asyncio.Event], Awaitable[Any]]) -> Any:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
 
-    result = asyncio.run(wrapper())
+    result = eventloop.run(wrapper())
     if signalled and isinstance(result, int):
         sys.stdout.flush()
         sys.stderr.flush()

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from kvs_sim.core.errors import TimedOut
 from kvs_sim.handle import Handle
+from kvs_sim.live import eventloop
 from kvs_sim.live import topics as tp
 from kvs_sim.live.client import LiveBackend, LiveClient
 
@@ -44,7 +45,7 @@ class LiveInstance:
         self.default_rank = rank
         self._size = size
         self.timeout = timeout
-        self.loop = asyncio.new_event_loop()
+        self.loop = eventloop.new_event_loop()
         self.client = LiveClient(url, rank=rank, timeout=timeout)
         self.loop.run_until_complete(self.client.__aenter__())
         # A script's Flux() handle is never closed by the script: disconnect cleanly

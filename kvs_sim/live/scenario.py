@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
+from kvs_sim.live import eventloop
 from kvs_sim.scenario import (
     Scenario,
     ScenarioArgs,
@@ -115,7 +116,7 @@ def run_variant_live(
         except RuntimeError as exc:
             raise ScenarioFailed(f"could not start live ranks on {url}: {exc}") from None
         try:
-            result, stats, end = asyncio.run(
+            result, stats, end = eventloop.run(
                 _drive(scenario, url, up, setup, trace, on_start=on_start, nemeses=entries)
             )
         finally:

@@ -1,0 +1,62 @@
+"""The event loop live processes run on (kvs_sim.live.eventloop)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from kvs_sim.cli import main as cli_main
+from kvs_sim.live import eventloop
+from kvs_sim.live.eventloop import ENV, EventLoopError
+
+uvloop = pytest.importorskip("uvloop")
+
+
+async def _loop_type() -> type:
+    await asyncio.sleep(0)
+    return type(asyncio.get_running_loop())
+
+
+def test_default_is_uvloop_when_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV, raising=False)
+    assert eventloop.loop_name() == "uvloop"
+    assert eventloop.run(_loop_type()) is uvloop.Loop
+
+
+def test_asyncio_chosen_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, "asyncio")
+    assert eventloop.loop_name() == "asyncio"
+    assert not issubclass(eventloop.run(_loop_type()), uvloop.Loop)
+    loop = eventloop.new_event_loop()
+    try:
+        assert not isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+
+
+def test_auto_falls_back_to_asyncio_without_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # import uvloop now fails
+    monkeypatch.setenv(ENV, "auto")
+    assert eventloop.loop_name() == "asyncio"
+    monkeypatch.setenv(ENV, "uvloop")
+    with pytest.raises(EventLoopError, match="uvloop is not installed"):
+        eventloop.loop_name()
+
+
+def test_unknown_loop_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(ENV, "trio")
+    with pytest.raises(EventLoopError, match="expected one of auto, uvloop, asyncio"):
+        eventloop.loop_name()
+
+
+def test_cli_reports_a_bad_loop_without_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv(ENV, "trio")
+    status = cli_main(["up", "--broker", "mqtt://127.0.0.1:1", "--size", "2", "--no-statedir"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert f"kvs-sim: {ENV}='trio': expected one of" in err
+    assert "Traceback" not in err
