@@ -233,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
         Broker(tls=args.tls) as broker,
         UpCluster(broker.url, SIZE, LAYOUTS[args.layout], extra=extra) as up,
     ):
+        procs = {f"ranks {name}": [p.pid] for name, p in up.procs.items()}
         PIDS.update(ranks=[p.pid for p in up.procs.values()], broker=[broker.pid or 0])
+        if len(procs) > 1:
+            PIDS.update(procs)  # each rank process too ("ranks low": ranks 0-3)
         res = eventloop.run(_measure(broker.url, up.name, args.seconds, args.limit))
     result = {
         "bench": "live_throughput",
