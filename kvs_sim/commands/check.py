@@ -216,9 +216,10 @@ def _print(args: argparse.Namespace, results: list[dict[str, Any]]) -> None:
             f"[bold]{r['history']}[/bold]: {len(history.ops)} ops, {len(history.roots)} root "
             f"records, seed {seed if seed is not None else 'none'}",
             highlight=False,
+            soft_wrap=True,  # never break a path across lines
         )
         for note in r["notes"]:
-            console.print(f"note: {note}", highlight=False, style="yellow")
+            console.print(f"note: {note}", highlight=False, style="yellow", soft_wrap=True)
         if r["_full"]:
             for item in render_verdicts(r["_verdicts"], r["claims"], history):
                 console.print(item)
