@@ -250,6 +250,7 @@ class Follower(RankBase):
     # Idle ranks (the simulator's lazy delivery): see kvs_sim.rank.traffic.
     quiet = traffic.quiet
     absorb = traffic.absorb
+    digest = staticmethod(traffic.digest)
 
     def on_setroot(self, msg: SetRoot) -> None:
         self.port.work(self.config.service.setroot)

@@ -14,7 +14,8 @@ until it arrives, except while the path upstream is down (crash notices).
 Idle ranks.  :func:`quiet` says a follower has nothing in flight (no waiter,
 watch, commit, relay, load or root fetch), so that a tree event
 would only move one namespace's root; the simulator then may hand it a run of
-setroots at once (:func:`absorb`, :mod:`kvs_sim.sim.lazy`).
+setroots at once (:func:`digest` once per run, :func:`absorb` per rank;
+:mod:`kvs_sim.sim.lazy`).
 
 These are :class:`~kvs_sim.rank.follower.Follower` handlers written as functions
 of the follower, listed in its ``HANDLERS``.
@@ -111,18 +112,27 @@ def quiet(self: Follower) -> bool | None:
     return not any(st.waiters or st.watches for st in self.roots.values())
 
 
-def absorb(self: Follower, events: list[Any]) -> float | None:
-    """A quiet follower takes a run of tree events at once, in the order rank 0
-    published them: the state handling them one by one would leave (each
-    namespace at its newest setroot of the epoch held).  Returns the service time
-    of each (they cost the same), or None, having changed nothing, if one is not a
-    setroot or one starts a new epoch."""
+def digest(events: list[Any]) -> tuple[SetRoot, ...] | None:
+    """What a run of tree events (in the order rank 0 published them) leaves at a
+    quiet follower: the newest setroot of each namespace, in order; None if one
+    is not a setroot.  A function of the events alone, so the simulator computes
+    it once for every rank that takes the same run."""
     kinds = set(map(type, events))
     if len(kinds) != 1 or SetRoot not in kinds:
         return None
-    newest = events[-1:]
     if len(set(map(_ns, events))) > 1:
-        newest = list({msg.ns: msg for msg in events}.values())
+        return tuple({msg.ns: msg for msg in events}.values())
+    return (events[-1],)
+
+
+def absorb(self: Follower, newest: tuple[SetRoot, ...] | None) -> float | None:
+    """A quiet follower takes a run of tree events at once, given its
+    :func:`digest`: the state handling them one by one would leave (each
+    namespace at its newest setroot of the epoch held).  Returns the service time
+    of each (they cost the same), or None, having changed nothing, if one is not a
+    setroot or one starts a new epoch."""
+    if newest is None:
+        return None
     roots = self.roots
     for msg in newest:  # epochs never decrease in publication order
         st = roots.get(msg.ns)

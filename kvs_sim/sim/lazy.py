@@ -10,7 +10,8 @@ events to it in bulk, later; *eager* otherwise (the plain engine).
 
 Which ranks.  A rank is *quiet* when its ``quiet()`` says it has nothing in flight
 (no client waiting, no watch, no pending commit, lookup or load; see
-``Follower.quiet``) and the engine holds no queued message for it.  ``_lz_act[r]``
+``Follower.quiet``; a rank with ``quiet()`` also has ``digest`` and ``absorb``)
+and the engine holds no queued message for it.  ``_lz_act[r]``
 counts the ranks of ``r``'s subtree that are not quiet (checked after a rank
 handles anything but a tree event while quiet).  When one of rank 0's events
 reaches an eager rank ``c`` whose subtree is all quiet, the whole subtree turns
@@ -29,8 +30,9 @@ event lazy rank ``x`` has not taken; -1 for an eager rank.  :func:`settle` walks
 the lazy forest from every top and lets each rank take the events that have
 reached it by a time ``T``: the deliveries, link and busy counters are added
 event by event as the eager engine would (a busy rank takes the next event when
-it is free), and the rank takes the run at once through ``absorb(msgs)`` (the
-state handling them one by one leaves), or one by one through its handler.  The
+it is free), and the rank takes the run at once through ``absorb(digest(msgs))``
+(the state handling them one by one leaves), or one by one through its handler
+(:mod:`kvs_sim.sim.settle`, which does it at a cost per rank, not per event).  The
 engine settles at the end of every ``run``/``run_until_complete`` and before any
 counter is read, so everything observed outside a run is what eager delivery
 gives.  :func:`activate` makes a lazy rank eager again the moment anything else
@@ -49,11 +51,12 @@ and keeps it so for the rest of the run.
 from __future__ import annotations
 
 from array import array
-from bisect import bisect_left, bisect_right
-from collections import deque
-from itertools import accumulate, repeat
-from operator import ge
+from bisect import bisect_left
 from typing import TYPE_CHECKING, Any
+
+from kvs_sim.sim.settle import EMPTY, Run, settle, take
+
+__all__ = ["EMPTY", "Run", "activate", "arrival", "log_event", "note", "off", "settle", "setup"]
 
 if TYPE_CHECKING:
     from kvs_sim.sim.state import EngineState
@@ -100,6 +103,7 @@ def setup(eng: EngineState) -> None:
     act[0] = 1  # rank 0 publishes: never lazy
     eng._lz = True
     eng._lz_span = _span(eng)
+    eng._lz_depth = max(eng.overlay.depth, default=0) + 1
 
 
 def _span(eng: EngineState) -> float:
@@ -135,51 +139,6 @@ def log_event(eng: EngineState, t: float, msg: Any) -> None:
     ix[id(msg)] = eng._lz_next
     eng._lz_next += 1
     eng._lz_log.append((t, msg))
-
-
-class Run:
-    """Events in index order as they reach one rank: indices, arrival times (never
-    decreasing: each link keeps order), messages; three lists, so that shifting
-    and slicing a run allocates no tuples."""
-
-    __slots__ = ("ids", "ms", "ts")
-
-    def __init__(self, ids: list[int], ts: list[float], ms: list[Any]) -> None:
-        self.ids, self.ts, self.ms = ids, ts, ms
-
-    def cut(self, until: float) -> int:
-        """How many arrived by ``until``."""
-        return bisect_right(self.ts, until)
-
-    def part(self, a: int, b: int) -> Run:
-        return Run(self.ids[a:b], self.ts[a:b], self.ms[a:b])
-
-    def shift(self, fwd: float, off: float) -> Run:
-        """The run as it reaches a child, exactly as ``fanout`` adds: ``(t + fwd) +
-        off`` (sharing the index and message lists: :meth:`own` before appending)."""
-        ts = [(t + fwd) + off for t in self.ts] if off else [t + fwd for t in self.ts]
-        return Run(self.ids, ts, self.ms)
-
-    def own(self) -> Run:
-        return Run(list(self.ids), list(self.ts), list(self.ms))
-
-    def merge(self, other: Run | None) -> Run:
-        """Both runs in one (their indices are disjoint; usually one precedes)."""
-        if not other or not other.ids:
-            return self
-        a, b = self, other
-        if not a.ids:
-            return Run(list(b.ids), list(b.ts), list(b.ms))
-        if b.ids[-1] < a.ids[0]:
-            a, b = b, a
-        if a.ids[-1] < b.ids[0]:
-            return Run(a.ids + b.ids, a.ts + b.ts, a.ms + b.ms)
-        ms = a.ms + b.ms
-        rows = sorted(zip(a.ids + b.ids, a.ts + b.ts, range(len(ms)), strict=True))
-        return Run([r[0] for r in rows], [r[1] for r in rows], [ms[r[2]] for r in rows])
-
-
-EMPTY = Run([], [], [])
 
 
 def arrival(eng: EngineState, t: float, c: int, msg: Any) -> bool:
@@ -223,118 +182,6 @@ def _down(eng: EngineState, x: int, k: int, run: Run) -> Run:
     return run.shift(eng._fwd, off)  # type: ignore[arg-type]
 
 
-def _take(eng: EngineState, x: int, run: Run) -> float:
-    """Lazy rank ``x`` takes ``run`` (arrived by now); returns the time it took the
-    last one.  Counters as the eager engine keeps them, event by event: a busy rank
-    takes the next event when it is free."""
-    ts = run.ts
-    k = len(ts)
-    eng.deliveries += k
-    kids = eng._children[x]
-    if kids:
-        if eng._copy_cost:
-            down = eng._down
-            for c in kids:
-                down[c] += k
-        else:
-            eng._ev_fwd[x] += k
-    busy, busy_time = eng._busy, eng._busy_time
-    b, bt = busy[x], busy_time[x]
-    w = eng._ranks[x].absorb(run.ms)
-    if w is None:  # one by one, through the handler
-        handler = eng._handlers[x]
-        h = b
-        for t, m in zip(ts, run.ms, strict=True):
-            h = t if t >= b else b
-            eng._cur, eng._now, eng._work = x, h, 0.0
-            try:
-                handler(m)
-            finally:
-                eng._cur = -1
-            if eng._work:
-                b = h + eng._work
-                bt += eng._work
-    elif not w:
-        h = ts[-1] if ts[-1] >= b else b
-    else:
-        if ts[0] >= b and all(map(ge, ts[1:], [t + w for t in ts[:-1]])):
-            h = ts[-1]  # each came after the previous one was done (the usual case)
-            b = h + w
-        else:
-            for t in ts:
-                h = t if t >= b else b
-                b = h + w
-        key = (bt, w, k)  # bt += w, k times: idle ranks often share a history
-        total = eng._lz_sums.get(key)
-        if total is None:
-            total = eng._lz_sums[key] = deque(accumulate(repeat(w, k), initial=bt), maxlen=1)[0]
-        bt = total
-    busy[x], busy_time[x] = b, bt
-    eng._lz_pos[x] = run.ids[-1] + 1
-    return h
-
-
-def settle(eng: EngineState, until: float) -> float:
-    """Every lazy rank takes the events that reached it by ``until``; returns the
-    latest time one was taken (-inf if none).  Ranks stay lazy."""
-    if not eng._lz or until < eng._lz_due:  # nothing reached a lazy rank yet
-        return -float("inf")
-    now, latest, due = eng._now, -float("inf"), float("inf")
-    pos, rec, children = eng._lz_pos, eng._lz_rec, eng._children
-    fwd, copy = eng._fwd, eng._copy_cost
-    for top in list(eng._lz_tops):
-        stack = [(top, rec.get(top, EMPTY))]
-        while stack:
-            x, run = stack.pop()
-            ts = run.ts
-            came = bisect_right(ts, until)
-            if came < len(ts):
-                due = min(due, ts[came])
-                run = run.part(0, came)
-                ts = run.ts
-            first = bisect_left(run.ids, pos[x])
-            if first < came:
-                h = _take(eng, x, run.part(first, came) if first else run)
-                if h > latest:  # noqa: PLR1730 (faster than max() here)
-                    latest = h
-            kids = children[x]
-            if not kids:
-                continue
-            # The run as it reaches each child, added as fanout adds: (t + fwd) + j * copy.
-            base = [t + fwd for t in ts]  # type: ignore[operator]
-            for j, k in enumerate(kids):
-                off = j * copy
-                down = Run(run.ids, [b + off for b in base] if off else base, run.ms)
-                more = rec.get(k)
-                stack.append((k, down.merge(more) if more is not None else down))
-    eng._now = now
-    eng._lz_sums.clear()
-    _collect(eng, until)
-    eng._lz_due = due
-    return latest
-
-
-def _collect(eng: EngineState, until: float) -> None:
-    """Forget records and log entries every rank has taken by ``until``."""
-    horizon = until - eng._lz_span
-    rec = eng._lz_rec
-    size = 0
-    for a in list(rec):
-        run = rec[a]
-        first = bisect_left(run.ts, horizon)
-        if first == len(run.ts):
-            del rec[a]
-        else:
-            if first:
-                rec[a] = run = run.part(first, len(run.ts))
-            size += len(run.ts)
-    eng._lz_size = size
-    log, ix = eng._lz_log, eng._lz_ix
-    while log and log[0][0] < horizon:
-        del ix[id(log.popleft()[1])]
-        eng._lz_lo += 1
-
-
 def activate(eng: EngineState, x: int, t: float) -> None:
     """Lazy rank ``x`` is reached by something else at ``t``: it and its lazy
     ancestors take their events up to ``t`` and turn eager."""
@@ -353,7 +200,7 @@ def activate(eng: EngineState, x: int, t: float) -> None:
         came = run.cut(t)
         first = bisect_left(run.ids, pos[a], 0, came)
         if first < came:
-            _take(eng, a, run.part(first, came))
+            take(eng, a, run.part(first, came))
         _to_heap(eng, a, run.part(came, n))
         pos[a] = -1
         run = run.part(0, came)

@@ -54,7 +54,7 @@ from typing import Any
 from kvs_sim.overlay import Overlay
 from kvs_sim.sim import lazy
 from kvs_sim.sim.latency import Constant, LinkModel
-from kvs_sim.sim.lazy import Run
+from kvs_sim.sim.settle import Run
 
 CLIENT = -1
 """Source (or destination) rank reported to the tracer for a client."""
@@ -115,6 +115,7 @@ class EngineState:
         "_links",
         "_lz",
         "_lz_act",
+        "_lz_depth",
         "_lz_due",
         "_lz_flag",
         "_lz_ix",
@@ -263,7 +264,8 @@ class EngineState:
         self._lz_lo = self._lz_next = self._lz_size = 0
         self._lz_due = math.inf  # earliest arrival of a record not yet taken
         self._lz_span = 0.0  # bound of an event's travel time to any rank
-        self._lz_sums: dict[tuple[float, float, int], float] = {}  # lazy._take's sums
+        self._lz_depth = 1  # bound of the levels from a top to any rank below
+        self._lz_sums: dict[tuple[float, float, int], float] = {}  # settle.take's sums
         self._gate: Gate | None = None
         """Fault injection's look at each arrival on the plain path (see
         :mod:`kvs_sim.sim.loop`); None while no fault is active."""

@@ -12,7 +12,12 @@ from typing import Any
 
 import pytest
 
+from kvs_sim.rank.config import RankConfig, ServiceTimes
 from kvs_sim.sim.cluster import Cluster
+
+SLOW = RankConfig(service=ServiceTimes(setroot=1e-3))
+"""Setroots that take longer than the leader takes to publish the next (about
+0.5 ms): lazy ranks are still busy when the next one comes, also across settles."""
 
 
 def _workload(c: Cluster, seed: int, log: list[Any]) -> None:
@@ -67,13 +72,24 @@ def _observed(c: Cluster, log: list[Any]) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("size", "fanout", "forward_cost", "seed"),
-    [(255, 2, 12e-6, 1), (255, 2, 0.0, 2), (400, 3, 12e-6, 3), (130, 4, 0.0, 4)],
+    ("size", "fanout", "forward_cost", "seed", "config"),
+    [
+        (255, 2, 12e-6, 1, None),
+        (255, 2, 0.0, 2, None),
+        (400, 3, 12e-6, 3, None),
+        (130, 4, 0.0, 4, None),
+        (400, 3, 12e-6, 3, SLOW),
+        (255, 2, 0.0, 2, SLOW),
+    ],
 )
-def test_lazy_and_eager_runs_agree(size: int, fanout: int, forward_cost: float, seed: int) -> None:
+def test_lazy_and_eager_runs_agree(
+    size: int, fanout: int, forward_cost: float, seed: int, config: RankConfig | None
+) -> None:
     out = []
     for lazy in (True, False):
-        c = Cluster(size=size, fanout=fanout, seed=seed, forward_cost=forward_cost, lazy=lazy)
+        c = Cluster(
+            size=size, fanout=fanout, seed=seed, forward_cost=forward_cost, config=config, lazy=lazy
+        )
         log: list[Any] = []
         _workload(c, seed, log)
         c.run()
@@ -82,11 +98,27 @@ def test_lazy_and_eager_runs_agree(size: int, fanout: int, forward_cost: float, 
     assert out[0] == out[1]
 
 
-def test_partial_runs_and_counters_mid_run_agree() -> None:
+@pytest.mark.parametrize(
+    "config",
+    [
+        None,
+        pytest.param(
+            SLOW,
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="known, also before settle.py: a settle at `until` lets a lazy rank "
+                "take setroots that came by then but that a busy eager rank still holds "
+                "queued, so busy_time read between runs counts their service early "
+                "(the final results agree)",
+            ),
+        ),
+    ],
+)
+def test_partial_runs_and_counters_mid_run_agree(config: RankConfig | None) -> None:
     """run(until=...) in small steps, reading counters between them."""
     out = []
     for lazy in (True, False):
-        c = Cluster(size=300, fanout=2, seed=5, lazy=lazy)
+        c = Cluster(size=300, fanout=2, seed=5, config=config, lazy=lazy)
         log: list[Any] = []
         _workload(c, 5, log)
         seen = []
@@ -110,14 +142,17 @@ def test_lazy_is_used_and_turned_off_by_faults() -> None:
     assert c.converged()
 
 
-def test_settling_on_its_own_mid_run_agrees(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("config", [None, SLOW])
+def test_settling_on_its_own_mid_run_agrees(
+    monkeypatch: pytest.MonkeyPatch, config: RankConfig | None
+) -> None:
     """With few records allowed, the engine settles inside the loop now and then."""
     from kvs_sim.sim import lazy
 
     monkeypatch.setattr(lazy, "RECORD_LIMIT", -16)  # 4096 - 16 * 255: every 16 records
     out = []
     for on in (True, False):
-        c = Cluster(size=255, fanout=2, seed=6, lazy=on)
+        c = Cluster(size=255, fanout=2, seed=6, config=config, lazy=on)
         log: list[Any] = []
         _workload(c, 6, log)
         c.run()
@@ -132,3 +167,71 @@ def test_recorded_runs_and_random_latencies_stay_eager() -> None:
     assert not Cluster(size=100, latency="uniform:20us,60us").engine._lz
     assert Cluster(size=100).engine._lz
     assert not Cluster(size=8).engine._lz  # too small to be worth it
+
+
+NAMES = ("primary", "a", "b")
+
+
+def _namespaces(c: Cluster, seed: int, log: list[Any]) -> None:
+    """Setroots of three namespaces, ranks that know one, two or three of them,
+    and a namespace removed mid-run: runs of mixed namespaces and a tree event
+    that is not a setroot (taken one by one) reach idle subtrees."""
+    rnd = random.Random(seed)
+    n = c.size
+
+    async def admin() -> None:
+        h = c.handle(0)
+        for ns in ("a", "b"):
+            await h.namespace_create(ns)
+        log.append(("created", c.now))
+        await c.sleep(0.004)
+        await h.namespace_remove("b")
+        log.append(("removed", c.now))
+
+    async def writer(w: int, rank: int, ns: str) -> None:
+        await c.sleep(0.001)
+        h = c.handle(rank)
+        for i in range(30):
+            try:
+                await h.put(f"w{w}.k{i % 5}", i, ns=ns)
+                log.append(("put", w, ns, i, c.now))
+            except OSError as err:
+                log.append(("put", w, ns, err.errno, c.now))
+            await c.sleep(rnd.choice((0.0, 2e-4)))
+
+    async def reader(rank: int, names: tuple[str, ...], delay: float) -> None:
+        await c.sleep(delay)
+        h = c.handle(rank)
+        for ns in names:
+            try:
+                v = await h.get(f"w{NAMES.index(ns)}.k1", ns=ns)
+            except OSError as err:
+                v = ("errno", err.errno)
+            log.append(("get", rank, ns, v, c.now))
+
+    c.spawn(admin())
+    for w, ns in enumerate(NAMES):
+        c.spawn(writer(w, rnd.randrange(1, n), ns))
+    for _ in range(40):
+        names = rnd.sample(NAMES, rnd.randrange(1, 4))
+        c.spawn(reader(rnd.randrange(1, n), tuple(names), 0.0011 + rnd.random() * 0.006))
+
+
+@pytest.mark.parametrize(
+    ("setroot", "forward_cost"), [(15e-6, 12e-6), (0.0, 0.0), (0.0, 12e-6), (1e-3, 12e-6)]
+)
+def test_namespaces_removals_and_free_setroots_agree(setroot: float, forward_cost: float) -> None:
+    """Runs of several namespaces' setroots, a removal (not a setroot: handled one
+    by one) and setroots that cost nothing, lazily and eagerly."""
+    config = RankConfig(service=ServiceTimes(setroot=setroot))
+    out = []
+    for lazy in (True, False):
+        c = Cluster(size=300, fanout=2, seed=8, forward_cost=forward_cost, config=config, lazy=lazy)
+        log: list[Any] = []
+        _namespaces(c, 8, log)
+        c.run()
+        out.append(_observed(c, log))
+    log = out[0][0]
+    assert {"created", "removed"} <= {e[0] for e in log}
+    assert sum(len(roots) > 1 for roots in out[0][1]) >= 20  # ranks knowing several
+    assert out[0] == out[1]
