@@ -17,6 +17,8 @@ uses (:mod:`kvs_sim.sim.clients`) and read-only counters
                                broker mode, loss, per-link order)
 :mod:`kvs_sim.sim.lazy`        rank 0's events to idle subtrees: recorded once,
                                taken in bulk when the run ends or anything looks
+:mod:`kvs_sim.sim.settle`      how lazy ranks take them (runs, the walk from
+                               every top, counters as the eager engine keeps them)
 :mod:`kvs_sim.sim.clients`     requests, ``call_at``, ``spawn``, ``run`` and
                                ``run_until_complete``
 =============================  ==================================================
