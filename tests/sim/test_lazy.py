@@ -108,8 +108,8 @@ def test_lazy_and_eager_runs_agree(
                 strict=True,
                 reason="known, also before settle.py: a settle at `until` lets a lazy rank "
                 "take setroots that came by then but that a busy eager rank still holds "
-                "queued, so busy_time read between runs counts their service early "
-                "(the final results agree)",
+                "queued, so its version, busy time and busy_time read between runs are "
+                "ahead (the final results agree)",
             ),
         ),
     ],
