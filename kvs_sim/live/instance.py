@@ -45,7 +45,7 @@ class LiveInstance:
         self.default_rank = rank
         self._size = size
         self.timeout = timeout
-        self.loop = eventloop.new_event_loop()
+        self.loop = eventloop.new_event_loop(blocking=True)
         self.client = LiveClient(url, rank=rank, timeout=timeout)
         self.loop.run_until_complete(self.client.__aenter__())
         # A script's Flux() handle is never closed by the script: disconnect cleanly
@@ -66,12 +66,22 @@ class LiveInstance:
         """Run the loop until ``fut`` is done; ETIMEDOUT after ``timeout`` (or the
         instance's timeout) seconds."""
         limit = self.timeout if timeout is None else timeout
-        try:
-            return self.loop.run_until_complete(asyncio.wait_for(_shielded(fut), limit))
-        except TimeoutError:
-            raise TimedOut(
-                errno.ETIMEDOUT, f"no answer from {self.url} within {limit:g} s"
-            ) from None
+        if not fut.done():
+            # The loop runs until the future is done or the time is up; no task,
+            # no wait_for, no shield (this is once per blocking call, and it is
+            # on the critical path of every commit a script makes).
+            loop = self.loop
+            stop = loop.stop
+            timer = loop.call_later(limit, stop)
+            fut.add_done_callback(_stop_loop)
+            try:
+                loop.run_forever()
+            finally:
+                timer.cancel()
+                fut.remove_done_callback(_stop_loop)
+            if not fut.done():
+                raise TimedOut(errno.ETIMEDOUT, f"no answer from {self.url} within {limit:g} s")
+        return fut.result()
 
     def event_clock(self) -> float:
         """Timestamps for eventlog events: the wall clock, as on a real cluster."""
@@ -95,8 +105,8 @@ class LiveInstance:
         self.loop.close()
 
 
-async def _shielded(fut: Any) -> Any:
-    return await asyncio.shield(fut)
+def _stop_loop(fut: Any) -> None:
+    fut.get_loop().stop()
 
 
 def connect(uri: str) -> LiveInstance:

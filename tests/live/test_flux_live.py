@@ -48,6 +48,9 @@ def test_flux_kvs_calls_block_until_the_live_answer(instance: LiveInstance) -> N
     with pytest.raises(OSError) as info:
         kvs.wait_version(h, version + 1000, timeout=0.2)
     assert info.value.errno == errno.ETIMEDOUT
+    kvs.put(h, "flux.live.after", 2)  # the handle still works after a timeout
+    kvs.commit(h)
+    assert kvs.get(h, "flux.live.after") == 2
 
 
 def test_an_unmodified_script_runs_live_through_the_environment(

@@ -60,3 +60,19 @@ def test_cli_reports_a_bad_loop_without_traceback(
     assert status == 2
     assert f"kvs-sim: {ENV}='trio': expected one of" in err
     assert "Traceback" not in err
+
+
+def test_blocking_loop_is_asyncio_under_auto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A loop started once per blocking call: uvloop's start costs more than it saves."""
+    monkeypatch.setenv(ENV, "auto")
+    loop = eventloop.new_event_loop(blocking=True)
+    try:
+        assert not isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
+    monkeypatch.setenv(ENV, "uvloop")  # asked for by name: granted
+    loop = eventloop.new_event_loop(blocking=True)
+    try:
+        assert isinstance(loop, uvloop.Loop)
+    finally:
+        loop.close()
