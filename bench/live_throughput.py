@@ -2,7 +2,11 @@
 
 Measures, on an 8-rank binary tree (0 -> 1,2; 1 -> 3,4; 2 -> 5,6; 3 -> 7):
 
-* sequential put+commit per second issued on rank 0 and on the deepest rank (7);
+* sequential put+commit per second issued on rank 0 and on the deepest rank (7),
+  through the public API a script uses (``flux.kvs.put`` + ``flux.kvs.commit`` on
+  a ``Flux(uri)`` handle: the issue's figures), and the same commits sent as
+  bare ``LiveClient`` requests (``requests`` in the JSON: the API's own cost is
+  the difference);
 * the setroot lag to the deepest rank: a ``WaitVersionReq`` for the next version
   is parked on rank 7, then a commit is made on rank 0; the lag is the time
   between the two replies reaching the client (median and p99);
@@ -35,6 +39,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kvs_sim.core.txn import Txn
+from kvs_sim.flux import Flux, kvs
 from kvs_sim.live import codec, eventloop
 from kvs_sim.live import credentials as cr
 from kvs_sim.live.broker import Broker
@@ -101,15 +106,37 @@ async def _sequential_commits(c: LiveClient, rank: int, seconds: float, limit: i
         lat.append(time.perf_counter() - t0)
         if reply.errnum:
             raise RuntimeError(f"commit on rank {rank} failed: {reply.errmsg}")
-    total = sum(lat)
+    return _rates(lat, cpu0)
+
+
+def _rates(lat: list[float], cpu0: dict[str, float]) -> dict:
     cpu1 = _cpu()
     return {
         "ops": len(lat),
         "cpu_ms_per_commit": {k: round((cpu1[k] - cpu0[k]) * 1e3 / len(lat), 3) for k in cpu1},
-        "per_s": round(len(lat) / total, 1),
+        "per_s": round(len(lat) / sum(lat), 1),
         "median_ms": round(statistics.median(lat) * 1e3, 3),
         "p99_ms": round(_pct(lat, 0.99) * 1e3, 3),
     }
+
+
+def _flux_commits(uri: str, rank: int, seconds: float, limit: int) -> dict:
+    """``flux.kvs.put`` + ``flux.kvs.commit`` one after the other through a
+    ``Flux(uri)`` handle on ``rank``: the public, blocking API a script uses."""
+    h = Flux(f"{uri}?rank={rank}")
+    key = f"bench.api{rank}"
+    for i in range(20):  # warm up
+        kvs.put(h, key, i)
+        kvs.commit(h)
+    lat: list[float] = []
+    cpu0 = _cpu()
+    t_end = time.perf_counter() + seconds
+    while time.perf_counter() < t_end and len(lat) < limit:
+        t0 = time.perf_counter()
+        kvs.put(h, key, len(lat))
+        kvs.commit(h)
+        lat.append(time.perf_counter() - t0)
+    return _rates(lat, cpu0)
 
 
 async def _round_trips(c: LiveClient, rank: int, n: int) -> float:
@@ -238,6 +265,11 @@ def main(argv: list[str] | None = None) -> int:
         if len(procs) > 1:
             PIDS.update(procs)  # each rank process too ("ranks low": ranks 0-3)
         res = eventloop.run(_measure(broker.url, up.name, args.seconds, args.limit))
+        uri = f"{broker.url.rstrip('/')}/{up.name}"
+        api = {
+            "rank0": _flux_commits(uri, 0, args.seconds, args.limit),
+            "deepest": _flux_commits(uri, DEEPEST, args.seconds, args.limit),
+        }
     result = {
         "bench": "live_throughput",
         "size": SIZE,
@@ -249,12 +281,16 @@ def main(argv: list[str] | None = None) -> int:
         "tls": args.tls,
         "event_loop": eventloop.loop_name(),
         "load1": [round(load_before, 2), round(os.getloadavg()[0], 2)],
-        "commits_per_s_rank0": res["rank0"]["per_s"],
-        "commits_per_s_deepest": res["deepest"]["per_s"],
+        "commits_per_s_rank0": api["rank0"]["per_s"],
+        "commits_per_s_deepest": api["deepest"]["per_s"],
         "setroot_lag_ms": {k: res["setroot_lag"][k] for k in ("median_ms", "p99_ms")},
-        "commit_ms_rank0": {k: res["rank0"][k] for k in ("median_ms", "p99_ms")},
-        "commit_ms_deepest": {k: res["deepest"][k] for k in ("median_ms", "p99_ms")},
-        "cpu_ms_per_commit": {r: res[r]["cpu_ms_per_commit"] for r in ("rank0", "deepest")},
+        "commit_ms_rank0": {k: api["rank0"][k] for k in ("median_ms", "p99_ms")},
+        "commit_ms_deepest": {k: api["deepest"][k] for k in ("median_ms", "p99_ms")},
+        "cpu_ms_per_commit": {r: api[r]["cpu_ms_per_commit"] for r in ("rank0", "deepest")},
+        "requests": {  # the same commits as LiveClient requests, without flux.kvs
+            r: {k: res[r][k] for k in ("per_s", "median_ms", "cpu_ms_per_commit")}
+            for r in ("rank0", "deepest")
+        },
         "rtt_ms": {"rank0": res["rtt_ms_rank0"], "deepest": res["rtt_ms_deepest"]},
         "codec_us_per_message": _codec_cost_us(),
         "mqtt_publishes_per_commit": res["publishes"],

@@ -288,6 +288,9 @@ class Transport:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError, BrokerUnreachable):
             await task
+        lost = getattr(self._client, "_disconnected", None)
+        if lost is not None and lost.done() and not lost.cancelled():
+            lost.exception()  # a connection lost at shutdown is no news (nor a warning)
 
     # -- traffic -------------------------------------------------------------
 

@@ -146,3 +146,31 @@ def test_no_checkpoint_at_start(broker: Broker, extra: list[str]) -> None:
             assert checkpoint["sequence"] == kvs.get_version(h)
         finally:
             inst.close()
+
+
+def test_a_handle_outliving_its_broker_exits_quietly(tmp_path: Path) -> None:
+    """A script whose broker went away before it exited: the handle is closed at
+    exit without asyncio's "Future exception was never retrieved" noise."""
+    script = tmp_path / "outlive.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            from kvs_sim.flux import Flux, kvs
+            from kvs_sim.live.broker import Broker
+            from kvs_sim.live.launch import UpCluster
+
+            with Broker() as b, UpCluster(b.url, 2, {"all": "0-1"}, extra=["--no-statedir"]) as up:
+                h = Flux(f"{b.url}/{up.name}?rank=1")
+                kvs.put(h, "outlive.k", 1)
+                kvs.commit(h)
+                print("committed", kvs.get(h, "outlive.k"))
+            """
+        )
+    )
+    run = subprocess.run(
+        [sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "committed 1"
+    assert "never retrieved" not in run.stderr
+    assert "Traceback" not in run.stderr
