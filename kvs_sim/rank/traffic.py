@@ -125,13 +125,16 @@ def digest(events: list[Any]) -> tuple[SetRoot, ...] | None:
     return (events[-1],)
 
 
-def absorb(self: Follower, newest: tuple[SetRoot, ...] | None) -> float | None:
+def absorb(self: Follower, newest: tuple[SetRoot, ...] | None, room: float) -> float | None:
     """A quiet follower takes a run of tree events at once, given its
     :func:`digest`: the state handling them one by one would leave (each
-    namespace at its newest setroot of the epoch held).  Returns the service time
-    of each (they cost the same), or None, having changed nothing, if one is not a
-    setroot or one starts a new epoch."""
-    if newest is None:
+    namespace at its newest setroot of the epoch held), when each costs less
+    than ``room`` seconds (the simulator's bound under which each is taken at its
+    arrival).  Returns that service time (they cost the same), or None, having
+    changed nothing, if one is not a setroot, one starts a new epoch, or they cost
+    ``room`` or more (then the simulator hands them over one by one)."""
+    w = self.config.service.setroot
+    if newest is None or not w < room:
         return None
     roots = self.roots
     for msg in newest:  # epochs never decrease in publication order
@@ -143,7 +146,7 @@ def absorb(self: Follower, newest: tuple[SetRoot, ...] | None) -> float | None:
         if st is not None and msg.epoch == st.epoch and msg.seq > st.seq:
             st.seq = msg.seq
             st.rootref = msg.rootref
-    return self.config.service.setroot
+    return w
 
 
 _ns = attrgetter("ns")

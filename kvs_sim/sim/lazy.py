@@ -52,9 +52,11 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left
+from collections import deque
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
 
-from kvs_sim.sim.settle import EMPTY, Run, settle, take
+from kvs_sim.sim.settle import EMPTY, Run, collect, counters, take, walk
 
 __all__ = ["EMPTY", "Run", "activate", "arrival", "log_event", "note", "off", "settle", "setup"]
 
@@ -175,6 +177,27 @@ def arrival(eng: EngineState, t: float, c: int, msg: Any) -> bool:
     return True
 
 
+def settle(eng: EngineState, until: float) -> float:
+    """Every lazy rank takes the events that reached it by ``until``, as the eager
+    engine has by then; returns the latest time one was taken (-inf if none).  A
+    rank still busy at ``until`` with some of them not taken turns eager, those
+    waiting in its queue (:func:`activate`); the others stay lazy."""
+    if not eng._lz or until < eng._lz_due:  # nothing reached a lazy rank yet
+        return -float("inf")
+    now = eng._now
+    latest, due = walk(eng, until)
+    held, pos = eng._lz_held, eng._lz_pos
+    for x in held:
+        if pos[x] >= 0:
+            activate(eng, x, until)
+    held.clear()
+    eng._now = now
+    eng._lz_sums.clear()
+    collect(eng, until)
+    eng._lz_due = due
+    return latest
+
+
 def _down(eng: EngineState, x: int, k: int, run: Run) -> Run:
     """``run`` (at ``x``) as it reaches ``x``'s child ``k``."""
     copy = eng._copy_cost
@@ -199,10 +222,16 @@ def activate(eng: EngineState, x: int, t: float) -> None:
         n = len(run.ids)
         came = run.cut(t)
         first = bisect_left(run.ids, pos[a], 0, came)
+        wait = False
         if first < came:
-            take(eng, a, run.part(first, came))
+            k = take(eng, a, run.part(first, came), t)[1]
+            if first + k < came:  # still busy at t: the rest wait in its queue
+                _hold(eng, a, run.part(first + k, came))
+                wait = True
         _to_heap(eng, a, run.part(came, n))
         pos[a] = -1
+        if wait:
+            note(eng, a)  # a rank with a queue is not quiet
         run = run.part(0, came)
         nxt = path[j + 1] if j + 1 < len(path) else -1
         below = run
@@ -217,6 +246,15 @@ def activate(eng: EngineState, x: int, t: float) -> None:
                     eng._lz_due = min(eng._lz_due, down.ts[0])
                 eng._lz_tops.add(k)
     eng._now = now
+
+
+def _hold(eng: EngineState, a: int, run: Run) -> None:
+    """Events that reached ``a`` (turning eager) while it was busy wait in its queue
+    as the eager engine keeps them: counted as arrived, taken when it is free."""
+    assert eng._pending[a] is None
+    counters(eng, a, len(run.ids))
+    eng._pending[a] = deque(run.ms)
+    heappush(eng._heap, (eng._busy[a], eng._next(), 3 * eng._n + a, None))
 
 
 def _to_heap(eng: EngineState, a: int, run: Run) -> None:

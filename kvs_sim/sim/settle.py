@@ -33,7 +33,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections import deque
 from itertools import accumulate, repeat
-from operator import ge, sub
+from operator import sub
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -85,27 +85,37 @@ class Run:
 EMPTY = Run([], [], [])
 
 
-def take(eng: EngineState, x: int, run: Run, w: Any = False) -> float:
-    """Lazy rank ``x`` takes ``run`` (arrived by now); returns the time it took the
-    last one.  Counters as the eager engine keeps them, event by event: a busy rank
-    takes the next event when it is free.  ``w``: what its ``absorb`` returned if
-    it was called already (False: not yet)."""
-    ts = run.ts
-    if w is False:
+def room(ts: list[float], busy: float) -> float:
+    """The service time per event under which a rank free at ``busy`` takes each of
+    ``ts`` (written out) at its arrival: less than every gap, by a margin for the
+    rounding of ``t + w``; -1 if the first one finds it still busy."""
+    if ts[0] < busy:
+        return -1.0
+    gap = min(map(sub, ts[1:], ts[:-1]), default=float("inf"))
+    return gap - 16 * 2.0**-52 * max(1.0, abs(ts[-1]))
+
+
+def take(eng: EngineState, x: int, run: Run, until: float) -> tuple[float, int]:
+    """Lazy rank ``x`` takes ``run`` (arrived by ``until``), as the eager engine
+    would have by ``until``: the time it took the last one and how many it took.
+    At once (``absorb``) if each comes after it is done with the previous one;
+    otherwise one by one through its handler, stopping at the first it would take
+    after ``until`` (it is still busy then: that one and the rest are held)."""
+    r = room(run.ts, eng._busy[x])
+    if r >= 0:
         rank = eng._ranks[x]
-        w = rank.absorb(rank.digest(run.ms))
-    gaps = False
-    if w:
-        gaps = ts[0] >= eng._busy[x] and all(map(ge, ts[1:], [t + w for t in ts[:-1]]))
-    return _count(eng, x, run, w, gaps=gaps, last=ts[-1])
+        w = rank.absorb(rank.digest(run.ms), r)
+        if w is not None:
+            k = len(run.ids)
+            counters(eng, x, k)
+            _absorbed(eng, x, run, w)
+            return run.ts[-1], k
+    return _each(eng, x, run, until)
 
 
-def _count(eng: EngineState, x: int, run: Run, w: float | None, *, gaps: Any, last: float) -> float:
-    """The counters of ``x`` taking ``run`` whose state it has absorbed (``w``, the
-    service time of each; None: not absorbed, it takes them one by one);
-    ``gaps``: each came after ``x`` was done with the previous one, the last at
-    ``last`` (then ``run.ts`` is not looked at)."""
-    k = len(run.ids)
+def counters(eng: EngineState, x: int, k: int) -> None:
+    """``k`` tree events reached ``x``: its deliveries and the links to its children
+    (counted on arrival, taken or not)."""
     eng.deliveries += k
     kids = eng._children[x]
     if kids:
@@ -115,56 +125,60 @@ def _count(eng: EngineState, x: int, run: Run, w: float | None, *, gaps: Any, la
                 down[c] += k
         else:
             eng._ev_fwd[x] += k
-    busy, busy_time = eng._busy, eng._busy_time
-    b, bt = busy[x], busy_time[x]
-    if w is None:  # one by one, through the handler
-        handler = eng._handlers[x]
-        h = b
-        for t, m in zip(run.ts, run.ms, strict=True):
-            h = t if t >= b else b
-            eng._cur, eng._now, eng._work = x, h, 0.0
-            try:
-                handler(m)
-            finally:
-                eng._cur = -1
-            if eng._work:
-                b = h + eng._work
-                bt += eng._work
-    elif not w:
-        h = last if last >= b else b
-    else:
-        if gaps:
-            h = last  # each came after the previous one was done (the usual case)
-            b = h + w
-        else:
-            for t in run.ts:
-                h = t if t >= b else b
-                b = h + w
+
+
+def _absorbed(eng: EngineState, x: int, run: Run, w: float) -> None:
+    """Busy counters of ``x`` having taken each of ``run`` at its arrival (absorbed)."""
+    k = len(run.ids)
+    if w:
+        eng._busy[x] = run.ts[-1] + w
+        bt = eng._busy_time[x]
         key = (bt, w, k)  # bt += w, k times: idle ranks often share a history
         total = eng._lz_sums.get(key)
         if total is None:
             total = eng._lz_sums[key] = deque(accumulate(repeat(w, k), initial=bt), maxlen=1)[0]
-        bt = total
-    busy[x], busy_time[x] = b, bt
+        eng._busy_time[x] = total
     eng._lz_pos[x] = run.ids[-1] + 1
-    return h
 
 
-def settle(eng: EngineState, until: float) -> float:
-    """Every lazy rank takes the events that reached it by ``until``; returns the
-    latest time one was taken (-inf if none).  Ranks stay lazy."""
-    if not eng._lz or until < eng._lz_due:  # nothing reached a lazy rank yet
-        return -float("inf")
-    now, latest, due = eng._now, -float("inf"), float("inf")
+def _each(eng: EngineState, x: int, run: Run, until: float) -> tuple[float, int]:
+    """``x`` takes ``run`` one by one through its handler, a busy rank taking the
+    next when it is free, up to the first it would take after ``until``."""
+    handler = eng._handlers[x]
+    b, bt = eng._busy[x], eng._busy_time[x]
+    h, k = -float("inf"), 0
+    for t, m in zip(run.ts, run.ms, strict=True):
+        s = t if t >= b else b
+        if s > until:
+            break
+        h = s
+        eng._cur, eng._now, eng._work = x, h, 0.0
+        try:
+            handler(m)
+        finally:
+            eng._cur = -1
+        if eng._work:
+            b = h + eng._work
+            bt += eng._work
+        k += 1
+    eng._busy[x], eng._busy_time[x] = b, bt
+    if k:
+        counters(eng, x, k)
+        eng._lz_pos[x] = run.ids[k - 1] + 1
+    return h, k
+
+
+def walk(eng: EngineState, until: float) -> tuple[float, float]:
+    """Every lazy rank takes the events that reached it by ``until``, as far as the
+    eager engine has by then (a rank still busy at ``until`` is put in
+    ``_lz_held``, its first event not taken at ``_lz_pos``); returns the latest
+    time one was taken and the earliest arrival after ``until``."""
+    latest, due = -float("inf"), float("inf")
     rec = eng._lz_rec
     for top in list(eng._lz_tops):
         h, d = _subtree(eng, top, rec.get(top, EMPTY), until)
         latest, due = max(latest, h), min(due, d)
-    eng._now = now
-    eng._lz_sums.clear()
-    _collect(eng, until)
-    eng._lz_due = due
-    return latest
+    return latest, due
 
 
 def _subtree(eng: EngineState, x: int, run: Run, until: float) -> tuple[float, float]:
@@ -196,6 +210,7 @@ def _walk(eng: EngineState, top: int, run: Run, until: float) -> tuple[float, fl
     # level at most, times below ts0[-1] + span), of the gap and of t[i] + w.
     margin = (4 * eng._lz_depth + 8) * 2.0**-52 * max(1.0, abs(ts0[-1]) + eng._lz_span)
     slices: dict[int, tuple[Run, Any, type, float, int]] = {}  # first -> (part, digest, ...)
+    held = eng._lz_held
     came = len(ids)
     end = ids[-1] + 1  # _lz_pos of a rank that took it all
     latest, due = -float("inf"), float("inf")
@@ -225,12 +240,14 @@ def _walk(eng: EngineState, top: int, run: Run, until: float) -> tuple[float, fl
                 part = run.part(first, came) if first else run
                 gap = min(map(sub, ts0[first + 1 :], ts0[first:-1]), default=float("inf"))
                 cls = type(rank)
-                sl = slices[first] = (part, cls.digest(part.ms), cls, gap, came - first)
-            w = rank.absorb(sl[1])
-            b = busy[x]
-            if w is None or (w and not (ti >= b and sl[3] - margin > w)):
-                h = take(eng, x, Run(sl[0].ids, _times(sl[0].ts, adds), sl[0].ms), w)
-            else:  # w is 0, or each came after the previous one was done: as _count
+                sl = slices[first] = (part, cls.digest(part.ms), cls, gap - margin, came - first)
+            # At once if each comes after the rank is done with the previous one.
+            w = rank.absorb(sl[1], sl[3]) if ti >= busy[x] else None
+            if w is None:
+                h, k = _each(eng, x, Run(sl[0].ids, _times(sl[0].ts, adds), sl[0].ms), until)
+                if k < sl[4]:
+                    held.append(x)
+            else:  # as take: counters, busy time
                 k = sl[4]
                 deliveries += k
                 if kids:
@@ -239,16 +256,14 @@ def _walk(eng: EngineState, top: int, run: Run, until: float) -> tuple[float, fl
                             to_kid[c] += k
                     else:
                         ev_fwd[x] += k
+                h = last
                 if w:
-                    h = last
                     busy[x] = last + w
                     key = (busy_time[x], w, k)
                     total = sums.get(key)
                     if total is None:
                         total = sums[key] = deque(accumulate(repeat(w, k), initial=key[0]), 1)[0]
                     busy_time[x] = total
-                else:
-                    h = last if last >= b else b
                 pos[x] = end
             if h > latest:  # noqa: PLR1730 (faster than max() here)
                 latest = h
@@ -287,7 +302,9 @@ def _walk_runs(eng: EngineState, stack: list[tuple[int, Run]], until: float) -> 
             ts = run.ts
         first = bisect_left(run.ids, pos[x])
         if first < came:
-            h = take(eng, x, run.part(first, came) if first else run)
+            h, k = take(eng, x, run.part(first, came) if first else run, until)
+            if first + k < came:
+                eng._lz_held.append(x)
             if h > latest:  # noqa: PLR1730 (faster than max() here)
                 latest = h
         kids = children[x]
@@ -303,7 +320,7 @@ def _walk_runs(eng: EngineState, stack: list[tuple[int, Run]], until: float) -> 
     return latest, due
 
 
-def _collect(eng: EngineState, until: float) -> None:
+def collect(eng: EngineState, until: float) -> None:
     """Forget records and log entries every rank has taken by ``until``."""
     horizon = until - eng._lz_span
     rec = eng._lz_rec

@@ -118,6 +118,7 @@ class EngineState:
         "_lz_depth",
         "_lz_due",
         "_lz_flag",
+        "_lz_held",
         "_lz_ix",
         "_lz_lo",
         "_lz_log",
@@ -266,6 +267,7 @@ class EngineState:
         self._lz_span = 0.0  # bound of an event's travel time to any rank
         self._lz_depth = 1  # bound of the levels from a top to any rank below
         self._lz_sums: dict[tuple[float, float, int], float] = {}  # settle.take's sums
+        self._lz_held: list[int] = []  # lazy ranks a settle found busy with events waiting
         self._gate: Gate | None = None
         """Fault injection's look at each arrival on the plain path (see
         :mod:`kvs_sim.sim.loop`); None while no fault is active."""
@@ -305,9 +307,10 @@ class EngineState:
         """Queue ``msg`` at busy rank ``r``; the first one schedules the rank's turn."""
         self._now = t
         q = self._pending[r]
+        if q is None and self._lz and r and self._lz_pos[r] >= 0:
+            lazy.activate(self, r, t)  # events it would queue behind this one
+            q = self._pending[r]
         if q is None:
-            if self._lz and r and self._lz_pos[r] >= 0:
-                lazy.activate(self, r, t)  # events it would queue behind this one
             q = self._pending[r] = deque()
             b = self._busy[r]
             heappush(self._heap, (b if b > t else t, self._next(), 3 * self._n + r, None))
