@@ -220,3 +220,42 @@ def test_namespaces_removals_and_free_setroots_agree(setroot: float, forward_cos
     assert {"created", "removed"} <= {e[0] for e in log}
     assert sum(len(roots) > 1 for roots in out[0][1]) >= 20  # ranks knowing several
     assert out[0] == out[1]
+
+
+async def _poll(c: Cluster, seen: list[Any], watched: tuple[int, ...] = (3, 40, 130, 254)) -> None:
+    """Every 0.1 ms, from client code: the versions and busy times of ``watched``."""
+    for _ in range(300):
+        await c.sleep(1e-4)
+        busy = c.engine.busy_time()
+        seen.append([c.version(r) for r in watched] + [busy[r] for r in watched])
+
+
+@pytest.mark.parametrize(
+    "config",
+    [SLOW, RankConfig(service=ServiceTimes(setroot=0.0, message=3e-4))],
+    ids=["slow-setroots", "free-setroots-slow-messages"],
+)
+@pytest.mark.parametrize("limit", [None, -16])
+def test_reads_from_client_code_during_a_run_agree(
+    monkeypatch: pytest.MonkeyPatch, config: RankConfig, limit: int | None
+) -> None:
+    """A process reads versions and busy times every 0.1 ms while the run goes on
+    (each read settles at that instant): a rank still busy then has taken only the
+    setroots the eager engine let it take, also after settles inside the loop
+    (``limit`` -16: every 16 records).  With free setroots, a rank busy with a
+    slow message takes the setroots that came meanwhile only once it is free."""
+    from kvs_sim.sim import lazy
+
+    if limit is not None:
+        monkeypatch.setattr(lazy, "RECORD_LIMIT", limit)
+    out = []
+    for on in (True, False):
+        c = Cluster(size=255, fanout=2, seed=9, config=config, lazy=on)
+        log: list[Any] = []
+        _workload(c, 9, log)
+        seen: list[Any] = []
+        c.spawn(_poll(c, seen))
+        c.run()
+        out.append((_observed(c, log), seen))
+    assert len({tuple(s[:4]) for s in out[0][1]}) > 20  # versions moved while watched
+    assert out[0] == out[1]
