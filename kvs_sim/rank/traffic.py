@@ -14,8 +14,8 @@ until it arrives, except while the path upstream is down (crash notices).
 Idle ranks.  :func:`quiet` says a follower has nothing in flight (no waiter,
 watch, commit, relay, load or root fetch), so that a tree event
 would only move one namespace's root; the simulator then may hand it a run of
-setroots at once (:func:`digest` once per run, :func:`absorb` per rank;
-:mod:`kvs_sim.sim.lazy`).
+setroots at once (:func:`digest` once per run, :func:`absorb` per rank, when
+each comes after the rank is done with the previous one; :mod:`kvs_sim.sim.lazy`).
 
 These are :class:`~kvs_sim.rank.follower.Follower` handlers written as functions
 of the follower, listed in its ``HANDLERS``.

@@ -30,16 +30,22 @@ event lazy rank ``x`` has not taken; -1 for an eager rank.  :func:`settle` walks
 the lazy forest from every top and lets each rank take the events that have
 reached it by a time ``T``: the deliveries, link and busy counters are added
 event by event as the eager engine would (a busy rank takes the next event when
-it is free), and the rank takes the run at once through ``absorb(digest(msgs))``
-(the state handling them one by one leaves), or one by one through its handler
+it is free), and the rank takes the run at once through ``absorb(digest(msgs),
+room)`` (the state handling them one by one leaves), or one by one through its handler
 (:mod:`kvs_sim.sim.settle`, which does it at a cost per rank, not per event).  The
 engine settles at the end of every ``run``/``run_until_complete`` and before any
-counter is read, so everything observed outside a run is what eager delivery
-gives.  :func:`activate` makes a lazy rank eager again the moment anything else
-reaches it (a request, a timer, a reply, a queued message): its ancestors up to
-the first eager one take their events up to now and turn eager, the events on
-their way to them become heap entries at their arrival times, and the records
-move down to their other children (which stay lazy).  Every event reaches every
+counter or rank is read, so everything observed is what eager delivery gives.
+Exactly what it gives at ``T``: a rank takes only the events the eager engine has
+let it take by then.  One still busy at ``T`` with events waiting (setroots that
+cost more than the time between two of them, or a rank busy with other work when
+they came) takes those it was free for and turns eager (:func:`activate`), the
+rest in its queue with one heap entry for its turn (:func:`_hold`), as eager
+delivery would have left it; so does a rank activated while busy.
+:func:`activate` makes a lazy rank eager again the moment anything else reaches
+it (a request, a timer, a reply, a queued message): its ancestors up to the
+first eager one take their events up to now and turn eager, the events on their
+way to them become heap entries at their arrival times, and the records move
+down to their other children (which stay lazy).  Every event reaches every
 rank exactly once: through a heap entry or through one record at a lazy ancestor.
 
 Off.  Laziness needs the tree mode, a constant latency without loss, no tracer,

@@ -3,12 +3,16 @@
 Theory of operation
 -------------------
 A *run* (:class:`Run`) is the events, in index order, on their way to one rank:
-indices, arrival times, messages.  :func:`settle` walks the lazy forest from
+indices, arrival times, messages.  :func:`walk` walks the lazy forest from
 every top and lets each rank take what has reached it by a time ``until``
 (:func:`take`): deliveries, link and busy counters event by event as the eager
-engine keeps them, and the rank's state through its ``absorb(digest(msgs))``
-(the state handling them one by one leaves) or, failing that, through its
-handler one by one.
+engine keeps them, and the rank's state through its ``absorb(digest(msgs),
+room)`` (the state handling them one by one leaves) when each came after it was
+done with the previous one (each costs less than ``room``, :func:`room`), or
+else through its handler one by one, a busy rank taking the next when it is
+free, up to the first it would take after ``until``: a rank still busy then
+keeps the rest (``_lz_held``; :func:`kvs_sim.sim.lazy.settle` turns it eager
+with them queued).
 
 Per rank, not per event.  The run reaching a child is the parent's with every
 time shifted by the same additions ``fanout`` makes, ``(t + fwd) + j * copy``.
@@ -20,10 +24,11 @@ last events, each derived from the parent's by the same additions.  The rest
 needs no exact time: whether each event came after the rank was done with the
 previous one (``t[i+1] >= t[i] + w``) is decided once per slice from the top's
 times, with a margin that bounds the rounding of every addition on the way down
-(the ``margin`` of :func:`_walk`).  Within the margin, or for a rank that takes
-its events one by one, the rank's run is written out (``_times``); a rank whose
-events have not all come, or that holds records of its own, settles its subtree
-the general way (:func:`_walk_runs`, every run written out).
+(the ``margin`` of :func:`_walk`), and the rank's ``absorb`` told that bound.
+A rank that declines, or was busy when the first came, takes its run written
+out (``_times``) one by one; a rank whose events have not all come, or that
+holds records of its own, settles its subtree the general way
+(:func:`_walk_runs`, every run written out).
 The digest of a slice (what its events leave) is computed once for the whole
 subtree.  The results are those of writing every list out, to the last bit.
 """
