@@ -18,16 +18,8 @@ counts as absent the moment it is looked at, and a sweep reclaims such entries
 now and then.  ``dropcache`` empties the cache (no entry is in use between
 messages, so all of them may go).
 
-**Commits** are relayed to the leader with a cluster-unique transaction name.
-The client is answered when the setroot *naming* that transaction has been
-applied here, so the committer's next read on this rank sees its write
-(read-your-writes).  What the answer reports follows ``commit_response``:
-``observed`` (Flux 0.88) reports the root this rank had *before* applying it,
-``documented`` the root the commit produced.  If events were lost and the root
-jumped past the commit's version without naming it, the leader's
-:class:`RelayCommitResp` completes it instead.  With ``ryw_via="response"`` (the
-older design) the committer does not wait for the setroot: the root in the
-leader's :class:`RelayCommitResp` becomes this rank's root at once.
+**Commits** are relayed to the leader and answered when the setroot naming
+them has been applied here (read-your-writes; :mod:`kvs_sim.rank.commits`).
 
 Namespace administration and checkpoint lookups are relayed to the leader
 unchanged (:class:`RelayReq`), their answers passed back to the client.
@@ -48,7 +40,7 @@ from typing import Any
 
 from kvs_sim.core.errors import KVSError, error_for
 from kvs_sim.core.namespace import PRIMARY
-from kvs_sim.rank import recovery, traffic
+from kvs_sim.rank import commits, recovery, traffic
 from kvs_sim.rank.base import NO_HOOKS, NsRoot, RankBase, RankHooks, Retry
 from kvs_sim.rank.config import RankConfig
 from kvs_sim.rank.messages import (
@@ -65,7 +57,6 @@ from kvs_sim.rank.messages import (
     NamespaceRemoveReq,
     PeerBack,
     PeerLost,
-    RelayCommit,
     RelayCommitResp,
     RelayReq,
     RelayResp,
@@ -79,24 +70,6 @@ from kvs_sim.rank.messages import (
     WatchReq,
 )
 from kvs_sim.rank.port import Port
-
-
-class PendingCommit:
-    """A relayed commit waiting for its setroot."""
-
-    __slots__ = ("client", "epoch", "fresh", "ns", "rootref", "seq")
-
-    def __init__(self, client: int, ns: str, epoch: int, fresh: bool) -> None:
-        self.client = client
-        self.ns = ns
-        self.seq = -1  # the version it produced, once the leader said so
-        self.rootref = ""  # ... and that version's root
-        self.epoch = epoch  # ... in this leader epoch
-        self.fresh = fresh  # relayed after a crash notice: it went to a restarted leader
-
-    def done_by(self, epoch: int, seq: int) -> bool:
-        """True if a root ``(epoch, seq)`` contains this commit's version."""
-        return self.seq >= 0 and (self.epoch, self.seq) <= (epoch, seq)
 
 
 class Follower(RankBase):
@@ -129,7 +102,7 @@ class Follower(RankBase):
         restarted rank takes its parent's root and names its transactions apart."""
         super().__init__(rank, parent, port, config, hooks)
         self.cache: dict[str, list[Any]] = {}  # ref -> [bytes, last used]
-        self._commits: dict[str, PendingCommit] | None = None
+        self._commits: dict[str, commits.PendingCommit] | None = None
         self._txn_counter = 0
         self._txn_prefix = f"{rank}." if not rejoin else f"{rank}~{rejoin}."
         self._last_sweep = 0.0
@@ -279,93 +252,10 @@ class Follower(RankBase):
         self.port.work(self.config.service.message)
         self.drop_namespace(msg.ns)
 
-    # -- commits -----------------------------------------------------------------
+    # -- commits (kvs_sim.rank.commits) ------------------------------------------
 
-    def on_commit(self, req: CommitReq) -> None:
-        self.port.work(self.config.service.message)
-        if self._lost:
-            self.reply_error(req.client, recovery.unreachable(min(self._lost)))
-            return
-        st = self.request_ns(req)
-        if st is None:
-            return
-        self._txn_counter += 1
-        name = f"{self._txn_prefix}{self._txn_counter}"
-        if self._commits is None:
-            self._commits = {}
-        self._commits[name] = PendingCommit(req.client, req.ns, self.epoch, self.loss_seen)
-        self.port.send(
-            0,
-            RelayCommit(
-                origin=self.rank,
-                name=name,
-                ns=req.ns,
-                ops=req.ops,
-                flags=req.flags,
-                userid=req.userid,
-                epoch=st.epoch,
-            ),
-        )
-
-    def on_commit_resp(self, msg: RelayCommitResp) -> None:
-        self.port.work(self.config.service.message)
-        pending = (self._commits or {}).get(msg.name)
-        if pending is None:
-            return  # already answered when its setroot arrived
-        if msg.errnum:
-            del self._commits[msg.name]  # type: ignore[union-attr]
-            self.reply_error(pending.client, error_for(msg.errnum, msg.errmsg))
-            return
-        pending.seq = msg.seq
-        pending.rootref = msg.rootref
-        pending.epoch = msg.epoch
-        st = self.roots.get(msg.ns)
-        behind = st is not None and (st.epoch, st.seq) < (msg.epoch, msg.seq)
-        if st is not None and behind and self.config.ryw_via == "response":
-            # The older design: the response carries the new root; take it now.
-            del self._commits[msg.name]  # type: ignore[union-attr]
-            before = (st.seq, st.rootref)
-            if msg.epoch > st.epoch:
-                self.new_epoch(msg.ns, st, msg.epoch, (msg.name,))
-            self.advance_root(msg.ns, st, msg.seq, msg.rootref, None)
-            self.answer_commit(pending, msg.seq, msg.rootref, before)
-            self.complete_late(msg.ns, st.epoch, msg.seq, msg.rootref)
-        elif st is not None and not behind:
-            # The root moved past this commit without an event naming it.
-            del self._commits[msg.name]  # type: ignore[union-attr]
-            self.answer_commit(pending, msg.seq, msg.rootref, (st.seq, st.rootref))
-        elif self.config.request_retry is not None:
-            self.port.timer(self.config.request_retry, Timer(kind="commit", data=msg.name))
-
-    def complete_commits(self, msg: SetRoot, before: tuple[int, str]) -> None:
-        commits = self._commits
-        assert commits is not None
-        for name in msg.names:
-            pending = commits.pop(name, None)
-            if pending is not None:
-                self.answer_commit(pending, msg.seq, msg.rootref, before)
-        self.complete_late(msg.ns, msg.epoch, msg.seq, msg.rootref)
-
-    def complete_late(self, ns: str, epoch: int, seq: int, rootref: str) -> None:
-        """Answer commits the leader said produced a version up to ``(epoch, seq)``
-        whose setroot never came (lost, or skipped by a root fetched from the leader)."""
-        commits = self._commits or {}
-        late = [name for name, p in commits.items() if p.ns == ns and p.done_by(epoch, seq)]
-        for name in late:
-            pending = commits.pop(name)
-            self.answer_commit(pending, pending.seq, pending.rootref, (seq, rootref))
-
-    def answer_commit(
-        self, pending: PendingCommit, seq: int, rootref: str, before: tuple[int, str]
-    ) -> None:
-        """Answer a commit that produced version ``seq`` (root ``rootref``); ``before``
-        is the root this rank served before it took the commit's version (what Flux
-        0.88 reports; when the setroot was skipped, the root it has now)."""
-        if self.config.commit_response == "observed":
-            value = {"seq": before[0], "rootref": before[1]}
-        else:
-            value = {"seq": seq, "rootref": rootref}
-        self.reply(pending.client, value, seq=seq)
+    complete_commits = commits.complete_commits
+    complete_late = commits.complete_late
 
     # -- relayed to the leader ------------------------------------------------------
 
@@ -415,8 +305,8 @@ class Follower(RankBase):
         WatchCancelReq: RankBase.on_watch_cancel,
         SetRoot: on_setroot,
         NamespaceRemoved: on_ns_removed,
-        CommitReq: on_commit,
-        RelayCommitResp: on_commit_resp,
+        CommitReq: commits.on_commit,
+        RelayCommitResp: commits.on_commit_resp,
         RootResp: on_root_resp,
         LoadReq: traffic.on_load,
         LoadResp: traffic.on_load_resp,
