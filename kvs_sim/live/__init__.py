@@ -8,7 +8,8 @@ The map (each module starts with its theory of operation):
   :class:`kvs_sim.overlay.Overlay`);
 * :mod:`~kvs_sim.live.broker` -- a private, correctly configured mosquitto;
 * :mod:`~kvs_sim.live.transport` -- one MQTT v5 connection: non-blocking QoS 1,
-  persistent session, reconnection (its hot path: :mod:`~kvs_sim.live.wire`);
+  persistent session, reconnection (its hot path: :mod:`~kvs_sim.live.wire`, the
+  packets it builds: :mod:`~kvs_sim.live.mqtt_packets`);
 * :mod:`~kvs_sim.live.eventloop` -- the loop live processes run on (uvloop where
   installed);
 * :mod:`~kvs_sim.live.engine` -- :class:`LiveEngine`, the ``Port`` of hosted ranks

@@ -60,8 +60,9 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from kvs_sim.live.mqtt_packets import pack_properties, varint
 from kvs_sim.live.topics import BrokerURL
-from kvs_sim.live.wire import FastPath, Incoming, OnMessage, pack_properties, varint
+from kvs_sim.live.wire import FastPath, Incoming, OnMessage
 
 __all__ = ["BrokerUnreachable", "Incoming", "NotAuthorized", "OnMessage", "Transport", "Will"]
 

@@ -35,8 +35,9 @@ queued in the turn in one ``send``; a writer callback is registered only when
 the kernel's buffer is full.  aiomqtt's way (``add_writer`` from another loop
 turn, then removing it) costs two ``epoll_ctl`` calls and a loop turn per burst.
 
-Only this module and :mod:`kvs_sim.live.transport` touch paho internals; they
-are pinned by ``aiomqtt>=2.3,<3`` (paho-mqtt 2.x).
+Only this module, :mod:`kvs_sim.live.mqtt_packets` (the packets it builds and the
+objects it leaves in paho's queues) and :mod:`kvs_sim.live.transport` touch paho
+internals; they are pinned by ``aiomqtt>=2.3,<3`` (paho-mqtt 2.x).
 """
 
 from __future__ import annotations
@@ -55,6 +56,15 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from kvs_sim.live.mqtt_packets import (
+    PUBACK,
+    PUBLISH,
+    StoredMessage,
+    coalesce,
+    queued_packet,
+    varint,
+)
+
 log = logging.getLogger("kvs_sim.live")
 
 _READ_SIZE = 65536
@@ -63,9 +73,8 @@ ACK_DELAY = 0.001
 ACK_BATCH = 32
 """PUBACKs owed that are written at once (mosquitto stops sending to a client
 with ``max_inflight_messages``, 100 in kvs-sim's configuration, unacknowledged)."""
-_PUBLISH, _PUBACK = 0x30, 0x40
 _AGAIN, _PROTOCOL = paho.MQTT_ERR_AGAIN, paho.MQTT_ERR_PROTOCOL
-_WAIT_PUBACK, _QUEUED = paho.mqtt_ms_wait_for_puback, paho.mqtt_ms_queued
+_QUEUED = paho.mqtt_ms_queued
 _RESPONSE_TOPIC, _CORRELATION = 0x08, 0x09
 _SKIP = {0x01: 1, 0x02: 4, 0x23: 2}
 """PUBLISH properties of fixed size that are read past: payload format,
@@ -83,99 +92,6 @@ class Incoming:
 
 
 OnMessage = Callable[[Incoming], None]
-
-
-def varint(n: int) -> bytes:
-    """MQTT's variable byte integer."""
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
-def pack_properties(
-    response_topic: str | None, correlation: bytes | None, expiry: int | None
-) -> bytes:
-    """The property bytes (without their length) of a PUBLISH."""
-    out = b""
-    if expiry is not None:
-        out += b"\x02" + expiry.to_bytes(4, "big")
-    if response_topic is not None:
-        t = response_topic.encode()
-        out += b"\x08" + len(t).to_bytes(2, "big") + t
-    if correlation is not None:
-        out += b"\x09" + len(correlation).to_bytes(2, "big") + correlation
-    return out
-
-
-class _Packed:
-    """Pre-packed properties, as paho's ``_send_publish`` asks them (``pack()``)
-    when it resends a stored message after a reconnect."""
-
-    __slots__ = ("data",)
-
-    def __init__(self, props: bytes) -> None:
-        self.data = varint(len(props)) + props
-
-    def pack(self) -> bytes:
-        return self.data
-
-    def __repr__(self) -> str:
-        return f"<{len(self.data)} property bytes>"
-
-
-class _Info:
-    """What paho calls on a stored message's ``info`` (nobody waits on ours)."""
-
-    __slots__ = ("mid", "rc")
-
-    def __init__(self) -> None:
-        self.mid, self.rc = 0, 0
-
-    def _set_as_published(self) -> None:
-        pass
-
-
-_INFO = _Info()
-
-
-class _Stored:
-    """A QoS 1 message in paho's ``_out_messages``, shaped like ``MQTTMessage``
-    for everything paho does with it (resend, PUBACK, reconnect reset)."""
-
-    __slots__ = ("_topic", "dup", "info", "mid", "payload", "properties", "qos", "retain",
-                 "state", "timestamp")  # fmt: skip
-
-    def __init__(self, mid: int, topic: bytes, payload: bytes, retain: bool, props: bytes) -> None:
-        self.mid, self._topic, self.payload, self.qos, self.retain = mid, topic, payload, 1, retain
-        self.dup, self.info, self.timestamp, self.state = False, _INFO, 0.0, _WAIT_PUBACK
-        self.properties = _Packed(props)
-
-    @property
-    def topic(self) -> str:
-        return self._topic.decode("utf-8")
-
-
-def _coalesce(out: Any) -> None:
-    """Join paho's queued packets into one write when none has started and none
-    needs paho's attention on completion (only QoS 0 PUBLISHes and DISCONNECT
-    do; ours are tagged as PUBACKs, which need none)."""
-    if len(out) < 2:
-        return
-    for p in out:
-        kind = p["command"] & 0xF0
-        if p["pos"] or not (kind == _PUBACK or (kind == _PUBLISH and p["qos"])):
-            return
-    data = b"".join([p["packet"] for p in out])
-    out.clear()
-    out.append(_packet(data))
-
-
-def _packet(data: bytes) -> Any:
-    return {"command": _PUBACK, "mid": 0, "qos": 1, "pos": 0, "to_process": len(data),
-            "packet": data, "info": None}  # fmt: skip
 
 
 class FastPath:
@@ -236,9 +152,9 @@ class FastPath:
             self._ack_timer = None
         if self._acks:
             if pc._sock is self._sock:
-                pc._out_packet.append(_packet(b"".join(self._acks)))
+                pc._out_packet.append(queued_packet(b"".join(self._acks)))
             self._acks.clear()
-        _coalesce(pc._out_packet)
+        coalesce(pc._out_packet)
         try:
             pc.loop_write()
         except Exception as exc:
@@ -266,7 +182,7 @@ class FastPath:
             with pc._out_message_mutex:
                 if mid in pc._out_messages:
                     return False  # 65,535 unacknowledged: let paho report it
-                msg = _Stored(mid, t, payload, retain, props)
+                msg = StoredMessage(mid, t, payload, retain, props)
                 pc._out_messages[mid] = msg
                 if pc._inflight_messages >= pc._max_inflight_messages > 0:
                     msg.state = _QUEUED  # paho sends it when a PUBACK makes room
@@ -274,9 +190,9 @@ class FastPath:
                 pc._inflight_messages += 1
             head += mid.to_bytes(2, "big")
         body = head + varint(len(props)) + props
-        first = bytes((_PUBLISH | qos << 1 | retain,))
+        first = bytes((PUBLISH | qos << 1 | retain,))
         data = b"".join((first, varint(len(body) + len(payload)), body, payload))
-        pc._out_packet.append(_packet(data))
+        pc._out_packet.append(queued_packet(data))
         self._register()
         return True
 
@@ -316,11 +232,11 @@ class FastPath:
                 break  # incomplete: wait for more
             cmd, end = buf[pos], i + length
             kind = cmd & 0xF0
-            if kind == _PUBLISH and not self._publish(cmd, buf, i, end, acks):
+            if kind == PUBLISH and not self._publish(cmd, buf, i, end, acks):
                 rc = self._slow(cmd, buf[i:end])
-            elif kind == _PUBACK and length >= 2:
+            elif kind == PUBACK and length >= 2:
                 self._puback((buf[i] << 8) | buf[i + 1])
-            elif kind != _PUBLISH:
+            elif kind != PUBLISH:
                 rc = self._slow(cmd, buf[i:end])
             pos = end
             if rc or pc._sock is not self._sock:

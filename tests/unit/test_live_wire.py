@@ -13,7 +13,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from kvs_sim.live import wire
-from kvs_sim.live.wire import FastPath, Incoming, pack_properties, varint
+from kvs_sim.live.mqtt_packets import pack_properties, varint
+from kvs_sim.live.wire import FastPath, Incoming
 
 
 class FakeSock:
