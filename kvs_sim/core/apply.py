@@ -14,7 +14,10 @@ A namespace's state is one root blobref.  Applying a batch of transactions
    removed in its private directory.
 3. **Unroll.**  Depth-first, every private directory that changed is encoded
    canonically, stored, and replaced in its parent by a ``dirref``; one that did
-   not change keeps its old ``dirref``.  The root's new ref is the result.
+   not change keeps its old ``dirref``.  The root's new ref is the result.  Each
+   stored directory primes the decode cache: the next batch finds the new root
+   decoded.  So every object apply builds has its keys in decoded (sorted)
+   order, and op values are copied in (:func:`~kvs_sim.core.treeobj.private_copy`).
 
 Only the objects on the edited paths are re-encoded, so the cost of a commit is
 proportional to the sizes of the directories it rewrites, which is what Flux pays
@@ -238,9 +241,9 @@ class _Applier:
                 self._insert(child, sub, ent)
         elif kind == "val" and treeobj.val_size(dirent) > self.inline_max:
             ref = self._store(treeobj.val_data(dirent))
-            node.entries[name] = {"ver": _VER, "type": "valref", "data": [ref]}
+            node.entries[name] = {"data": [ref], "type": "valref", "ver": _VER}
         else:
-            node.entries[name] = dirent
+            node.entries[name] = treeobj.private_copy(dirent)
         node.changed = True
 
     def _append(self, node: _Dir, name: str, dirent: dict[str, Any], key: str) -> None:
@@ -257,7 +260,7 @@ class _Applier:
             raise NotSupported(f"cannot append to {key!r}: it is a symlink")
         else:
             raise IsDirectory(f"cannot append to {key!r}: it is a directory")
-        node.entries[name] = {"ver": _VER, "type": "valref", "data": refs}
+        node.entries[name] = {"data": refs, "type": "valref", "ver": _VER}
         node.changed = True
 
     def link(
@@ -345,11 +348,25 @@ class _Applier:
             ref = self._store(dirs.create(entries, self.hash_name))
             self.rewritten += len(entries)
         else:
-            ref = self._store(treeobj.encode({"ver": _VER, "type": "dir", "data": entries}))
+            ref = self._store_dir(entries)
             self.rewritten += len(entries)
         if orig is not None and orig["data"][0] == ref:
             return orig
-        return {"ver": _VER, "type": "dirref", "data": [ref]}
+        return {"data": [ref], "type": "dirref", "ver": _VER}
+
+    def _store_dir(self, entries: dict[str, Any]) -> str:
+        """Encode and store a plain ``dir``; prime the decode cache with it, so
+        the next batch (or lookup) finds this directory decoded."""
+        obj = {
+            "data": {name: entries[name] for name in sorted(entries)},
+            "type": "dir",
+            "ver": _VER,
+        }
+        data = treeobj.encode(obj)
+        ref = self._store(data)
+        if self.cache is not None:
+            self.cache.prime(ref, data, obj)
+        return ref
 
 
 def apply_transactions(

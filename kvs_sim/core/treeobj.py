@@ -48,6 +48,7 @@ import base64
 import binascii
 import json
 from abc import abstractmethod
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -66,6 +67,7 @@ __all__ = [
     "dirref_ref",
     "encode",
     "entry_fragment",
+    "private_copy",
     "symlink",
     "type_of",
     "val",
@@ -223,6 +225,21 @@ def entry_fragment(name: str, obj: Mapping[str, Any]) -> bytes:
     return _ENCODER.encode({name: obj})[1:-1].encode("ascii")
 
 
+def private_copy(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of a valid tree object (not a ``dir``) that shares nothing mutable
+    with it and has every key in the order :func:`decode` gives (sorted, as
+    encoded): apply puts these in the directories it primes into a
+    :class:`DecodeCache`, where they must look decoded and never change."""
+    if len(obj) == 3 and obj.get("type") == "val":  # the usual put (ver is 1)
+        return {"data": obj["data"], "type": "val", "ver": VERSION}
+    out: dict[str, Any] = {}
+    for key in sorted(obj):
+        value = obj[key]
+        kind = type(value)
+        out[key] = list(value) if kind is list else private_copy(value) if kind is dict else value
+    return out
+
+
 class LazyTreeObject(LazyBlob):
     """A stored tree object that gives its decoded form without decoding bytes."""
 
@@ -238,7 +255,9 @@ class DecodeCache:
 
     Bounded by object count and by the total size of the encoded bytes; the
     decoded form takes a few times more memory.  ``hits`` and ``misses`` count
-    lookups for tuning.
+    lookups for tuning.  An :class:`~collections.OrderedDict` keeps the order:
+    evicting the oldest entry of a plain dict that is popped from the front
+    over and over scans the holes it left, which cost more than a decode.
     """
 
     __slots__ = ("_memo", "_size", "hits", "max_bytes", "max_objects", "misses")
@@ -246,7 +265,7 @@ class DecodeCache:
     def __init__(self, max_objects: int = 4096, max_bytes: int = 8 << 20) -> None:
         self.max_objects = max_objects
         self.max_bytes = max_bytes
-        self._memo: dict[str, tuple[bytes | LazyTreeObject, dict[str, Any]]] = {}
+        self._memo: OrderedDict[str, tuple[bytes | LazyTreeObject, dict[str, Any]]] = OrderedDict()
         self._size = 0
         self.hits = 0
         self.misses = 0
@@ -254,23 +273,37 @@ class DecodeCache:
     def decode(self, ref: str, data: bytes | LazyTreeObject) -> dict[str, Any]:
         """``decode(data, deep=False)``, memoised under ``ref``."""
         memo = self._memo
-        hit = memo.pop(ref, None)
-        if hit is not None and (hit[0] is data or hit[0] == data):
-            memo[ref] = hit  # most recently used goes last
-            self.hits += 1
-            return hit[1]
+        hit = memo.get(ref)
         if hit is not None:
+            if hit[0] is data or hit[0] == data:
+                memo.move_to_end(ref)  # most recently used goes last
+                self.hits += 1
+                return hit[1]
+            del memo[ref]
             self._size -= len(hit[0])
         self.misses += 1
         obj = data.tree_object() if isinstance(data, LazyTreeObject) else decode(data, deep=False)
+        self._keep(ref, data, obj)
+        return obj
+
+    def prime(self, ref: str, data: bytes, obj: dict[str, Any]) -> None:
+        """Remember ``obj`` as the decoded form of ``data`` (named ``ref``), as if it
+        had just been decoded: for a writer that has just encoded ``obj``.  ``obj``
+        must be exactly what :func:`decode` would return (key order included) and
+        the caller gives it up: it is shared from now on and never mutated."""
+        old = self._memo.pop(ref, None)
+        if old is not None:
+            self._size -= len(old[0])
+        self._keep(ref, data, obj)
+
+    def _keep(self, ref: str, data: bytes | LazyTreeObject, obj: dict[str, Any]) -> None:
         size = len(data)
         if size <= self.max_bytes:
+            memo = self._memo
             memo[ref] = (data, obj)
             self._size += size
             while self._size > self.max_bytes or len(memo) > self.max_objects:
-                old = memo.pop(next(iter(memo)))
-                self._size -= len(old[0])
-        return obj
+                self._size -= len(memo.popitem(last=False)[1][0])
 
     def clear(self) -> None:
         """Forget every memoised object."""
