@@ -14,7 +14,9 @@ fields the engine needs at top level: ``dst`` (the final rank), ``src`` (the
 sending rank, ``-1`` for an external client) and ``id`` (a sender-unique string
 used to drop QoS 1 redeliveries), and, on a forwarded tree event only, ``to``:
 the ranks it is for (:mod:`kvs_sim.live.engine` sends one such publish per
-process boundary).
+process boundary).  The head is written as text in front of the message's JSON,
+and an event, which leaves once on its event topic and again on a ``down`` topic
+with another head, is serialised once (:func:`_body` keeps the last one's text).
 
 Values that JSON cannot carry are *tagged*: a one-key object whose key starts
 with ``$``:
@@ -32,6 +34,9 @@ travels as a plain JSON list and is restored from the dataclass annotation, so
 the common payloads stay untagged.  Dict keys must be strings (JSON would
 silently turn ``1`` into ``"1"``); floats must be finite.
 
+Decoding edits the freshly parsed JSON in place (tags undone, declared tuples
+restored) and builds the message from it, rather than copying every container.
+
 Anything that is not a payload of ours -- not JSON, not an object, another
 version, an unknown class, fields that do not fit -- raises :class:`CodecError`
 with the reason; the engine logs and drops it.  Decoding builds the dataclass,
@@ -48,9 +53,10 @@ import math
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii as _string
 from typing import Any
 
-from kvs_sim.rank.messages import MESSAGE_TYPES
+from kvs_sim.rank.messages import EVENT_TYPES, MESSAGE_TYPES
 
 VERSION = 1
 """The payload format version written by :func:`encode` and accepted by :func:`decode`."""
@@ -92,10 +98,15 @@ def _tuple_fields(cls: type) -> frozenset[str]:
     )
 
 
-_FIELDS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
-    name: (tuple(f.name for f in dataclasses.fields(cls)), _tuple_fields(cls))
+_FIELDS: dict[str, tuple[tuple[str, ...], frozenset[str], frozenset[str]]] = {
+    name: (
+        tuple(f.name for f in dataclasses.fields(cls)),
+        _tuple_fields(cls),
+        frozenset(f.name for f in dataclasses.fields(cls)),
+    )
     for name, cls in MESSAGE_TYPES.items()
 }
+"""Per class: its field names in order, those typed as tuples, and all as a set."""
 
 
 # ---------------------------------------------------------------------------
@@ -104,6 +115,18 @@ _FIELDS: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
 
 def _enc(value: Any) -> Any:
     """Map a field value to JSON-compatible data, tagging what JSON lacks."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        out = {}
+        for k, v in value.items():
+            if type(k) is not str and not isinstance(k, str):
+                raise CodecError(f"cannot encode dict key {k!r}: keys must be str")
+            out[k] = v if type(v) in _SCALARS else _enc(v)
+        if len(out) == 1 and next(iter(out)) in _TAGS:
+            return {"$map": out}
+        return out
     if value is None or isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -117,25 +140,18 @@ def _enc(value: Any) -> Any:
     if isinstance(value, tuple):
         return {"$tuple": [_enc(v) for v in value]}
     if isinstance(value, dict):
-        out = {}
-        for k, v in value.items():
-            if not isinstance(k, str):
-                raise CodecError(f"cannot encode dict key {k!r}: keys must be str")
-            out[k] = _enc(v)
-        if len(out) == 1 and next(iter(out)) in _TAGS:
-            return {"$map": out}
-        return out
+        return _enc(dict(value))
     if type(value).__name__ in _FIELDS and MESSAGE_TYPES[type(value).__name__] is type(value):
         return {"$msg": _enc_msg(value)}
     raise CodecError(f"cannot encode value of type {type(value).__name__}: {value!r}")
 
 
-def _enc_msg(msg: Any) -> dict[str, Any]:
+def _enc_msg(msg: Any, client: int | None = None) -> dict[str, Any]:
     name = type(msg).__name__
     layout = _FIELDS.get(name)
     if layout is None or MESSAGE_TYPES[name] is not type(msg):
         raise CodecError(f"not a kvs-sim message: {type(msg).__name__}")
-    names, tuples = layout
+    names, tuples, _ = layout
     fields: dict[str, Any] = {}
     for f in names:
         value = getattr(msg, f)
@@ -145,30 +161,56 @@ def _enc_msg(msg: Any) -> dict[str, Any]:
             fields[f] = [v if type(v) in _SCALARS else _enc(v) for v in value]
         else:
             fields[f] = _enc(value)
+    if client is not None:
+        if "client" not in fields:
+            raise CodecError(f"{name} has no client field")
+        fields["client"] = client
     return {"t": name, "f": fields}
 
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 """One encoder for every payload (``json.dumps`` with options builds one per call)."""
 
+_IMMUTABLE = frozenset(EVENT_TYPES)
+"""Messages whose fields are all immutable: their text may be reused (an event
+leaves on the event topic and again on a ``down`` topic, with another head)."""
 
-def _dumps(obj: dict[str, Any]) -> bytes:
-    return _ENCODER.encode(obj).encode()
+_LAST: list[tuple[Any, str]] = [(None, "")]
+"""The last such message encoded and its :func:`_body` (one tuple, read whole)."""
 
 
-def encode(msg: Any) -> bytes:
-    """Encode one message (any class in ``MESSAGE_TYPES``) as a payload."""
-    return _dumps({"v": VERSION, **_enc_msg(msg)})
+def _body(msg: Any, client: int | None = None) -> str:
+    """The JSON text of ``{"t": ..., "f": ...}`` for ``msg``, without its opening
+    brace: what follows the head fields in a payload."""
+    last = _LAST[0]
+    if last[0] is msg and client is None:
+        return last[1]
+    text = _ENCODER.encode(_enc_msg(msg, client))[1:]
+    if client is None and type(msg) in _IMMUTABLE:
+        _LAST[0] = (msg, text)
+    return text
+
+
+def encode(msg: Any, client: int | None = None) -> bytes:
+    """Encode one message (any class in ``MESSAGE_TYPES``) as a payload; with
+    ``client``, as if its ``client`` field were that (a reply handed back under
+    the client's own id, without copying the message)."""
+    return (f'{{"v":{VERSION},' + _body(msg, client)).encode()
 
 
 def encode_envelope(
     dst: int, src: int, msg: Any, id: str = "", to: tuple[int, ...] | None = None
 ) -> bytes:
-    """Encode ``msg`` with its routing fields (see the module docstring)."""
-    head: dict[str, Any] = {"v": VERSION, "dst": dst, "src": src, "id": id}
+    """Encode ``msg`` with its routing fields (see the module docstring).  The
+    head is written directly; the bytes are those of one JSON object
+    ``{"v", "dst", "src", "id", ["to",] "t", "f"}`` in that order."""
+    if type(dst) is int and type(src) is int and type(id) is str:
+        head = f'{{"v":{VERSION},"dst":{dst},"src":{src},"id":{_string(id)},'
+    else:
+        head = _ENCODER.encode({"v": VERSION, "dst": dst, "src": src, "id": id})[:-1] + ","
     if to is not None:
-        head["to"] = list(to)
-    return _dumps({**head, **_enc_msg(msg)})
+        head += f'"to":{_ENCODER.encode(list(to))},'
+    return (head + _body(msg)).encode()
 
 
 # ---------------------------------------------------------------------------
@@ -176,17 +218,22 @@ def encode_envelope(
 
 
 def _dec(value: Any) -> Any:
-    if type(value) in _SCALARS:
-        return value
-    if isinstance(value, list):
-        return [_dec(v) for v in value]
-    if isinstance(value, dict):
+    """Undo the tags in freshly parsed JSON ``value``.  Containers are edited in
+    place and returned (the parse is private to this decode), not rebuilt."""
+    kind = type(value)
+    if kind is dict:
         if len(value) == 1:
             tag, inner = next(iter(value.items()))
             decoder = _TAG_DECODERS.get(tag)
             if decoder is not None:
                 return decoder(inner)
-        return {k: _dec(v) for k, v in value.items()}
+        for k, v in value.items():
+            if type(v) is dict or type(v) is list:
+                value[k] = _dec(v)  # an existing key: the dict keeps its size
+    elif kind is list:
+        for i, v in enumerate(value):
+            if type(v) is dict or type(v) is list:
+                value[i] = _dec(v)
     return value
 
 
@@ -223,20 +270,17 @@ def _dec_msg(obj: Any) -> Any:
     raw = obj.get("f")
     if not isinstance(raw, dict):
         raise CodecError(f"{name}: fields 'f' must be an object")
-    names, tuples = _FIELDS[name]
-    unknown = raw.keys() - names
-    if unknown:
-        raise CodecError(f"{name}: unknown field(s) {', '.join(sorted(unknown))}")
-    fields: dict[str, Any] = {}
+    _, tuples, known = _FIELDS[name]
+    if not raw.keys() <= known:
+        raise CodecError(f"{name}: unknown field(s) {', '.join(sorted(raw.keys() - known))}")
     for f, value in raw.items():
-        if type(value) in _SCALARS:
-            fields[f] = value
-        elif f in tuples and isinstance(value, list):
-            fields[f] = tuple([_dec(v) for v in value])
-        else:
-            fields[f] = _dec(value)
+        kind = type(value)
+        if kind is list:
+            raw[f] = tuple(_dec(value)) if f in tuples else _dec(value)
+        elif kind is dict:
+            raw[f] = _dec(value)
     try:
-        return cls(**fields)
+        return cls(**raw)
     except (TypeError, ValueError) as exc:
         raise CodecError(f"{name}: {exc}") from None
 

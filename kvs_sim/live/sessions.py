@@ -102,7 +102,7 @@ class ClientSessions(Pump):
             self._client_rank.pop(reply.client, None)
             self._client_index.pop((response_topic, own), None)
         try:
-            payload = codec.encode(replace(reply, client=own))
+            payload = codec.encode(reply, client=own)  # no copy of the reply
         except codec.CodecError as exc:
             return self._unencodable(reply, exc)
         self.transport.publish(response_topic, payload, correlation=correlation)
