@@ -50,6 +50,7 @@ import json
 from abc import abstractmethod
 from collections import OrderedDict
 from collections.abc import Mapping
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from .content import LazyBlob, is_blobref
@@ -85,6 +86,29 @@ _TOP_KEYS = frozenset(("ver", "type", "data", "size"))
 _SYMLINK_KEYS = frozenset(("target", "namespace"))
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), check_circular=False)
+_C_MAKE = getattr(json.encoder, "c_make_encoder", None)
+# The C encoder JSONEncoder.encode would build on every call, built once.
+_C_ENCODE = (
+    None
+    if _C_MAKE is None
+    else _C_MAKE(
+        None,
+        _ENCODER.default,
+        encode_basestring_ascii,
+        None,
+        _ENCODER.key_separator,
+        _ENCODER.item_separator,
+        _ENCODER.sort_keys,
+        _ENCODER.skipkeys,
+        _ENCODER.allow_nan,
+    )
+)
+
+
+def _dumps(obj: Any) -> str:
+    if _C_ENCODE is None:  # pragma: no cover - CPython has it
+        return _ENCODER.encode(obj)
+    return "".join(_C_ENCODE(obj, 0))
 
 
 def _bad(obj: object, why: str) -> InvalidArgument:
@@ -216,13 +240,13 @@ def encode(obj: Mapping[str, Any]) -> bytes:
     Does not validate (callers build objects with the constructors); equal
     objects always give equal bytes.
     """
-    return _ENCODER.encode(obj).encode("ascii")
+    return _dumps(obj).encode("ascii")
 
 
 def entry_fragment(name: str, obj: Mapping[str, Any]) -> bytes:
     """Entry ``name: obj`` exactly as it appears inside the canonical encoding of a
     ``dir`` holding it (``"name":{...}``)."""
-    return _ENCODER.encode({name: obj})[1:-1].encode("ascii")
+    return _dumps({name: obj})[1:-1].encode("ascii")
 
 
 def private_copy(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -171,6 +171,30 @@ def _enc_msg(msg: Any, client: int | None = None) -> dict[str, Any]:
 _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 """One encoder for every payload (``json.dumps`` with options builds one per call)."""
 
+
+def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
+    """``encoder.encode`` without building its C encoder again on every call (what
+    ``JSONEncoder.encode`` does), when the C accelerator is there.  No circular
+    check: a message never holds itself (:func:`_enc` would not return)."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - CPython has it
+        return encoder.encode
+    c_encode = make(
+        None,
+        encoder.default,
+        _string,
+        None,
+        encoder.key_separator,
+        encoder.item_separator,
+        encoder.sort_keys,
+        encoder.skipkeys,
+        encoder.allow_nan,
+    )
+    return lambda obj: "".join(c_encode(obj, 0))
+
+
+_dumps = _one_shot(_ENCODER)
+
 _IMMUTABLE = frozenset(EVENT_TYPES)
 """Messages whose fields are all immutable: their text may be reused (an event
 leaves on the event topic and again on a ``down`` topic, with another head)."""
@@ -185,7 +209,7 @@ def _body(msg: Any, client: int | None = None) -> str:
     last = _LAST[0]
     if last[0] is msg and client is None:
         return last[1]
-    text = _ENCODER.encode(_enc_msg(msg, client))[1:]
+    text = _dumps(_enc_msg(msg, client))[1:]
     if client is None and type(msg) in _IMMUTABLE:
         _LAST[0] = (msg, text)
     return text
@@ -209,7 +233,11 @@ def encode_envelope(
     else:
         head = _ENCODER.encode({"v": VERSION, "dst": dst, "src": src, "id": id})[:-1] + ","
     if to is not None:
-        head += f'"to":{_ENCODER.encode(list(to))},'
+        ranks = list(to)
+        if all(type(r) is int for r in ranks):
+            head += f'"to":[{",".join([str(r) for r in ranks])}],'
+        else:
+            head += f'"to":{_ENCODER.encode(ranks)},'
     return (head + _body(msg)).encode()
 
 
