@@ -52,9 +52,8 @@ import json
 import math
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _string
-from typing import Any
+from typing import Any, NamedTuple
 
 from kvs_sim.rank.messages import EVENT_TYPES, MESSAGE_TYPES
 
@@ -75,9 +74,9 @@ class CodecError(ValueError):
     """
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
-    """A message with its routing: final destination, sender and a unique id."""
+class Envelope(NamedTuple):
+    """A message with its routing: final destination, sender and a unique id (a
+    named tuple: one is built for every payload received)."""
 
     dst: int
     src: int
@@ -286,7 +285,7 @@ def _dec_map(inner: Any) -> dict[str, Any]:
     return {k: _dec(v) for k, v in inner.items()}
 
 
-def _dec_msg(obj: Any) -> Any:
+def _dec_msg(obj: Any, tagged: bool = True) -> Any:
     if not isinstance(obj, dict):
         raise CodecError(f"a message must be an object, got {type(obj).__name__}")
     name = obj.get("t")
@@ -301,12 +300,18 @@ def _dec_msg(obj: Any) -> Any:
     _, tuples, known = _FIELDS[name]
     if not raw.keys() <= known:
         raise CodecError(f"{name}: unknown field(s) {', '.join(sorted(raw.keys() - known))}")
-    for f, value in raw.items():
-        kind = type(value)
-        if kind is list:
-            raw[f] = tuple(_dec(value)) if f in tuples else _dec(value)
-        elif kind is dict:
-            raw[f] = _dec(value)
+    if tagged:
+        for f, value in raw.items():
+            kind = type(value)
+            if kind is list:
+                raw[f] = tuple(_dec(value)) if f in tuples else _dec(value)
+            elif kind is dict:
+                raw[f] = _dec(value)
+    else:  # no tag anywhere: only the declared tuples to restore
+        for f in tuples:
+            value = raw.get(f)
+            if type(value) is list:
+                raw[f] = tuple(value)
     try:
         return cls(**raw)
     except (TypeError, ValueError) as exc:
@@ -321,27 +326,43 @@ _TAG_DECODERS: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def _load(data: bytes | bytearray | str) -> dict[str, Any]:
+_scan = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # (not in the stubs)
+
+
+def _parse(text: str) -> Any:
+    """``json.loads(text)``, without its wrapping for a payload that is one JSON
+    value and nothing else (anything else gets exactly what ``json.loads`` says)."""
+    try:
+        obj, end = _scan(text, 0)
+    except (StopIteration, ValueError):
+        end = -1
+    return obj if end == len(text) else json.loads(text)
+
+
+def _load(data: bytes | bytearray | str) -> tuple[dict[str, Any], bool]:
+    """The payload's object, and whether it may hold tags (a key starting with
+    ``$``, written ``"$`` or escaped): if not, there are none to undo."""
     try:
         # Payloads are UTF-8 (JSON's encoding detection is skipped for them).
-        obj = json.loads(data.decode("utf-8") if isinstance(data, bytes | bytearray) else data)
+        text = data.decode("utf-8") if isinstance(data, bytes | bytearray) else data
+        obj = _parse(text)
     except (UnicodeDecodeError, ValueError) as exc:
         raise CodecError(f"not a kvs-sim payload (not JSON: {exc})") from None
     if not isinstance(obj, dict) or "v" not in obj:
         raise CodecError("not a kvs-sim payload (no version field 'v')")
     if obj["v"] != VERSION:
         raise CodecError(f"unsupported payload version {obj['v']!r} (this build speaks {VERSION})")
-    return obj
+    return obj, '"$' in text or "\\u0024" in text
 
 
 def decode(data: bytes | bytearray | str) -> Any:
     """Decode a payload made by :func:`encode` (or the message of an envelope)."""
-    return _dec_msg(_load(data))
+    return _dec_msg(*_load(data))
 
 
 def decode_envelope(data: bytes | bytearray | str) -> Envelope:
     """Decode a payload made by :func:`encode_envelope`."""
-    obj = _load(data)
+    obj, tagged = _load(data)
     dst, src, ident = obj.get("dst"), obj.get("src"), obj.get("id", "")
     if type(dst) is not int or type(src) is not int:
         raise CodecError("envelope needs integer 'dst' and 'src'")
@@ -352,4 +373,4 @@ def decode_envelope(data: bytes | bytearray | str) -> Envelope:
         if not isinstance(to, list) or any(type(r) is not int for r in to):
             raise CodecError("envelope 'to' must be a list of ranks")
         to = tuple(to)
-    return Envelope(dst=dst, src=src, msg=_dec_msg(obj), id=ident, to=to)
+    return Envelope(dst, src, _dec_msg(obj, tagged), ident, to)

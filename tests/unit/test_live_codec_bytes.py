@@ -7,6 +7,7 @@ import dataclasses
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_live_codec import _messages
@@ -65,3 +66,18 @@ def test_an_event_encoded_twice_gets_each_head_and_the_same_body() -> None:
 def test_odd_head_types_take_the_general_path() -> None:
     ev = m.NamespaceRemoved(ns="n")
     assert codec.encode_envelope(True, -1, ev) == _reference(ev, dst=True, src=-1, id="")
+
+
+def test_decoding_takes_what_json_takes_and_finds_every_tag() -> None:
+    ev = m.SetRoot(ns="primary", seq=1, rootref="r", names=("a",))
+    text = codec.encode(ev).decode()
+    assert codec.decode(" " + text + "\n") == ev  # whitespace, as json.loads allows
+    with pytest.raises(codec.CodecError, match="not JSON"):
+        codec.decode(text + "x")
+    with pytest.raises(codec.CodecError, match="not JSON"):
+        codec.decode("\ufeff" + text)
+    # a tag key escaped (\u0024 is "$") is still a tag
+    escaped = '{"v":1,"t":"LoadResp","f":{"ref":"r","data":{"\\u0024b64":"AP8="}}}'
+    assert codec.decode(escaped).data == b"\x00\xff"
+    env = codec.decode_envelope(codec.encode_envelope(0, -1, m.LoadResp(ref="r", data=b"x"), "i"))
+    assert env.msg.data == b"x"
