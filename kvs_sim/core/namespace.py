@@ -23,7 +23,7 @@ forward: :meth:`NamespaceRegistry.update` refuses an older sequence number.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from .content import is_blobref
@@ -135,7 +135,7 @@ class NamespaceRegistry:
             )
         if not is_blobref(rootref):
             raise InvalidArgument(f"invalid root blobref {rootref!r} for namespace {name!r}")
-        new = replace(ns, rootref=rootref, seq=seq)
+        new = Namespace(ns.name, ns.owner, rootref, seq, ns.flags)  # replace() costs 3x
         self._spaces[name] = new
         return new
 
