@@ -14,10 +14,9 @@ A namespace's state is one root blobref.  Applying a batch of transactions
    removed in its private directory.
 3. **Unroll.**  Depth-first, every private directory that changed is encoded
    canonically, stored, and replaced in its parent by a ``dirref``; one that did
-   not change keeps its old ``dirref``.  The root's new ref is the result.  Each
-   stored directory primes the decode cache: the next batch finds the new root
-   decoded.  So every object apply builds has its keys in decoded (sorted)
-   order, and op values are copied in (:func:`~kvs_sim.core.treeobj.private_copy`).
+   not change keeps its old ``dirref``.  The root's new ref is the result.  A plain
+   ``dir`` stored is primed into the decode cache as decoding would give it (keys
+   sorted, op values copied: :func:`~kvs_sim.core.treeobj.private_copy`).
 
 Only the objects on the edited paths are re-encoded, so the cost of a commit is
 proportional to the sizes of the directories it rewrites, which is what Flux pays
@@ -348,25 +347,15 @@ class _Applier:
             ref = self._store(dirs.create(entries, self.hash_name))
             self.rewritten += len(entries)
         else:
-            ref = self._store_dir(entries)
+            obj = {"data": {n: entries[n] for n in sorted(entries)}, "type": "dir", "ver": _VER}
+            data = treeobj.encode(obj)
+            ref = self._store(data)
+            if self.cache is not None:
+                self.cache.prime(ref, data, obj)  # the next batch finds it decoded
             self.rewritten += len(entries)
         if orig is not None and orig["data"][0] == ref:
             return orig
         return {"data": [ref], "type": "dirref", "ver": _VER}
-
-    def _store_dir(self, entries: dict[str, Any]) -> str:
-        """Encode and store a plain ``dir``; prime the decode cache with it, so
-        the next batch (or lookup) finds this directory decoded."""
-        obj = {
-            "data": {name: entries[name] for name in sorted(entries)},
-            "type": "dir",
-            "ver": _VER,
-        }
-        data = treeobj.encode(obj)
-        ref = self._store(data)
-        if self.cache is not None:
-            self.cache.prime(ref, data, obj)
-        return ref
 
 
 def apply_transactions(
