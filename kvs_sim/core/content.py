@@ -173,7 +173,7 @@ class ContentStore(ABC):
     def store(self, data: bytes | LazyBlob) -> str:
         """Store ``data`` and return its blobref; storing twice is harmless."""
         held: bytes | LazyBlob
-        if isinstance(data, LazyBlob):
+        if type(data) is not bytes and isinstance(data, LazyBlob):  # (an ABC check is slow)
             ref = data.ref
             if not ref.startswith(self._prefix):
                 raise InvalidArgument(f"blob {ref} is not named by {self.hash_name}")
