@@ -63,6 +63,8 @@ class _ClockedBackend(LiveBackend):
         self.pending: dict[int, int] = {}  # request id -> rank
         self._fences: set[asyncio.Future[Any]] = set()
         self._held: list[tuple[int, int, Callable[[int], Any]]] = []  # (id, rank, build)
+        self.down: dict[int, tuple[int, str]] = {}
+        """Ranks whose process is down: requests to them fail at once (errno, text)."""
 
     def fence(self, until: asyncio.Future[Any]) -> None:
         """Hold every request made from now on until ``until`` is done (then send
@@ -91,7 +93,13 @@ class _ClockedBackend(LiveBackend):
             self._counted()
             on_reply(reply)
 
-        if self._fences:
+        if rank in self.down:
+            # Its process is dead: nothing would answer (a restarted process does
+            # not get what was sent to the dead one), so fail now, as Flux does.
+            ident = next(self.client._ids)
+            errnum, errmsg = self.down[rank]
+            self.loop.call_soon(counted, m.Reply(client=ident, errnum=errnum, errmsg=errmsg))
+        elif self._fences:
             ident = next(self.client._ids)
             self.client._waiters[ident] = counted
             self._held.append((ident, rank, build))
@@ -172,13 +180,22 @@ class LiveCluster:
     def client(self) -> LiveClient:
         return self._client
 
-    def crashed(self, ranks: Iterable[int]) -> int:
+    def crashed(self, ranks: Iterable[int], *, process: bool = False) -> int:
         """``ranks`` crashed: their waiting clients get ECONNRESET (may or may not
-        have happened); returns how many."""
+        have happened); returns how many.  ``process``: their process is dead, so
+        requests to them fail the same way until :meth:`restarted`."""
         assert self._backend is not None
-        return self._backend.fail_pending(
-            ranks, errno.ECONNRESET, "the rank crashed: this request may or may not take effect"
-        )
+        ranks = list(ranks)
+        text = "the rank crashed: this request may or may not take effect"
+        if process:
+            self._backend.down.update(dict.fromkeys(ranks, (errno.ECONNRESET, text)))
+        return self._backend.fail_pending(ranks, errno.ECONNRESET, text)
+
+    def restarted(self, ranks: Iterable[int]) -> None:
+        """The process of crashed ``ranks`` is up again: requests go to it."""
+        assert self._backend is not None
+        for r in ranks:
+            self._backend.down.pop(r, None)
 
     def fence(self, until: Any) -> None:
         """Hold the requests handles make from now on until the awaitable ``until``

@@ -113,7 +113,7 @@ class LiveNemeses:
             ranks = sorted(self._ranks_of(group))
             if ranks == [n.rank]:  # alone in its process: SIGKILL it
                 self.up.kill(group)
-                self.cluster.crashed(ranks)
+                self.cluster.crashed(ranks, process=True)
                 index = self._record("crash", now, ranks, {**detail, "restart_after": e.duration})
                 self._active[index] = ("crash", group, now, ranks)
             else:  # shares its process: crashed inside it
@@ -164,6 +164,7 @@ class LiveNemeses:
         healing = self.cluster.now  # nothing of the new epoch exists before this
         if kind == "crash":
             await asyncio.to_thread(self.up.start_group, what)
+            self.cluster.restarted(ranks)
         else:
             self.control.heal(what)
         if self.recorder is not None:
