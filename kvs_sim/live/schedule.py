@@ -87,6 +87,8 @@ class LiveNemeses:
         self.recorder = cluster.recorder
         self._active: dict[int, Any] = {}  # record index -> what heals it
         self._tasks: set[asyncio.Task[None]] = set()
+        self._healing: set[asyncio.Future[None]] = set()
+        """Heals under way (a restart in progress), which heal_all waits for."""
         self._epoch = 0  # the leader's epoch (versions restart in each)
         self._unrecorded = 0
 
@@ -154,7 +156,13 @@ class LiveNemeses:
 
     async def _heal_later(self, index: int, delay: float) -> None:
         await asyncio.sleep(delay)
-        await self.heal(index)
+        # Once begun, a heal runs to its end even if this task is cancelled
+        # (heal_all waits for it): a half-done restart would leave its entry
+        # neither active nor healed, and the rank not yet taking requests.
+        healing = asyncio.ensure_future(self.heal(index))
+        self._healing.add(healing)
+        healing.add_done_callback(self._healing.discard)
+        await asyncio.shield(healing)
 
     async def heal(self, index: int) -> None:
         entry = self._active.pop(index, None)
@@ -178,6 +186,8 @@ class LiveNemeses:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._healing:  # heals already under way: let them finish
+            await asyncio.gather(*self._healing)
         for index in sorted(self._active):
             await self.heal(index)
 
