@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -248,7 +249,7 @@ class LiveBackend:
         return self.loop.call_later(delay, fn, *args)
 
     def now(self) -> float:
-        return self.loop.time()
+        return time.monotonic()  # as the rank processes stamp roots (not uvloop's ms)
 
     def future(self) -> asyncio.Future[Any]:
         return self.loop.create_future()

@@ -36,6 +36,7 @@ import errno
 import itertools
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
@@ -80,7 +81,7 @@ class _ClockedBackend(LiveBackend):
                 self.client._publish(ident, build, rank)
 
     def now(self) -> float:
-        return self.loop.time() - self.t0
+        return time.monotonic() - self.t0
 
     def request(
         self, rank: int, build: Callable[[int], Any], on_reply: Callable[[Any], None]
@@ -163,8 +164,8 @@ class LiveCluster:
         )
 
     async def __aenter__(self) -> LiveCluster:
-        self._loop = loop = asyncio.get_running_loop()
-        self._t0 = loop.time()  # before any report can arrive: earlier ones are dropped
+        self._loop = asyncio.get_running_loop()
+        self._t0 = time.monotonic()  # before any report can arrive: earlier ones are dropped
         for r in range(self.size):  # every rank of a fresh cluster starts at version 0
             self._root(r, PRIMARY, 0, 0.0)
         await self._client.__aenter__()
@@ -234,7 +235,7 @@ class LiveCluster:
     @property
     def now(self) -> float:
         """Seconds since the cluster was attached (readable from any thread)."""
-        return self._loop.time() - self._t0 if self._loop is not None else 0.0
+        return time.monotonic() - self._t0 if self._loop is not None else 0.0
 
     def handle(
         self, rank: int = 0, *, userid: int | None = None, name: str | None = None

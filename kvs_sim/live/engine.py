@@ -252,7 +252,7 @@ class LiveEngine(ClientSessions):
             # A restarted leader reports the root it resumes from (it applies none).
             st = built.roots.get("primary")
             if st is not None:
-                self._report_root(0, "primary", st.seq, st.rootref, self.loop.time(), obj=built)
+                self._report_root(0, "primary", st.seq, st.rootref, time.monotonic(), obj=built)
         return built
 
     def _faults_changed(self) -> None:

@@ -10,7 +10,11 @@ processes (docs/live.md, "Event loop").
 
 Nothing in kvs-sim depends on which loop runs: rank logic never sees the loop,
 and the transport only uses ``add_reader``/``add_writer``, ``call_soon`` and
-``call_later``, which both loops provide.  ``KVS_SIM_EVENT_LOOP`` chooses:
+``call_later``, which both loops provide.  One difference shows: uvloop's
+``loop.time()`` counts whole milliseconds, read once per loop iteration, so
+times that end up in histories and root reports (ranks' ``now()``, handles',
+live runs') come from ``time.monotonic()``, the clock every process on a
+machine shares; ``loop.time()`` only measures timeouts.  ``KVS_SIM_EVENT_LOOP`` chooses:
 ``uvloop``, ``asyncio`` (the standard library's), or ``auto`` (the default:
 uvloop if importable).  The simulator never uses this module: virtual time has
 its own loop (:mod:`kvs_sim.sim.loop`).

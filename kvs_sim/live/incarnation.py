@@ -31,6 +31,7 @@ milliseconds rather than the seconds a Python process takes to start.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -54,7 +55,9 @@ class RankPort:
         """Seconds of modelled service the rank charged so far (a meter)."""
 
     def now(self) -> float:
-        return self.engine.loop.time()
+        # The clock every process on the machine shares, at full resolution: not
+        # loop.time(), which uvloop keeps in milliseconds, cached per iteration.
+        return time.monotonic()
 
     def work(self, seconds: float) -> None:
         """Real time: the CPU time actually spent is the cost.  The modelled

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -76,3 +78,32 @@ def test_blocking_loop_is_asyncio_under_auto(monkeypatch: pytest.MonkeyPatch) ->
         assert isinstance(loop, uvloop.Loop)
     finally:
         loop.close()
+
+
+def test_live_timestamps_are_not_uvloop_milliseconds() -> None:
+    """uvloop's loop.time() counts whole milliseconds, cached for a loop
+    iteration; ranks, handles and live runs stamp times with the monotonic
+    clock every process shares instead (histories, root reports)."""
+    from kvs_sim.live.client import LiveBackend
+    from kvs_sim.live.incarnation import RankPort
+
+    async def stamps() -> list[float]:
+        loop = asyncio.get_running_loop()
+        port = RankPort(SimpleNamespace(loop=loop), 3)  # type: ignore[arg-type]
+        backend = LiveBackend(None, loop)  # type: ignore[arg-type]
+        out = []
+        for clock in (port.now, backend.now, loop.time):
+            first = clock()
+            end = time.perf_counter() + 0.0003  # 0.3 ms, in one loop iteration
+            while time.perf_counter() < end:
+                pass
+            out.append(clock() - first)
+        return out
+
+    loop = uvloop.new_event_loop()
+    try:
+        rank, handle, uv = loop.run_until_complete(stamps())
+    finally:
+        loop.close()
+    assert abs(uv * 1000 - round(uv * 1000)) < 1e-9  # whole milliseconds, if it moved at all
+    assert rank >= 0.0003 and handle >= 0.0003
