@@ -62,6 +62,7 @@ import itertools
 import json
 import logging
 import random
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -274,7 +275,17 @@ class FaultFilter:
         factor = self._slow.get(rank, 1.0)
         self._busy.add(rank)
         self.stats["delayed"] += 1
-        asyncio.get_running_loop().call_later((factor - 1.0) * took, self._serve, rank)
+        self._rest(rank, time.monotonic() + (factor - 1.0) * took)
+
+    def _rest(self, rank: int, until: float) -> None:
+        """Serve ``rank``'s next message at ``until`` (monotonic seconds).  Timers
+        are coarse (uvloop's fire sub-millisecond delays at once, asyncio's wait
+        at least the epoll millisecond), so an early wake waits again."""
+        left = until - time.monotonic()
+        if left > 0.0:
+            asyncio.get_running_loop().call_later(left, self._rest, rank, until)
+        else:
+            self._serve(rank)
 
 
 def _tree_path(overlay: Overlay, src: int, dst: int) -> list[int]:
