@@ -177,6 +177,7 @@ class LiveEngine(ClientSessions):
         self._nemesis_topic = nemesis_topic(self.cluster)
         subs.append(self._nemesis_topic)
         self._parents: set[int] = set()
+        self.reads_events = False
         if events == "broker":
             subs.append(tp.event_filter(self.cluster))
         else:
@@ -213,6 +214,7 @@ class LiveEngine(ClientSessions):
             "pid": os.getpid(),
             "started": self._started,
             "nemesis": self.faults.state,  # the nemesis state applied (Control.applied)
+            "events": self.reads_events,  # reads the leader's event topic (TreeEvents)
         }
         return json.dumps(doc).encode()
 
@@ -225,6 +227,7 @@ class LiveEngine(ClientSessions):
             self.ranks[r] = self._build(r, self.incarnations.port(r), **extra)
         await self.transport.start()
         await self._wait_for_ancestors()
+        await self.tree.follow_leader()
         for r in self.hosted:
             try:
                 self.ranks[r].start()
@@ -343,7 +346,7 @@ class LiveEngine(ClientSessions):
                     if r != env.src:
                         self._broker_event(env.src, r, env.msg)
                 return None
-            return self.tree.on_event_topic(env.msg)
+            return self.tree.on_event_topic(env)
         if topic.startswith(self._down_head):
             tail = topic[len(self._down_head) :]
             env = self._decode(inc)
@@ -367,11 +370,13 @@ class LiveEngine(ClientSessions):
     def _status(self, inc: Incoming) -> None:
         self.notices.status(inc.topic, inc.payload)
         try:
-            ranks = [int(r) for r in json.loads(inc.payload)["ranks"]]
+            doc = json.loads(inc.payload)
+            ranks = [int(r) for r in doc["ranks"]]
         except (ValueError, KeyError, TypeError):
             return self._drop(inc.topic, "bad status payload")
         self._known.update(ranks)
         host = inc.topic[len(self._status_head) :]
+        self.tree.status(host, doc)
         for r in ranks:
             self._host[r] = host  # for TreeEvents: one forward per hosting process
         self._known_changed.set()

@@ -263,6 +263,14 @@ class Transport:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff[1])
 
+    async def subscribe(self, topic: str) -> None:
+        """Subscribe to ``topic`` now (if connected) and after every reconnection."""
+        if topic in self.subscriptions:
+            return
+        self.subscriptions.append(topic)
+        if self._client is not None and self.connected.is_set():
+            await self._client.subscribe(topic, qos=self.qos)
+
     def write_now(self) -> None:
         """Write what is queued now rather than on the next loop turn."""
         if self._fast is not None:

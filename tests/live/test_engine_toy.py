@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator, Sequence
 import pytest
 from live_helpers import ToyRank, make_toy, until
 
+from kvs_sim.live import credentials as cr
 from kvs_sim.live.broker import Broker, free_port
 from kvs_sim.live.client import LiveClient
 from kvs_sim.live.engine import LiveEngine
-from kvs_sim.live.transport import BrokerUnreachable, NotAuthorized
+from kvs_sim.live.topics import parse_url
+from kvs_sim.live.transport import BrokerUnreachable, NotAuthorized, Transport
 from kvs_sim.rank import messages as m
 
 pytestmark = pytest.mark.live
@@ -242,3 +244,43 @@ async def test_username_and_password(cluster: str) -> None:
                 pass
         async with _engine(b.url, cluster, range(SIZE)), LiveClient(good, cluster=cluster) as c:
             assert (await c.request(_commit("auth", 1))).errnum == 0
+
+
+async def test_a_process_fed_by_the_leaders_reads_the_event_topic(
+    broker: Broker, cluster: str
+) -> None:
+    # Ranks 4-7 have their parents (1, 2, 3) in the leader's process: that process
+    # reads the leader's event topic and says so, so the leader addresses them
+    # there ("to") and publishes nothing on down/<r>: one publish per commit fewer.
+    engines = [_engine(broker.url, cluster, rs, local=True) for rs in ([0, 1, 2, 3], [4, 5, 6, 7])]
+    await asyncio.gather(*(e.start() for e in engines))
+    topics: list[str] = []
+    login, ca_file = cr.login(parse_url(broker.url), cluster, cr.OWNER_UID)
+    spy = Transport(
+        login,
+        ca_file=ca_file,
+        client_id=f"spy-{cluster}",
+        subscriptions=[f"kvs-sim/{cluster}/down/#", f"kvs-sim/{cluster}/event/#"],
+        on_message=lambda inc: topics.append(inc.topic),
+        persistent=False,
+    )
+    await spy.start()
+    try:
+        ranks = _ranks(engines)
+        await until(lambda: all(r.started for r in ranks.values()), what="ranks started")
+        await until(lambda: engines[0].tree.readers, what="the reader's status")
+        assert engines[1].reads_events and not engines[0].reads_events
+        async with LiveClient(broker.url, cluster=cluster, rank=0) as c:
+            for i in range(1, 4):
+                assert (await c.request(_commit("a", i))).seq == i
+        await until(lambda: all(r.seq == 3 for r in ranks.values()), what="setroot everywhere")
+        await asyncio.sleep(0.1)
+        assert {n: r.events for n, r in ranks.items() if n != 0} == {
+            n: [1, 2, 3] for n in range(1, SIZE)
+        }
+        assert [t.split("/")[2] for t in topics] == ["event"] * 3  # nothing on down/
+        assert sum(e.stats["dropped"] for e in engines) == 0
+    finally:
+        await spy.close()
+        for e in engines:
+            await e.stop()
