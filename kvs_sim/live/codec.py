@@ -55,6 +55,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring_ascii as _string
 from typing import Any, NamedTuple
 
+from kvs_sim.core.treeobj import one_shot_encoder
 from kvs_sim.rank.messages import EVENT_TYPES, MESSAGE_TYPES
 
 VERSION = 1
@@ -171,28 +172,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
 """One encoder for every payload (``json.dumps`` with options builds one per call)."""
 
 
-def _one_shot(encoder: json.JSONEncoder) -> Callable[[Any], str]:
-    """``encoder.encode`` without building its C encoder again on every call (what
-    ``JSONEncoder.encode`` does), when the C accelerator is there.  No circular
-    check: a message never holds itself (:func:`_enc` would not return)."""
-    make = getattr(json.encoder, "c_make_encoder", None)
-    if make is None:  # pragma: no cover - CPython has it
-        return encoder.encode
-    c_encode = make(
-        None,
-        encoder.default,
-        _string,
-        None,
-        encoder.key_separator,
-        encoder.item_separator,
-        encoder.sort_keys,
-        encoder.skipkeys,
-        encoder.allow_nan,
-    )
-    return lambda obj: "".join(c_encode(obj, 0))
-
-
-_dumps = _one_shot(_ENCODER)
+_dumps = one_shot_encoder(_ENCODER)  # a message never holds itself (_enc would not return)
 
 _IMMUTABLE = frozenset(EVENT_TYPES)
 """Messages whose fields are all immutable: their text may be reused (an event
