@@ -52,6 +52,9 @@ from kvs_sim.rank import messages as m
 
 log = logging.getLogger("kvs_sim.live")
 
+CRASHED = "the rank crashed: this request may or may not take effect"
+"""What a request to a crashed rank is answered (with ECONNRESET)."""
+
 
 class _ClockedBackend(LiveBackend):
     """A LiveBackend whose ``now()`` counts from the cluster's start, and which
@@ -64,8 +67,8 @@ class _ClockedBackend(LiveBackend):
         self.pending: dict[int, int] = {}  # request id -> rank
         self._fences: set[asyncio.Future[Any]] = set()
         self._held: list[tuple[int, int, Callable[[int], Any]]] = []  # (id, rank, build)
-        self.down: dict[int, tuple[int, str]] = {}
-        """Ranks whose process is down: requests to them fail at once (errno, text)."""
+        self.down: set[int] = set()
+        """Ranks whose process is down: requests to them fail at once (ECONNRESET)."""
 
     def fence(self, until: asyncio.Future[Any]) -> None:
         """Hold every request made from now on until ``until`` is done (then send
@@ -98,8 +101,8 @@ class _ClockedBackend(LiveBackend):
             # Its process is dead: nothing would answer (a restarted process does
             # not get what was sent to the dead one), so fail now, as Flux does.
             ident = next(self.client._ids)
-            errnum, errmsg = self.down[rank]
-            self.loop.call_soon(counted, m.Reply(client=ident, errnum=errnum, errmsg=errmsg))
+            reply = m.Reply(client=ident, errnum=errno.ECONNRESET, errmsg=CRASHED)
+            self.loop.call_soon(counted, reply)
         elif self._fences:
             ident = next(self.client._ids)
             self.client._waiters[ident] = counted
@@ -187,16 +190,14 @@ class LiveCluster:
         requests to them fail the same way until :meth:`restarted`."""
         assert self._backend is not None
         ranks = list(ranks)
-        text = "the rank crashed: this request may or may not take effect"
         if process:
-            self._backend.down.update(dict.fromkeys(ranks, (errno.ECONNRESET, text)))
-        return self._backend.fail_pending(ranks, errno.ECONNRESET, text)
+            self._backend.down.update(ranks)
+        return self._backend.fail_pending(ranks, errno.ECONNRESET, CRASHED)
 
     def restarted(self, ranks: Iterable[int]) -> None:
         """The process of crashed ``ranks`` is up again: requests go to it."""
         assert self._backend is not None
-        for r in ranks:
-            self._backend.down.pop(r, None)
+        self._backend.down.difference_update(ranks)
 
     def fence(self, until: Any) -> None:
         """Hold the requests handles make from now on until the awaitable ``until``

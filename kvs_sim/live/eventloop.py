@@ -68,7 +68,7 @@ def loop_factory(*, blocking: bool = False) -> Callable[[], asyncio.AbstractEven
     ``flux.kvs`` API of a live instance) rather than run for the life of the
     process.  Under ``auto`` that is asyncio's loop: uvloop creates and closes a
     signal self-pipe (a socket pair) every time it starts in the main thread,
-    about 30 us against asyncio's 10 us for a start, which is more than it saves
+    about 40 us against asyncio's 10 us for a start, which is more than it saves
     on one request."""
     name = loop_name()
     if blocking and name == "uvloop" and _wanted() == "auto":

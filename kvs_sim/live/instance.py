@@ -71,8 +71,7 @@ class LiveInstance:
             # no wait_for, no shield (this is once per blocking call, and it is
             # on the critical path of every commit a script makes).
             loop = self.loop
-            stop = loop.stop
-            timer = loop.call_later(limit, stop)
+            timer = loop.call_later(limit, loop.stop)
             fut.add_done_callback(_stop_loop)
             try:
                 loop.run_forever()

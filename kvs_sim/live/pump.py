@@ -210,15 +210,13 @@ class Pump:
         mode) subscribe to."""
         ns = getattr(msg, "ns", "")
         kind = _EVENT_KIND.get(type(msg), type(msg).__name__.lower())
-        if self.events != "tree":
-            self._publish_event(tp.event_topic(self.cluster, ns, kind), src, msg)
-        elif src == 0:
-            share = self.tree.event_share()
-            self._publish_event(tp.event_topic(self.cluster, ns, kind), src, msg, share)
-            self.tree.from_leader(msg, share or ())
-        else:
-            self._publish_event(tp.event_topic(self.cluster, ns, kind), src, msg)
-            self.tree.from_rank(src, msg)
+        share = self.tree.event_share() if self.events == "tree" and src == 0 else None
+        self._publish_event(tp.event_topic(self.cluster, ns, kind), src, msg, share)
+        if self.events == "tree":
+            if src == 0:
+                self.tree.from_leader(msg, share or ())
+            else:
+                self.tree.from_rank(src, msg)
 
     def _publish_event(
         self, topic: str, src: int, msg: Any, to: tuple[int, ...] | None = None

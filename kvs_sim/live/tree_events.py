@@ -118,12 +118,10 @@ class TreeEvents:
         if eng.events != "tree" or not eng.local or leader is None or 0 in eng.ranks:
             return
         parent_of = self.overlay.parent
-        fed = [
-            r
+        if not any(
+            r != 0 and parent_of[r] in eng._parents and eng._host.get(parent_of[r]) == leader
             for r in eng.hosted
-            if r != 0 and parent_of[r] in eng._parents and eng._host.get(parent_of[r]) == leader
-        ]
-        if not fed:
+        ):
             return
         if 0 not in eng._parents:
             await eng.transport.subscribe(tp.event_filter(eng.cluster))

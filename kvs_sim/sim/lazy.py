@@ -64,7 +64,7 @@ from typing import TYPE_CHECKING, Any
 
 from kvs_sim.sim.settle import EMPTY, Run, collect, counters, take, walk
 
-__all__ = ["EMPTY", "Run", "activate", "arrival", "log_event", "note", "off", "settle", "setup"]
+__all__ = ["activate", "arrival", "log_event", "note", "off", "settle", "setup"]
 
 if TYPE_CHECKING:
     from kvs_sim.sim.state import EngineState

@@ -29,12 +29,12 @@ async def test_requests_to_a_dead_process_fail_at_once_until_it_restarts() -> No
     got: list[Any] = []
     build = lambda c: m.GetRootReq(client=c, ns="primary")  # noqa: E731
     backend.request(3, build, got.append)  # in flight when the process dies
-    backend.down[3] = (errno.ECONNRESET, "the rank crashed")
+    backend.down.add(3)
     assert backend.fail_pending([3], errno.ECONNRESET, "the rank crashed") == 1
     backend.request(3, build, got.append)  # while it is down: not sent, failed
     await asyncio.sleep(0)
     assert [r.errnum for r in got] == [errno.ECONNRESET, errno.ECONNRESET]
     assert client.sent == [3] and not backend.pending
-    del backend.down[3]
+    backend.down.discard(3)
     backend.request(3, build, got.append)
     assert client.sent == [3, 3] and len(got) == 2
